@@ -1,0 +1,14 @@
+/**
+ * Incus Appliance Registry: the single entry point (replaces the Makefile).
+ * Usage: npx tsx build.ts [verb] [targets...] [options]   (see `npx tsx build.ts help`)
+ */
+import { main } from './lib/cli.ts';
+import { VERBS } from './lib/verbs/index.ts';
+
+try {
+  process.exitCode = await main(process.argv.slice(2), VERBS);
+} catch (e) {
+  // A bug, not a user mistake: show it, but as one readable block.
+  process.stderr.write(`internal error: ${(e as Error)?.stack ?? e}\n`);
+  process.exitCode = 2;
+}

@@ -1,0 +1,135 @@
+/**
+ * The command line: `build.ts [verb] [targets...] [options]`. Parses arguments, dispatches to a
+ * verb module (lib/verbs/*), and turns user errors into a message and exit code 1, never a
+ * stack trace.
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UserError, formatDiagnostic, sortDiagnostics } from './diagnostics.ts';
+import { discoverAppliances } from './load.ts';
+
+/** One option of a verb, in node:util parseArgs form plus help text. */
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  /** Shown by `help`; mention the default. */
+  description: string;
+  /** Placeholder in help, e.g. `N` or `DIR`. */
+  value?: string;
+}
+
+/** What a verb receives. */
+export interface VerbContext {
+  /** Project root (where build.ts lives). */
+  root: string;
+  /** The appliances folder. */
+  appliancesDir: string;
+  /** Positional arguments after the verb. */
+  args: string[];
+  /** Parsed options. */
+  options: Record<string, string | boolean | string[] | undefined>;
+  /** Process environment. */
+  env: NodeJS.ProcessEnv;
+  /** Output streams (injectable for tests). */
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+/** A verb of build.ts. */
+export interface Verb {
+  name: string;
+  /** One line for `help`. */
+  summary: string;
+  /** Usage line after `npx tsx build.ts`. */
+  usage: string;
+  /** Verb-specific options. */
+  options?: Record<string, OptionSpec>;
+  /** Example command lines. */
+  examples?: string[];
+  /** Runs the verb; resolves to the exit code. */
+  run(ctx: VerbContext): Promise<number>;
+}
+
+/** Options every verb accepts. */
+export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  help: { type: 'boolean', short: 'h', description: 'show help for the verb' },
+  'debian-mirror': { type: 'string', value: 'URL', description: 'Debian mirror for Debian bases (default: APPLIANCE_DEBIAN_MIRROR, else the host apt configuration)' },
+  'alpine-mirror': { type: 'string', value: 'URL', description: 'Alpine mirror for Alpine bases (default: APPLIANCE_ALPINE_MIRROR, else /etc/apk/repositories)' },
+};
+
+/** The project root: the folder holding build.ts. */
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Runs the CLI with `argv` (without node and script). Returns the exit code.
+ * @param verbs the verb table (from lib/verbs/index.ts)
+ */
+export async function main(argv: string[], verbs: Verb[], io: Partial<Pick<VerbContext, 'stdout' | 'stderr' | 'env'>> & { root?: string } = {}): Promise<number> {
+  const stdout = io.stdout ?? ((t: string) => void process.stdout.write(t));
+  const stderr = io.stderr ?? ((t: string) => void process.stderr.write(t));
+  const env = io.env ?? process.env;
+  const root = io.root ?? PROJECT_ROOT;
+  const byName = new Map(verbs.map((v) => [v.name, v]));
+  const verbList = [...byName.keys()].join(', ');
+  let verb = byName.get('build');
+  let rest = argv;
+  const first = argv[0];
+  if (first && !first.startsWith('-') && byName.has(first)) {
+    verb = byName.get(first)!;
+    rest = argv.slice(1);
+  } else if (first && !first.startsWith('-') && !first.includes(':')) {
+    // Not a verb: it must be an appliance name for the default verb (build).
+    let appliances: string[] = [];
+    try {
+      appliances = discoverAppliances(join(root, 'appliances'));
+    } catch {
+      /* reported below as unknown */
+    }
+    if (!appliances.includes(first)) {
+      stderr(`error: "${first}" is neither a verb nor an appliance\n  verbs: ${verbList}\n  appliances: ${appliances.join(', ') || '(none)'}\nRun \`npx tsx build.ts help\` for usage.\n`);
+      return 1;
+    }
+  }
+  if (!verb) {
+    stderr(`error: the build verb is not available; verbs: ${verbList}\n`);
+    return 1;
+  }
+  const specs = { ...GLOBAL_OPTIONS, ...(verb.options ?? {}) };
+  const config: ParseArgsConfig = {
+    args: rest,
+    allowPositionals: true,
+    strict: true,
+    options: Object.fromEntries(Object.entries(specs).map(([k, s]) => [k, { type: s.type, ...(s.short ? { short: s.short } : {}), ...(s.multiple ? { multiple: true } : {}) }])),
+  };
+  let parsed;
+  try {
+    parsed = parseArgs(config);
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, '');
+    stderr(`error: ${verb.name}: ${msg}\nRun \`npx tsx build.ts help ${verb.name}\` for its options.\n`);
+    return 1;
+  }
+  const ctx: VerbContext = {
+    root,
+    appliancesDir: join(root, 'appliances'),
+    args: parsed.positionals,
+    options: parsed.values as VerbContext['options'],
+    env,
+    stdout,
+    stderr,
+  };
+  if (ctx.options.help) return byName.get('help')!.run({ ...ctx, args: [verb.name] });
+  try {
+    return await verb.run(ctx);
+  } catch (e) {
+    if (e instanceof UserError) {
+      for (const d of sortDiagnostics(e.diagnostics)) stderr(formatDiagnostic(d, root) + '\n');
+      stderr(`error: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * The compiler: Appliance x architecture -> distrobuilder definition YAML.
+ *
+ * Pure and deterministic: the only I/O is reading the appliance's own `files/`, through an
+ * injectable reader; no clock, no environment (host values arrive in the {@link BaseContext}).
+ * The same inputs give byte-identical YAML on every run and machine.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Definition, DefinitionAction, DefinitionFile, PackageSet } from './distrobuilder/definition.ts';
+import type { Appliance, Arch, BaseContext } from './model.ts';
+import { CONFIGURE_PATH, settingsFiles } from './settings.ts';
+import { canonicalDefinition, toYaml } from './yaml.ts';
+
+/** Reads a file of the appliance's `files/` folder (injectable for tests). */
+export type FileReader = (absolutePath: string) => Buffer;
+
+/** The result of compiling one target. */
+export interface CompiledTarget {
+  /** `name:arch`. */
+  target: string;
+  /** Canonical architecture. */
+  arch: Arch;
+  /** The architecture name the base uses (e.g. `x86_64` on Alpine). */
+  distroArch: string;
+  /** The definition object (canonical key order). */
+  definition: Definition;
+  /** The YAML text handed to distrobuilder. */
+  yaml: string;
+  /** Absolute paths of every `files/` file the image receives (sorted). */
+  inputFiles: string[];
+}
+
+/** Thrown for a problem in an appliance that the compiler cannot get past. */
+export class CompileError extends Error {
+  constructor(message: string, readonly file: string, readonly field?: string) {
+    super(message);
+    this.name = 'CompileError';
+  }
+}
+
+function script(body: string): string {
+  return body.endsWith('\n') ? body : body + '\n';
+}
+
+/** Drops earlier declarations of a path declared again later (the later one wins). */
+function lastWinsByPath(files: DefinitionFile[]): DefinitionFile[] {
+  const last = new Map<string, number>();
+  files.forEach((f, i) => {
+    if (f.path && f.generator !== 'remove') last.set(f.path, i);
+  });
+  return files.filter((f, i) => !f.path || f.generator === 'remove' || last.get(f.path) === i);
+}
+
+/**
+ * Compiles one appliance for one architecture.
+ * @param app the loaded appliance
+ * @param arch canonical architecture; must be one the appliance declares
+ * @param ctx host-derived values (mirrors)
+ * @param read reader for `files/` (defaults to the file system)
+ */
+export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: FileReader = readFileSync): CompiledTarget {
+  const base = app.base;
+  if (!app.architectures.includes(arch)) {
+    throw new CompileError(`${app.name} does not declare architecture ${arch} (declares: ${app.architectures.join(', ')})`, app.module, 'architectures');
+  }
+  const distroArch = base.architectures[arch];
+  const filesDir = join(app.dir, 'files');
+  const inputFiles: string[] = [];
+
+  const applianceFiles: DefinitionFile[] = (app.files ?? []).map((f) => {
+    const abs = join(filesDir, f.source);
+    inputFiles.push(abs);
+    let buf: Buffer;
+    try {
+      buf = read(abs);
+    } catch {
+      throw new CompileError(`files/${f.source} does not exist`, app.module, 'files');
+    }
+    const content = buf.toString('utf8');
+    if (Buffer.compare(Buffer.from(content, 'utf8'), buf) !== 0) {
+      throw new CompileError(`files/${f.source} is not UTF-8 text`, app.module, 'files');
+    }
+    return { generator: 'dump', path: f.path, content, mode: f.mode ?? '0644', uid: f.uid, gid: f.gid };
+  });
+
+  const services = [...new Set([...base.services, ...(app.services ?? [])])];
+  const settings = app.settings ?? {};
+  const settingFiles: DefinitionFile[] = [];
+  if (Object.keys(settings).length > 0) {
+    const s = settingsFiles(app.name, settings, app.services ?? [], base);
+    settingFiles.push(...s.files);
+    services.push(s.service);
+    if (app.configure) {
+      const abs = join(filesDir, app.configure);
+      inputFiles.push(abs);
+      let buf: Buffer;
+      try {
+        buf = read(abs);
+      } catch {
+        throw new CompileError(`files/${app.configure} does not exist`, app.module, 'configure');
+      }
+      settingFiles.push({ generator: 'dump', path: CONFIGURE_PATH, mode: '0755', content: buf.toString('utf8') });
+    }
+  }
+
+  const sets: PackageSet[] = [];
+  if (base.packages.length) sets.push({ packages: [...base.packages], action: 'install', early: true });
+  if (app.packages?.length) sets.push({ packages: [...app.packages], action: 'install' });
+  if (app.removePackages?.length) sets.push({ packages: [...app.removePackages], action: 'remove' });
+  sets.push(...(app.raw?.packages?.sets ?? []));
+
+  const actions: DefinitionAction[] = [
+    ...base.actions,
+    ...(app.actions ?? []).map((a) => ({ trigger: a.trigger, action: script(a.script) })),
+  ];
+  if (services.length) {
+    actions.push({
+      trigger: 'post-files',
+      action: `#!/bin/sh\nset -eu\n${services.map((s) => base.enableService.replace('%s', s)).join('\n')}\n`,
+    });
+  }
+  actions.push(...(app.raw?.actions ?? []), ...base.finalActions);
+
+  const source = { ...base.source(ctx), ...(app.raw?.source ?? {}) };
+  const definition: Definition = {
+    image: {
+      distribution: base.distribution,
+      release: base.release,
+      architecture: distroArch,
+      variant: 'default',
+      description: `${app.name} ${app.version}: ${app.description}`,
+      name: `${app.name}-${app.version}-${base.name}-${base.release}-${distroArch}`,
+      ...(app.raw?.image ?? {}),
+    },
+    source,
+    targets: app.raw?.targets ?? base.raw?.targets,
+    files: lastWinsByPath([...base.files, ...applianceFiles, ...settingFiles, ...(app.raw?.files ?? [])]),
+    packages: {
+      manager: base.packageManager,
+      update: app.raw?.packages?.update ?? true,
+      cleanup: app.raw?.packages?.cleanup ?? true,
+      sets,
+      repositories: app.raw?.packages?.repositories,
+    },
+    actions,
+    mappings: { architecture_map: base.architectureMap, ...(app.raw?.mappings ?? {}) },
+    environment: mergeEnvironment(base.raw?.environment, app.raw?.environment),
+  };
+  let canonical: Definition;
+  try {
+    canonical = canonicalDefinition(definition) as Definition;
+  } catch (e) {
+    throw new CompileError((e as Error).message, app.module, 'raw');
+  }
+  inputFiles.sort();
+  return { target: `${app.name}:${arch}`, arch, distroArch, definition: canonical, yaml: toYaml(canonical), inputFiles };
+}
+
+function mergeEnvironment(a: Definition['environment'], b: Definition['environment']): Definition['environment'] {
+  if (!a && !b) return undefined;
+  return {
+    clear_defaults: b?.clear_defaults ?? a?.clear_defaults,
+    variables: [...(a?.variables ?? []), ...(b?.variables ?? [])],
+  };
+}

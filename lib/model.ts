@@ -1,0 +1,262 @@
+/**
+ * The appliance model: what an author writes in `appliances/<name>/appliance.ts`.
+ *
+ * It sits on top of the distrobuilder definition types ({@link Definition}) and adds what users
+ * of an appliance need declared: ports, volumes, launch-time settings and a health check. The
+ * compiler (`lib/compile.ts`) turns an {@link Appliance} plus an architecture into distrobuilder
+ * YAML.
+ *
+ * @module
+ */
+import type {
+  ActionTrigger, Definition, DefinitionAction, DefinitionFile, DefinitionImage, DefinitionSource,
+  EnvironmentVariable, PackageManager, PackageRepository, PackageSet, DefinitionTargets,
+  DefinitionMappings,
+} from './distrobuilder/definition.ts';
+
+/**
+ * Architectures an appliance can declare, in Debian/Incus names. Bases map them to their own
+ * names (Alpine: `x86_64`, `aarch64`). The command line also accepts `x86_64`/`aarch64`.
+ */
+export type Arch = 'amd64' | 'arm64';
+
+/** Every architecture the project knows, in canonical (Debian) names. */
+export const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
+
+/** A network port the appliance's service listens on. */
+export interface Port {
+  /** Port number, 1-65535. */
+  port: number;
+  /**
+   * Transport protocol.
+   * @default "tcp"
+   */
+  protocol?: 'tcp' | 'udp';
+  /** What it serves, e.g. "HTTP". Shown in the README and `profile` output. */
+  description: string;
+  /**
+   * Listens only on 127.0.0.1 inside the container (an admin endpoint); `profile` does not
+   * publish it.
+   * @default false
+   */
+  localOnly?: boolean;
+}
+
+/** A path holding data that should live on a custom volume to survive `incus rebuild`. */
+export interface Volume {
+  /** Absolute path inside the container. */
+  path: string;
+  /** What lives there. */
+  description: string;
+}
+
+/**
+ * A launch-time setting, read from the instance config key `user.<appliance>.<key>`
+ * (e.g. `incus launch appliance:postgres db -c user.postgres.password=...`).
+ */
+export interface Setting {
+  /** What it does. Shown in the README table and `help`. */
+  description: string;
+  /** Value used when the key is not set at launch. Never put a secret here. */
+  default?: string;
+  /**
+   * The value is a secret: it is removed from disk once applied and never baked into the image.
+   * @default false
+   */
+  secret?: boolean;
+  /** An example value, used in docs and by the `test` verb. */
+  example?: string;
+}
+
+/** How to tell the appliance is healthy; run inside the container (`incus exec`). */
+export interface HealthCheck {
+  /** Command run with `/bin/sh -c` inside the container; exit 0 means healthy. */
+  command: string;
+  /**
+   * Seconds to wait for the first success after launch before declaring failure.
+   * @default 60
+   */
+  timeout?: number;
+  /**
+   * Seconds between attempts.
+   * @default 1
+   */
+  interval?: number;
+}
+
+/** A file the image receives from the appliance's `files/` folder. */
+export interface ApplianceFile {
+  /** Path of the source file, relative to `appliances/<name>/files/`. */
+  source: string;
+  /** Absolute destination path inside the image. */
+  path: string;
+  /**
+   * Octal mode, e.g. `"0755"` for scripts.
+   * @default "0644"
+   */
+  mode?: string;
+  /** Owner uid (numeric string). */
+  uid?: string;
+  /** Owner gid (numeric string). */
+  gid?: string;
+}
+
+/** A build-time script run inside the image chroot. */
+export interface ApplianceAction {
+  /** When it runs. */
+  trigger: ActionTrigger;
+  /** The script; its first line must be a shebang such as `#!/bin/sh`. */
+  script: string;
+}
+
+/**
+ * Raw distrobuilder additions (the escape hatch): lists are appended after everything the model
+ * generates, objects are merged key by key. Still type-checked against the definition types.
+ */
+export interface RawDefinition {
+  image?: Partial<Pick<DefinitionImage, 'expiry' | 'name' | 'description' | 'variant'>>;
+  source?: Partial<DefinitionSource>;
+  targets?: DefinitionTargets;
+  files?: DefinitionFile[];
+  packages?: { sets?: PackageSet[]; repositories?: PackageRepository[]; update?: boolean; cleanup?: boolean };
+  actions?: DefinitionAction[];
+  mappings?: DefinitionMappings;
+  environment?: { clear_defaults?: boolean; variables?: EnvironmentVariable[] };
+}
+
+/** The init system of a base; decides how services are enabled and settings applied. */
+export type InitSystem = 'systemd' | 'openrc';
+
+/** Build context handed to a base layer: host-derived values the compiler must not look up itself. */
+export interface BaseContext {
+  /** The Debian mirror URL (derived from the host's apt configuration, or overridden). */
+  debianMirror: string;
+  /** The Alpine mirror URL, when known. */
+  alpineMirror: string;
+}
+
+/**
+ * A base layer (`appliances/_base/*.ts`): the distribution an appliance is built on.
+ *
+ * Composition semantics (documented in docs/creating-appliances.md and tested):
+ * - scalars (distribution, release, variant, source fields) come from the base; an appliance's
+ *   `raw.source`/`raw.image` fields override them;
+ * - lists concatenate in the order base, then appliance, then `raw`: package sets, files,
+ *   actions, repositories, environment variables; the base's `finalActions` (slimming) run last;
+ * - a file path declared twice keeps the LAST declaration (the appliance overrides the base);
+ * - services: the base's first, then the appliance's, duplicates dropped.
+ */
+export interface Base {
+  /** Base name, e.g. `debian` or `alpine`. */
+  name: string;
+  /** `image.distribution`. */
+  distribution: string;
+  /** `image.release`. */
+  release: string;
+  /** Human title of the release, e.g. "Debian 13 (trixie)". */
+  title: string;
+  /** Package manager of the distribution; appliances must use its package names. */
+  packageManager: PackageManager;
+  /** Init system. */
+  init: InitSystem;
+  /** Map from canonical architecture to the distribution's name. */
+  architectures: Readonly<Record<Arch, string>>;
+  /** `mappings.architecture_map`. */
+  architectureMap: NonNullable<DefinitionMappings['architecture_map']>;
+  /** Source section, given the host context. */
+  source: (ctx: BaseContext) => DefinitionSource;
+  /** Packages the base installs (early, before the appliance's). */
+  packages: readonly string[];
+  /** Services the base enables. */
+  services: readonly string[];
+  /** Files the base adds. */
+  files: readonly DefinitionFile[];
+  /** Actions the base runs before the appliance's actions of the same trigger. */
+  actions: readonly DefinitionAction[];
+  /** Actions the base runs after everything else (slimming: docs, caches, apt lists). */
+  finalActions: readonly DefinitionAction[];
+  /** Shell command enabling one service (`%s` = service name). */
+  enableService: string;
+  /** Extra raw definition parts. */
+  raw?: Partial<Pick<Definition, 'environment' | 'targets'>>;
+}
+
+/** Everything an author declares about an appliance. */
+export interface ApplianceSpec<A extends Arch = Arch> {
+  /**
+   * Appliance name: the image alias users launch (`incus launch appliance:<name>`).
+   * Lower-case letters, digits and dashes; must equal the folder name.
+   */
+  name: string;
+  /** Version of the packaged service, e.g. "1.26". Also published as alias `<name>/<version>`. */
+  version: string;
+  /** One line saying what it is. */
+  description: string;
+  /** The base layer, e.g. `debian()` from `../_base/debian.ts`. */
+  base: Base;
+  /** Architectures it builds for. */
+  architectures: readonly A[];
+  /**
+   * The package manager whose names `packages` uses. Optional; when given it must match the
+   * base's (catches an appliance moved to another base without renaming its packages).
+   */
+  packageManager?: PackageManager;
+  /** Packages to install (names of the base's package manager). */
+  packages?: readonly string[];
+  /** Packages to remove after installing (to slim the image). */
+  removePackages?: readonly string[];
+  /** Services to enable at boot (systemd unit names or OpenRC service names). */
+  services?: readonly string[];
+  /** Files copied from the appliance's `files/` folder into the image. */
+  files?: readonly ApplianceFile[];
+  /** Build-time scripts. */
+  actions?: readonly ApplianceAction[];
+  /** Ports the service listens on. */
+  ports?: readonly Port[];
+  /** Data paths worth putting on a custom volume. */
+  volumes?: readonly Volume[];
+  /**
+   * Launch-time settings, keyed by the part after `user.<name>.`: `{ password: {...} }` is read
+   * from `user.<name>.password`.
+   */
+  settings?: Readonly<Record<string, Setting>>;
+  /**
+   * Script (path in `files/`) that applies the settings at first boot. It runs as root with
+   * the settings in `/run/appliance/settings.env` (shell-quoted `KEY='value'` lines, upper-case
+   * keys with `-` and `.` turned into `_`). Required when `settings` is non-empty.
+   */
+  configure?: string;
+  /** How to tell it is healthy. */
+  health: HealthCheck;
+  /** Escape hatch: raw distrobuilder sections the model does not cover. */
+  raw?: RawDefinition;
+}
+
+/** A loaded appliance: the spec plus where it came from. */
+export interface Appliance extends ApplianceSpec {
+  /** Absolute path of the appliance folder. */
+  dir: string;
+  /** Absolute path of its `appliance.ts`. */
+  module: string;
+}
+
+/**
+ * Declares an appliance. An identity function: its only job is to give the editor the types
+ * for completion and hover docs. The `const` type parameter keeps `architectures` literal.
+ *
+ * @example
+ * export default defineAppliance({
+ *   name: 'nginx', version: '1.26', description: 'Web server',
+ *   base: debian(), architectures: ['amd64', 'arm64'],
+ *   packages: ['nginx-light'], services: ['nginx'],
+ *   health: { command: 'curl -fsS http://127.0.0.1/healthz' },
+ * });
+ */
+export function defineAppliance<const A extends Arch>(spec: ApplianceSpec<A>): ApplianceSpec<A> {
+  return spec;
+}
+
+/** Declares a base layer; identity function for typing, like {@link defineAppliance}. */
+export function defineBase(base: Base): Base {
+  return base;
+}

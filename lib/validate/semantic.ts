@@ -1,0 +1,232 @@
+/**
+ * Semantic checks of a loaded appliance: everything the type checker cannot see (files that
+ * files/ does not contain, scripts without a shebang, names unusable as an alias...). Each
+ * problem names the field it is about, as a path (`files[2].source`) that `locate.ts` turns
+ * into a line and column. Values are checked defensively: a module with type errors still
+ * imports (tsx erases types), so any field may hold anything.
+ * @module
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, join, relative, resolve } from 'node:path';
+import { ARCHES, type Appliance } from '../model.ts';
+import { canonicalDefinition } from '../yaml.ts';
+
+/** A semantic problem, located by field path. */
+export interface FieldProblem {
+  /** Field path inside the defineAppliance object, e.g. `files[1].source`; '' for the call. */
+  field: string;
+  message: string;
+  severity: 'error' | 'warning';
+}
+
+const NAME_RE = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
+const SETTING_RE = /^[a-z0-9][a-z0-9_-]*$/;
+const PACKAGE_RE: Record<string, RegExp> = {
+  apt: /^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?$/,
+  apk: /^[a-z0-9][a-z0-9+._-]*(?:[<>=~]+[A-Za-z0-9._-]+)?$/,
+};
+const SERVICE_RE = /^[A-Za-z0-9@._:-]+$/;
+const MODE_RE = /^0?[0-7]{3}$/;
+
+function isStr(v: unknown): v is string {
+  return typeof v === 'string';
+}
+
+function listFiles(dir: string, prefix = ''): string[] {
+  if (!existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const abs = join(dir, name);
+    if (statSync(abs).isDirectory()) out.push(...listFiles(abs, `${prefix}${name}/`));
+    else out.push(`${prefix}${name}`);
+  }
+  return out;
+}
+
+/** Checks one appliance. Returns problems in field order. */
+export function checkAppliance(app: Appliance): FieldProblem[] {
+  const p: FieldProblem[] = [];
+  const err = (field: string, message: string) => p.push({ field, message, severity: 'error' });
+  const warn = (field: string, message: string) => p.push({ field, message, severity: 'warning' });
+  const folder = basename(app.dir);
+  const filesDir = join(app.dir, 'files');
+
+  // name / version / description
+  if (!isStr(app.name) || !app.name) err('name', 'name: required string');
+  else {
+    if (!NAME_RE.test(app.name)) err('name', `name: "${app.name}" is not usable as an image alias (lower-case letters, digits and inner dashes, at most 63 characters)`);
+    if (app.name !== folder) err('name', `name: "${app.name}" must equal its folder name "${folder}"`);
+  }
+  if (!isStr(app.version) || !app.version) err('version', 'version: required string, e.g. "1.26"');
+  else if (!VERSION_RE.test(app.version)) err('version', `version: "${app.version}" is not usable in the alias "<name>/<version>" (letters, digits, . _ + ~ -)`);
+  if (!isStr(app.description) || !app.description.trim()) err('description', 'description: required, one line saying what the appliance is');
+  else if (app.description.includes('\n')) err('description', 'description: must be one line');
+
+  // base
+  const base = app.base;
+  const baseOk = base && typeof base === 'object' && typeof base.source === 'function' && base.architectures;
+
+  // architectures
+  if (!Array.isArray(app.architectures) || app.architectures.length === 0) {
+    err('architectures', `architectures: required non-empty list of ${ARCHES.join(', ')}`);
+  } else {
+    const seen = new Set<string>();
+    app.architectures.forEach((a, i) => {
+      if (!ARCHES.includes(a as never)) err(`architectures[${i}]`, `architectures: unknown architecture "${String(a)}" (known: ${ARCHES.join(', ')}; write Debian names, the base maps them)`);
+      else if (baseOk && !base.architectures[a as keyof typeof base.architectures]) err(`architectures[${i}]`, `architectures: base ${base.name} has no ${a}`);
+      if (seen.has(String(a))) err(`architectures[${i}]`, `architectures: "${String(a)}" listed twice`);
+      seen.add(String(a));
+    });
+  }
+
+  // packages
+  if (app.packageManager !== undefined && baseOk && app.packageManager !== base.packageManager) {
+    err('packageManager', `packageManager: "${app.packageManager}" does not match base ${base.name}, which uses ${base.packageManager}`);
+  }
+  for (const field of ['packages', 'removePackages'] as const) {
+    const list = app[field];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) { err(field, `${field}: must be a list of package names`); continue; }
+    const re = baseOk ? PACKAGE_RE[base.packageManager] : undefined;
+    list.forEach((pkg, i) => {
+      if (!isStr(pkg) || !pkg) err(`${field}[${i}]`, `${field}: entry ${i} is not a package name`);
+      else if (re && !re.test(pkg)) err(`${field}[${i}]`, `${field}: "${pkg}" is not a valid ${base.packageManager} package name`);
+    });
+  }
+
+  // services
+  if (app.services !== undefined) {
+    if (!Array.isArray(app.services)) err('services', 'services: must be a list of service names');
+    else app.services.forEach((s, i) => {
+      if (!isStr(s) || !SERVICE_RE.test(s)) err(`services[${i}]`, `services: "${String(s)}" is not a service name`);
+    });
+  }
+
+  // files
+  const referenced = new Set<string>();
+  if (app.files !== undefined) {
+    if (!Array.isArray(app.files)) err('files', 'files: must be a list of { source, path }');
+    else {
+      const dests = new Map<string, number>();
+      app.files.forEach((f, i) => {
+        const at = `files[${i}]`;
+        if (!f || typeof f !== 'object') { err(at, `files: entry ${i} must be an object { source, path }`); return; }
+        if (!isStr(f.source) || !f.source) err(`${at}.source`, `files[${i}].source: required path relative to files/`);
+        else {
+          const abs = resolve(filesDir, f.source);
+          if (relative(filesDir, abs).startsWith('..')) err(`${at}.source`, `files[${i}].source: "${f.source}" escapes files/`);
+          else if (!existsSync(abs) || !statSync(abs).isFile()) err(`${at}.source`, `files[${i}].source: files/${f.source} does not exist`);
+          else {
+            referenced.add(relative(filesDir, abs));
+            const buf = readFileSync(abs);
+            if (Buffer.compare(Buffer.from(buf.toString('utf8'), 'utf8'), buf) !== 0) err(`${at}.source`, `files[${i}].source: files/${f.source} is not UTF-8 text`);
+          }
+        }
+        if (!isStr(f.path) || !f.path.startsWith('/')) err(`${at}.path`, `files[${i}].path: must be an absolute path inside the image`);
+        else {
+          if (dests.has(f.path)) err(`${at}.path`, `files[${i}].path: ${f.path} is also the destination of files[${dests.get(f.path)}]`);
+          dests.set(f.path, i);
+        }
+        if (f.mode !== undefined && (!isStr(f.mode) || !MODE_RE.test(f.mode))) err(`${at}.mode`, `files[${i}].mode: "${String(f.mode)}" is not an octal mode like "0644"`);
+      });
+    }
+  }
+
+  // actions
+  if (app.actions !== undefined) {
+    if (!Array.isArray(app.actions)) err('actions', 'actions: must be a list of { trigger, script }');
+    else app.actions.forEach((a, i) => {
+      if (!a || !isStr(a.script)) err(`actions[${i}]`, `actions[${i}].script: required`);
+      else if (!a.script.startsWith('#!')) err(`actions[${i}].script`, `actions[${i}].script: must start with a shebang line such as #!/bin/sh (distrobuilder runs it from a memfd)`);
+      if (a && !['post-unpack', 'post-update', 'post-packages', 'post-files'].includes(a.trigger)) err(`actions[${i}].trigger`, `actions[${i}].trigger: "${String(a.trigger)}" is not one of post-unpack, post-update, post-packages, post-files`);
+    });
+  }
+
+  // ports
+  if (app.ports !== undefined) {
+    if (!Array.isArray(app.ports)) err('ports', 'ports: must be a list of { port, description }');
+    else {
+      const seen = new Set<string>();
+      app.ports.forEach((pt, i) => {
+        if (!pt || !Number.isInteger(pt.port) || pt.port < 1 || pt.port > 65535) err(`ports[${i}].port`, `ports[${i}].port: must be an integer 1-65535`);
+        const key = `${pt?.port}/${pt?.protocol ?? 'tcp'}`;
+        if (seen.has(key)) err(`ports[${i}]`, `ports[${i}]: ${key} declared twice`);
+        seen.add(key);
+      });
+    }
+  }
+
+  // volumes
+  if (app.volumes !== undefined) {
+    if (!Array.isArray(app.volumes)) err('volumes', 'volumes: must be a list of { path, description }');
+    else app.volumes.forEach((v, i) => {
+      if (!v || !isStr(v.path) || !v.path.startsWith('/')) err(`volumes[${i}].path`, `volumes[${i}].path: must be an absolute path`);
+    });
+  }
+
+  // settings + configure
+  const settings = app.settings;
+  const hasSettings = settings && typeof settings === 'object' && Object.keys(settings).length > 0;
+  if (settings !== undefined && (typeof settings !== 'object' || Array.isArray(settings))) err('settings', 'settings: must be an object keyed by setting name');
+  else if (hasSettings) {
+    for (const [key, s] of Object.entries(settings)) {
+      const at = `settings.${key}`;
+      if (!SETTING_RE.test(key)) err(at, `settings.${key}: not usable in the config key user.${app.name}.${key} (lower-case letters, digits, _ and -)`);
+      if (!s || typeof s !== 'object' || !isStr(s.description) || !s.description) err(at, `settings.${key}.description: required`);
+      else if (s.secret && s.default) err(`${at}.default`, `settings.${key}.default: a secret must not have a default (it would be baked into the image)`);
+    }
+    if (!isStr(app.configure)) err('configure', `configure: required when settings are declared (a script in files/ that applies them)`);
+  }
+  if (isStr(app.configure)) {
+    const abs = resolve(filesDir, app.configure);
+    if (!existsSync(abs)) err('configure', `configure: files/${app.configure} does not exist`);
+    else {
+      referenced.add(relative(filesDir, abs));
+      if (!readFileSync(abs, 'utf8').startsWith('#!')) err('configure', `configure: files/${app.configure} must start with a shebang line`);
+    }
+    if (!hasSettings) warn('configure', 'configure: given but no settings are declared');
+  }
+
+  // health
+  if (!app.health || typeof app.health !== 'object') err('', 'health: missing health check (e.g. health: { command: "pg_isready -h 127.0.0.1" })');
+  else {
+    if (!isStr(app.health.command) || !app.health.command.trim()) err('health.command', 'health.command: required shell command, exit 0 when healthy');
+    for (const k of ['timeout', 'interval'] as const) {
+      const v = app.health[k];
+      if (v !== undefined && (typeof v !== 'number' || !(v > 0))) err(`health.${k}`, `health.${k}: must be a positive number of seconds`);
+    }
+  }
+
+  // raw escape hatch: only keys distrobuilder knows, scripts with shebangs
+  if (app.raw !== undefined) {
+    try {
+      canonicalDefinition(app.raw);
+    } catch (e) {
+      err('raw', `raw: ${(e as Error).message}`);
+    }
+    (app.raw.actions ?? []).forEach((a, i) => {
+      if (!isStr(a?.action) || !a.action.startsWith('#!')) err(`raw.actions[${i}]`, `raw.actions[${i}].action: must start with a shebang line`);
+    });
+  }
+
+  // files/ content nobody ships
+  for (const f of listFiles(filesDir)) {
+    if (!referenced.has(f)) warn('files', `files/${f} is not used by any files[] entry or configure`);
+  }
+  return p;
+}
+
+/** Problems across appliances: the same `name` in two modules. */
+export function checkDuplicates(apps: Appliance[]): Array<FieldProblem & { module: string }> {
+  const byName = new Map<string, Appliance[]>();
+  for (const a of apps) if (isStr(a.name)) byName.set(a.name, [...(byName.get(a.name) ?? []), a]);
+  const out: Array<FieldProblem & { module: string }> = [];
+  for (const [name, list] of byName) {
+    if (list.length < 2) continue;
+    for (const a of list) {
+      out.push({ module: a.module, field: 'name', severity: 'error', message: `name: "${name}" is also declared by ${list.filter((b) => b !== a).map((b) => relative(process.cwd(), b.module)).join(', ')}` });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,81 @@
+/**
+ * Type checking and source locations with ts-morph. Only `validate` (and the editor tests) load
+ * this module: importing ts-morph costs ~300 ms, so it stays off the build's no-op path.
+ * @module
+ */
+import { Node, Project, ts, type SourceFile } from 'ts-morph';
+import type { Diagnostic } from '../diagnostics.ts';
+
+/** Compiler options matching tsconfig.json's (strict). */
+export const COMPILER_OPTIONS: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.NodeNext,
+  moduleResolution: ts.ModuleResolutionKind.NodeNext,
+  strict: true,
+  noEmit: true,
+  allowImportingTsExtensions: true,
+  skipLibCheck: true,
+  types: ['node'],
+};
+
+/** A ts-morph project holding the given files (their imports resolve on demand). */
+export function createProject(files: string[]): Project {
+  const project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
+  for (const f of files) project.addSourceFileAtPath(f);
+  return project;
+}
+
+/** TypeScript errors of the given files, as located diagnostics. */
+export function typeErrors(project: Project, files: string[]): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const f of files) {
+    const sf = project.getSourceFileOrThrow(f);
+    for (const d of sf.getPreEmitDiagnostics()) {
+      const dsf = d.getSourceFile();
+      if (!dsf || dsf.getFilePath() !== sf.getFilePath()) continue;
+      const start = d.getStart() ?? 0;
+      const { line, column } = dsf.getLineAndColumnAtPos(start);
+      const text = ts.flattenDiagnosticMessageText(d.getMessageText() as string | ts.DiagnosticMessageChain, ' ');
+      out.push({ file: f, line, column, message: `TS${d.getCode()}: ${text}`, severity: d.getCategory() === ts.DiagnosticCategory.Error ? 'error' : 'warning' });
+    }
+  }
+  return out;
+}
+
+/** The object literal passed to `defineAppliance(...)` (or the default export), if inline. */
+function definitionObject(sf: SourceFile): Node | undefined {
+  for (const call of sf.getDescendantsOfKind(ts.SyntaxKind.CallExpression)) {
+    if (call.getExpression().getText() === 'defineAppliance') {
+      const arg = call.getArguments()[0];
+      return arg ?? call;
+    }
+  }
+  const exp = sf.getDefaultExportSymbol()?.getDeclarations()[0];
+  return exp;
+}
+
+/**
+ * Line and column of a field path such as `files[2].source` inside the appliance definition;
+ * the deepest part of the path found wins, then the defineAppliance call, then 1:1.
+ */
+export function locateField(sf: SourceFile, field: string): { line: number; column: number } {
+  let node = definitionObject(sf);
+  if (!node) return { line: 1, column: 1 };
+  const parts = field.match(/[^.[\]]+/g) ?? [];
+  for (const part of parts) {
+    let next: Node | undefined;
+    if (Node.isObjectLiteralExpression(node)) {
+      const prop: Node | undefined = node.getProperty(part) ?? node.getProperty(`'${part}'`) ?? node.getProperty(`"${part}"`);
+      if (prop && Node.isPropertyAssignment(prop)) next = prop.getInitializer() ?? prop;
+      else if (prop) next = prop;
+    } else if (Node.isArrayLiteralExpression(node) && /^\d+$/.test(part)) {
+      next = node.getElements()[Number(part)];
+    }
+    if (!next) break;
+    // Point at the property name when the path ends on a property.
+    node = next;
+  }
+  const target = node.getParent() && Node.isPropertyAssignment(node.getParent()!) ? node.getParent()! : node;
+  const { line, column } = sf.getLineAndColumnAtPos(target.getStart());
+  return { line, column };
+}

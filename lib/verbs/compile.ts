@@ -1,0 +1,33 @@
+/** `compile <name:arch>`: print the distrobuilder YAML of one target. */
+import type { Verb } from '../cli.ts';
+import { compile, CompileError } from '../compile.ts';
+import { buildContext } from '../context.ts';
+import { UserError } from '../diagnostics.ts';
+import { loadAppliances } from '../load.ts';
+import { parseTargetSpec, resolveTargets } from '../targets.ts';
+
+export const compileVerb: Verb = {
+  name: 'compile',
+  summary: 'print the distrobuilder YAML of a target on stdout',
+  usage: 'compile <name>[:<arch>]...',
+  examples: ['npx tsx build.ts compile nginx:amd64', 'npx tsx build.ts compile nginx:aarch64 > nginx-arm64.yaml'],
+  async run(ctx) {
+    if (ctx.args.length === 0) throw new UserError('compile: name a target, e.g. `compile nginx:amd64`');
+    const names = ctx.args.map((s) => parseTargetSpec(s).name);
+    const apps = await loadAppliances(ctx.appliancesDir, names);
+    const targets = resolveTargets(apps, ctx.args);
+    const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string }, ctx.env);
+    const outputs: string[] = [];
+    for (const t of targets) {
+      try {
+        outputs.push(compile(t.appliance, t.arch, bctx).yaml);
+      } catch (e) {
+        if (e instanceof CompileError) throw new UserError(`${t.id}: ${e.message}`, [{ file: e.file, message: e.message, severity: 'error' }]);
+        throw e;
+      }
+    }
+    // Several targets: a YAML stream, one document each.
+    ctx.stdout(outputs.join('---\n'));
+    return 0;
+  },
+};

@@ -1,0 +1,97 @@
+/**
+ * `validate [name...]`: type errors (ts-morph), semantic errors, and `distrobuilder validate`
+ * of every compiled YAML when distrobuilder is installed. Exit 1 on any error.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Verb } from '../cli.ts';
+import { compile, CompileError } from '../compile.ts';
+import { buildContext } from '../context.ts';
+import { formatDiagnostic, sortDiagnostics, UserError, type Diagnostic } from '../diagnostics.ts';
+import { discoverAppliances, loadAppliance } from '../load.ts';
+import type { Appliance } from '../model.ts';
+import { checkAppliance, checkDuplicates } from '../validate/semantic.ts';
+import { distrobuilderValidate, distrobuilderVersion } from '../validate/distrobuilder.ts';
+
+export const validateVerb: Verb = {
+  name: 'validate',
+  summary: 'type-check and validate appliances (and run `distrobuilder validate` when installed)',
+  usage: 'validate [name...] [--no-distrobuilder]',
+  options: {
+    'no-distrobuilder': { type: 'boolean', description: 'skip `distrobuilder validate` even when it is installed' },
+  },
+  examples: ['npx tsx build.ts validate', 'npx tsx build.ts validate nginx postgres'],
+  async run(ctx) {
+    const known = discoverAppliances(ctx.appliancesDir);
+    for (const n of ctx.args) {
+      if (!known.includes(n)) throw new UserError(`unknown appliance "${n}"; appliances: ${known.join(', ')}`);
+    }
+    const names = ctx.args.length ? [...new Set(ctx.args)] : known;
+    const modules = names.map((n) => join(ctx.appliancesDir, n, 'appliance.ts'));
+    const baseDir = join(ctx.appliancesDir, '_base');
+    const bases = existsSync(baseDir) ? readdirSync(baseDir).filter((f) => f.endsWith('.ts')).map((f) => join(baseDir, f)) : [];
+    const diags: Diagnostic[] = [];
+
+    // 1. Types, with ts-morph (loaded lazily: it is slow to import).
+    const { createProject, typeErrors, locateField } = await import('../validate/typecheck.ts');
+    const project = createProject([...modules, ...bases]);
+    diags.push(...typeErrors(project, [...modules, ...bases]));
+
+    // 2. Import each module; a failing import is one located error.
+    const apps: Appliance[] = [];
+    for (const n of names) {
+      const r = await loadAppliance(ctx.appliancesDir, n);
+      if (r.ok) apps.push(r.appliance);
+      else diags.push({ file: r.file, line: 1, column: 1, message: r.message, severity: 'error' });
+    }
+
+    // 3. Semantic checks, located through the AST.
+    const locate = (module: string, field: string) => locateField(project.getSourceFileOrThrow(module), field);
+    const problems = [
+      ...apps.flatMap((a) => checkAppliance(a).map((p) => ({ ...p, module: a.module }))),
+      ...checkDuplicates(apps),
+    ];
+    for (const p of problems) diags.push({ file: p.module, ...locate(p.module, p.field), message: p.message, severity: p.severity });
+
+    // 4. Compile every target of the appliances without errors; distrobuilder validate them.
+    const failed = new Set(diags.filter((d) => d.severity === 'error').map((d) => d.file));
+    const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string }, ctx.env);
+    const compiled: Array<{ app: Appliance; target: string; yaml: string }> = [];
+    for (const a of apps) {
+      if (failed.has(a.module)) continue;
+      for (const arch of a.architectures) {
+        try {
+          compiled.push({ app: a, target: `${a.name}:${arch}`, yaml: compile(a, arch, bctx).yaml });
+        } catch (e) {
+          if (!(e instanceof CompileError)) throw e;
+          diags.push({ file: a.module, ...locate(a.module, e.field ?? ''), message: `${a.name}:${arch}: ${e.message}`, severity: 'error' });
+        }
+      }
+    }
+    let dbNote = '';
+    if (!ctx.options['no-distrobuilder'] && compiled.length) {
+      const version = await distrobuilderVersion(ctx.env);
+      if (version) {
+        const results = await Promise.all(compiled.map(async (c) => ({ c, error: await distrobuilderValidate(c.yaml, ctx.env) })));
+        for (const { c, error } of results) {
+          if (error) diags.push({ file: c.app.module, ...locate(c.app.module, ''), message: `distrobuilder validate ${c.target}: ${error}`, severity: 'error' });
+        }
+        dbNote = `, distrobuilder ${version} validated ${compiled.length} definition(s)`;
+      } else {
+        dbNote = ', distrobuilder not installed: `distrobuilder validate` skipped';
+      }
+    }
+
+    const sorted = sortDiagnostics(diags);
+    for (const d of sorted) ctx.stderr(formatDiagnostic(d, ctx.root) + '\n');
+    const errors = sorted.filter((d) => d.severity === 'error').length;
+    const warnings = sorted.length - errors;
+    const summary = `${names.length} appliance(s), ${compiled.length} target(s) compiled: ${errors} error(s), ${warnings} warning(s)${dbNote}\n`;
+    if (errors) {
+      ctx.stderr(`error: validation failed: ${summary}`);
+      return 1;
+    }
+    ctx.stdout(`ok: ${summary}`);
+    return 0;
+  },
+};
