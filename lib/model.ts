@@ -101,6 +101,14 @@ export interface ApplianceFile {
   gid?: string;
 }
 
+/** One end-to-end check of the `test` verb. */
+export interface ApplianceTest {
+  /** What it proves, e.g. "postgres accepts the password given at launch". */
+  name: string;
+  /** Shell command run inside the container; exit 0 passes. */
+  command: string;
+}
+
 /** A build-time script run inside the image chroot. */
 export interface ApplianceAction {
   /** When it runs. */
@@ -228,6 +236,13 @@ export interface ApplianceSpec<A extends Arch = Arch> {
   configure?: string;
   /** How to tell it is healthy. */
   health: HealthCheck;
+  /**
+   * End-to-end checks run by the `test` verb once the health check passes, in a container
+   * launched with every setting set to its `example` value (a check proves a setting worked,
+   * e.g. that postgres accepts the example password). Each command runs with `/bin/sh -c`
+   * inside the container; exit 0 passes.
+   */
+  tests?: readonly ApplianceTest[];
   /** Escape hatch: raw distrobuilder sections the model does not cover. */
   raw?: RawDefinition;
 }
