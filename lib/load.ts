@@ -21,7 +21,7 @@ export function discoverAppliances(appliancesDir: string): string[] {
 }
 
 /** Result of importing one appliance module. */
-export type LoadResult = { ok: true; appliance: Appliance } | { ok: false; file: string; message: string };
+export type LoadResult = { ok: true; appliance: Appliance } | { ok: false; file: string; message: string; line?: number; column?: number };
 
 /**
  * Imports one appliance module and checks it exports a definition object. Never throws:
@@ -35,8 +35,11 @@ export async function loadAppliance(appliancesDir: string, name: string): Promis
     mod = await import(pathToFileURL(file).href);
   } catch (e) {
     const err = e as Error;
-    const first = String(err.message ?? err).split('\n')[0];
-    return { ok: false, file, message: `cannot load module: ${first}` };
+    const text = String(err?.message ?? err);
+    // esbuild (through tsx) reports syntax errors as "<file>:<line>:<col>: ERROR: <message>".
+    const syntax = text.match(/:(\d+):(\d+): ERROR: (.+)/);
+    if (syntax) return { ok: false, file, line: Number(syntax[1]), column: Number(syntax[2]) + 1, message: `syntax error: ${syntax[3]}` };
+    return { ok: false, file, message: `cannot load module: ${text.split('\n')[0]}` };
   }
   const spec = mod.default as ApplianceSpec | undefined;
   if (!spec || typeof spec !== 'object') {

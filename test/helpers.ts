@@ -41,6 +41,7 @@ export async function runBuildTs(argv: string[], opts: { cwd?: string; env?: Nod
     env: opts.env ?? testEnv(),
     reject: false,
     all: true,
+    stripFinalNewline: false,
   });
   return { code: r.exitCode ?? 1, stdout: String(r.stdout), stderr: String(r.stderr), all: String(r.all) };
 }

@@ -42,7 +42,7 @@ export const validateVerb: Verb = {
     for (const n of names) {
       const r = await loadAppliance(ctx.appliancesDir, n);
       if (r.ok) apps.push(r.appliance);
-      else diags.push({ file: r.file, line: 1, column: 1, message: r.message, severity: 'error' });
+      else diags.push({ file: r.file, line: r.line ?? 1, column: r.column ?? 1, message: r.message, severity: 'error' });
     }
 
     // 3. Semantic checks, located through the AST.
