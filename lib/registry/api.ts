@@ -34,4 +34,53 @@ export interface IndexOptions {
   graceMs?: number;
   /** Clock, injectable for tests. */
   now?: () => Date;
+  /** Receives every {@link IndexEvent} as it happens. */
+  onEvent?: (event: IndexEvent) => void;
+  /**
+   * Plan only: compute and report what would change, write and delete nothing.
+   * @default false
+   */
+  dryRun?: boolean;
+  /**
+   * A lock older than this is taken over (its holder died); see proper-lockfile `stale`.
+   * @default 10000
+   */
+  lockStaleMs?: number;
+}
+
+/**
+ * What re-indexing does, step by step, in order. Consumed by loggers (the CLI prints them) and
+ * by tests (counting `hash` events proves only new files are hashed; a child process killed at
+ * the n-th event proves crash safety).
+ */
+export type IndexEvent =
+  /** A file was read through sha256 (`path` is the source file). */
+  | { type: 'hash'; path: string; bytes: number }
+  /** A new content-addressed file was stored (`file` is relative to the registry). */
+  | { type: 'store'; file: string; bytes: number }
+  /** A version was added to a product. */
+  | { type: 'add'; product: string; version: string; fingerprint: string }
+  /** The same image (same fingerprint) is already the newest version: nothing added. */
+  | { type: 'unchanged'; product: string; version: string; fingerprint: string }
+  /** A version left the index (retention), or a whole product did (target gone). */
+  | { type: 'drop'; product: string; version?: string; reason: 'retention' | 'target-gone' }
+  /** An index file was written atomically (`file` relative to the registry). */
+  | { type: 'write'; file: string }
+  /** A file no longer referenced waits for its grace period (`until` = earliest deletion). */
+  | { type: 'defer'; file: string; until: Date }
+  /** A file was deleted after its grace period. */
+  | { type: 'delete'; file: string };
+
+/** What one re-index did (or, with `dryRun`, would do). */
+export interface IndexResult {
+  /** Versions added, as `{product, version, fingerprint}`. */
+  added: { product: string; version: string; fingerprint: string }[];
+  /** Versions (or whole products, `version` undefined) removed from the index. */
+  dropped: { product: string; version?: string; reason: 'retention' | 'target-gone' }[];
+  /** Files (relative to the registry) deleted after their grace period. */
+  deleted: string[];
+  /** Files (relative to the registry) now waiting for their grace period, with the deletion time. */
+  pending: { file: string; until: Date }[];
+  /** Source files hashed. */
+  hashed: string[];
 }
