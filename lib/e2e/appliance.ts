@@ -1,0 +1,104 @@
+/**
+ * One appliance's end-to-end test: launch it from a remote with every setting set to its
+ * example, wait for its declared health check, run its declared tests, and always delete the
+ * container. Used by the `test` verb.
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import type { Appliance } from '../model.ts';
+import { settingConfigKey } from '../settings.ts';
+import { deleteInstance, execIn, launch, showLog } from '../incus/client.ts';
+
+/** Outcome of testing one appliance. */
+export interface ApplianceTestResult {
+  name: string;
+  pass: boolean;
+  /** Seconds from the start of `incus launch` to the first passing health check. */
+  launchToHealthySeconds?: number;
+  /** Per check: name and whether it passed. */
+  checks: Array<{ name: string; pass: boolean; output?: string }>;
+  /** Why it failed, with diagnostics (health output, instance log, journal tail). */
+  failure?: string;
+}
+
+/** Settings used by the test launch: each setting's `example`, else its default, else nothing. */
+export function testSettings(app: Appliance): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, s] of Object.entries(app.settings ?? {})) {
+    const v = s.example ?? s.default;
+    if (v !== undefined) out[settingConfigKey(app.name, key)] = v;
+  }
+  return out;
+}
+
+/** A unique, valid instance name for a test container. */
+export function testInstanceName(app: string): string {
+  return `appl-test-${app}-${randomBytes(3).toString('hex')}`.slice(0, 63);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Tracks containers to delete if the process is interrupted (Ctrl-C). */
+export const liveInstances = new Set<string>();
+
+/**
+ * Tests one appliance from `remote` (e.g. `appliance-test-1234`), logging progress lines.
+ * The container is deleted in every case.
+ */
+export async function testAppliance(app: Appliance, remote: string, log: (line: string) => void): Promise<ApplianceTestResult> {
+  const name = testInstanceName(app.name);
+  const result: ApplianceTestResult = { name: app.name, pass: false, checks: [] };
+  const timeout = (app.health?.timeout ?? 60) * 1000;
+  const interval = (app.health?.interval ?? 1) * 1000;
+  liveInstances.add(name);
+  const started = Date.now();
+  try {
+    log(`${app.name}: launching ${remote}:${app.name} as ${name}`);
+    await launch(`${remote}:${app.name}`, name, testSettings(app));
+    let last = { code: -1, stdout: '', stderr: '' };
+    let healthy = false;
+    while (Date.now() - started < timeout) {
+      last = await execIn(name, app.health.command, 30_000);
+      if (last.code === 0) {
+        healthy = true;
+        break;
+      }
+      await sleep(interval);
+    }
+    if (!healthy) {
+      result.failure = `health check did not pass within ${timeout / 1000} s: \`${app.health.command}\` exit ${last.code}\n${(last.stdout + last.stderr).trim()}`;
+      result.failure += await diagnostics(name, app);
+      return result;
+    }
+    result.launchToHealthySeconds = (Date.now() - started) / 1000;
+    log(`${app.name}: healthy after ${result.launchToHealthySeconds.toFixed(1)} s`);
+    for (const t of app.tests ?? []) {
+      const r = await execIn(name, t.command, 60_000);
+      const pass = r.code === 0;
+      result.checks.push({ name: t.name, pass, output: pass ? undefined : (r.stdout + r.stderr).trim() });
+      log(`${app.name}: ${pass ? 'ok  ' : 'FAIL'} ${t.name}${pass ? '' : `\n${(r.stdout + r.stderr).trim()}`}`);
+    }
+    const failed = result.checks.filter((c) => !c.pass);
+    if (failed.length) {
+      result.failure = `${failed.length} check(s) failed: ${failed.map((c) => c.name).join('; ')}` + (await diagnostics(name, app));
+      return result;
+    }
+    result.pass = true;
+    return result;
+  } catch (e) {
+    result.failure = (e as Error).message + (await diagnostics(name, app).catch(() => ''));
+    return result;
+  } finally {
+    await deleteInstance(name);
+    liveInstances.delete(name);
+  }
+}
+
+/** Instance log and the journal tail of the appliance's services, for a failure report. */
+async function diagnostics(name: string, app: Appliance): Promise<string> {
+  const parts = [`\n--- incus info --show-log ${name}\n${await showLog(name)}`];
+  const units = [...(app.services ?? []), 'appliance-settings'];
+  const journal = await execIn(name, `journalctl --no-pager -n 40 ${units.map((u) => `-u ${u}`).join(' ')} 2>/dev/null || tail -n 40 /var/log/messages 2>/dev/null`, 30_000);
+  parts.push(`--- service journal (last 40 lines)\n${(journal.stdout + journal.stderr).trim()}`);
+  return parts.join('\n');
+}

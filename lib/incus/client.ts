@@ -1,0 +1,113 @@
+/**
+ * A thin, typed wrapper over the `incus` command line, for the `test` verb and the end-to-end
+ * tests. Every call goes through execa with a timeout, and failures carry the command.
+ * @module
+ */
+import { createHash } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+
+/** Result of one incus command. */
+export interface IncusResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `incus <args>`; never throws for a non-zero exit (check `code`). */
+export async function incus(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<IncusResult> {
+  const r = await execa('incus', args, { reject: false, timeout: opts.timeoutMs ?? 120_000, input: opts.input, stripFinalNewline: false });
+  return { code: r.exitCode ?? (r.timedOut ? 124 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
+}
+
+/** Runs `incus <args>` and throws with the command and its stderr on failure. */
+export async function incusOk(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<string> {
+  const r = await incus(args, opts);
+  if (r.code !== 0) throw new Error(`incus ${args.join(' ')} failed with exit code ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+  return r.stdout;
+}
+
+/** Whether the incus client exists and a daemon answers. */
+export async function incusAvailable(): Promise<{ ok: boolean; reason?: string }> {
+  try {
+    const r = await incus(['info'], { timeoutMs: 20_000 });
+    return r.code === 0 ? { ok: true } : { ok: false, reason: `incus info failed: ${r.stderr.trim().split('\n')[0]}` };
+  } catch {
+    return { ok: false, reason: 'the incus client is not installed (run `sudo bash lib/host/setup.sh`)' };
+  }
+}
+
+/** Where the incus client keeps pinned server certificates. */
+export function servercertsDir(env: NodeJS.ProcessEnv = process.env): string {
+  const conf = env.INCUS_CONF || join(homedir(), '.config', 'incus');
+  return join(conf, 'servercerts');
+}
+
+/**
+ * Adds a simplestreams remote and pins its certificate (the only trust step that works for
+ * simplestreams remotes: `--accept-certificate` does nothing there).
+ */
+export async function addRemote(name: string, url: string, certPath: string): Promise<void> {
+  const dir = servercertsDir();
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(certPath, join(dir, `${name}.crt`));
+  await incusOk(['remote', 'add', name, url, '--protocol', 'simplestreams', '--public']);
+  clearRemoteCache(url);
+}
+
+/** Removes a remote and its pinned certificate; ignores a remote that is not there. */
+export async function removeRemote(name: string, url?: string): Promise<void> {
+  await incus(['remote', 'remove', name]);
+  rmSync(join(servercertsDir(), `${name}.crt`), { force: true });
+  if (url) clearRemoteCache(url);
+}
+
+/**
+ * Clears the index caches of a remote: the CLI's (5 minutes, ~/.cache/incus) and the daemon's
+ * (1 hour, /var/cache/incus), both keyed by sha256 of the remote URL. Without this a freshly
+ * published image stays invisible.
+ */
+export function clearRemoteCache(url: string): void {
+  const variants = [url, url.replace(/\/+$/, ''), `${url.replace(/\/+$/, '')}/`];
+  for (const base of [join(homedir(), '.cache', 'incus'), '/var/cache/incus', '/var/cache/incus/simplestreams']) {
+    if (!existsSync(base)) continue;
+    for (const v of variants) {
+      const h = createHash('sha256').update(v).digest('hex');
+      rmSync(join(base, h), { recursive: true, force: true });
+      for (const entry of safeList(base)) if (entry.startsWith(h)) rmSync(join(base, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+function safeList(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+/** Launches a container; `config` becomes `-c key=value` pairs. */
+export async function launch(image: string, name: string, config: Record<string, string> = {}, timeoutMs = 300_000): Promise<void> {
+  const args = ['launch', image, name];
+  for (const [k, v] of Object.entries(config)) args.push('-c', `${k}=${v}`);
+  await incusOk(args, { timeoutMs });
+}
+
+/** Runs a shell command inside a container (`incus exec NAME -- /bin/sh -c CMD`). */
+export async function execIn(name: string, command: string, timeoutMs = 60_000): Promise<IncusResult> {
+  return incus(['exec', name, '--', '/bin/sh', '-c', command], { timeoutMs });
+}
+
+/** Deletes a container, forcing it; ignores one that is not there. */
+export async function deleteInstance(name: string): Promise<void> {
+  await incus(['delete', '--force', name], { timeoutMs: 120_000 });
+}
+
+/** `incus info --show-log NAME`, for failure reports. */
+export async function showLog(name: string): Promise<string> {
+  const r = await incus(['info', '--show-log', name], { timeoutMs: 30_000 });
+  return (r.stdout + r.stderr).trim();
+}
