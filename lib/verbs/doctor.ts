@@ -1,0 +1,91 @@
+/**
+ * `doctor`: which tools are present, their versions, and what is missing for which verb.
+ * `setup`: runs lib/host/setup.sh (through sudo when not root).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import type { Verb } from '../cli.ts';
+import { table } from './list.ts';
+import { hostArch } from '../arch.ts';
+
+interface Tool {
+  name: string;
+  /** Command printing a version; its first line is shown. */
+  version: string[];
+  /** Verbs that need it. */
+  neededBy: string[];
+  /** How to get it. */
+  fix: string;
+}
+
+const SETUP = 'sudo bash lib/host/setup.sh';
+const TOOLS: Tool[] = [
+  { name: 'node', version: ['node', '--version'], neededBy: ['all'], fix: 'install Node.js 20' },
+  { name: 'distrobuilder', version: ['distrobuilder', '--version'], neededBy: ['build', 'validate (distrobuilder validate)', 'test'], fix: SETUP },
+  { name: 'debootstrap', version: ['debootstrap', '--version'], neededBy: ['build (Debian bases)'], fix: SETUP },
+  { name: 'mksquashfs', version: ['mksquashfs', '-version'], neededBy: ['build'], fix: SETUP },
+  { name: 'incus', version: ['incus', 'version'], neededBy: ['test'], fix: SETUP },
+  { name: 'incusd (running)', version: ['incus', 'info'], neededBy: ['test'], fix: SETUP },
+  { name: 'incus-simplestreams', version: ['incus-simplestreams', '--version'], neededBy: ['tests (registry oracle)'], fix: SETUP },
+  { name: 'lxc (LXD client)', version: ['lxc', '--version'], neededBy: ['tests (LXD compatibility)'], fix: `${SETUP} (Debian 12: lxd-client)` },
+  { name: 'openssl', version: ['openssl', 'version'], neededBy: ['serve (certificate)'], fix: 'apt-get install openssl' },
+  { name: 'rsync', version: ['rsync', '--version'], neededBy: ['publish (rsync destinations)'], fix: 'apt-get install rsync' },
+];
+
+async function probe(cmd: string[]): Promise<string | undefined> {
+  try {
+    const r = await execa(cmd[0], cmd.slice(1), { reject: false, timeout: 15_000, all: true });
+    if (r.exitCode !== 0) return undefined;
+    const first = String(r.all ?? '').split('\n').find((l) => l.trim()) ?? 'present';
+    return first.replace(/^Client version:\s*/, '').slice(0, 60);
+  } catch {
+    return undefined;
+  }
+}
+
+function binfmt(): string | undefined {
+  const foreign = hostArch() === 'amd64' ? 'qemu-aarch64' : 'qemu-x86_64';
+  const f = `/proc/sys/fs/binfmt_misc/${foreign}`;
+  if (!existsSync(f)) return undefined;
+  return readFileSync(f, 'utf8').split('\n')[0] === 'enabled' ? `${foreign} enabled` : undefined;
+}
+
+export const doctorVerb: Verb = {
+  name: 'doctor',
+  summary: 'show which tools are present, their versions, and what is missing for which verb',
+  usage: 'doctor',
+  examples: ['npx tsx build.ts doctor'],
+  async run(ctx) {
+    const rows = [['TOOL', 'STATUS', 'NEEDED BY']];
+    const missing: string[] = [];
+    for (const t of TOOLS) {
+      let v = await probe(t.version);
+      if (t.name.startsWith('incusd') && v) v = 'answering';
+      rows.push([t.name, v ?? 'MISSING', t.neededBy.join(', ')]);
+      if (!v) missing.push(`${t.name}: ${t.fix}`);
+    }
+    const b = binfmt();
+    rows.push([`binfmt (foreign arch)`, b ?? 'MISSING', 'build of the non-host architecture']);
+    if (!b) missing.push(`binfmt/qemu-user: ${SETUP}`);
+    ctx.stdout(table(rows));
+    if (missing.length) ctx.stdout(`\nMissing:\n${missing.map((m) => `  ${m}`).join('\n')}\n`);
+    else ctx.stdout('\nEverything needed is present.\n');
+    return 0;
+  },
+};
+
+export const setupVerb: Verb = {
+  name: 'setup',
+  summary: 'set up this host: Incus, distrobuilder, qemu-user, squashfs-tools (lib/host/setup.sh)',
+  usage: 'setup [--no-incus]',
+  options: { 'no-incus': { type: 'boolean', description: 'skip Incus (a build-only host)' } },
+  examples: ['npx tsx build.ts setup'],
+  async run(ctx) {
+    const script = join(ctx.root, 'lib', 'host', 'setup.sh');
+    const args = ['bash', script, ...(ctx.options['no-incus'] ? ['--no-incus'] : [])];
+    const cmd = process.getuid?.() === 0 ? args : ['sudo', ...args];
+    const r = await execa(cmd[0], cmd.slice(1), { stdio: 'inherit', reject: false });
+    return r.exitCode ?? 1;
+  },
+};
