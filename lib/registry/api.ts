@@ -48,6 +48,9 @@ export interface IndexOptions {
   lockStaleMs?: number;
 }
 
+/** Why a version or product left the index. */
+export type DropReason = 'retention' | 'superseded' | 'target-gone';
+
 /**
  * What re-indexing does, step by step, in order. Consumed by loggers (the CLI prints them) and
  * by tests (counting `hash` events proves only new files are hashed; a child process killed at
@@ -62,8 +65,11 @@ export type IndexEvent =
   | { type: 'add'; product: string; version: string; fingerprint: string }
   /** The same image (same fingerprint) is already the newest version: nothing added. */
   | { type: 'unchanged'; product: string; version: string; fingerprint: string }
-  /** A version left the index (retention), or a whole product did (target gone). */
-  | { type: 'drop'; product: string; version?: string; reason: 'retention' | 'target-gone' }
+  /**
+   * A version left the index (retention; or superseded: a new build with the same bytes took its
+   * place), or a whole product did (target gone).
+   */
+  | { type: 'drop'; product: string; version?: string; reason: DropReason }
   /** An index file was written atomically (`file` relative to the registry). */
   | { type: 'write'; file: string }
   /** A file no longer referenced waits for its grace period (`until` = earliest deletion). */
@@ -76,7 +82,7 @@ export interface IndexResult {
   /** Versions added, as `{product, version, fingerprint}`. */
   added: { product: string; version: string; fingerprint: string }[];
   /** Versions (or whole products, `version` undefined) removed from the index. */
-  dropped: { product: string; version?: string; reason: 'retention' | 'target-gone' }[];
+  dropped: { product: string; version?: string; reason: DropReason }[];
   /** Files (relative to the registry) deleted after their grace period. */
   deleted: string[];
   /** Files (relative to the registry) now waiting for their grace period, with the deletion time. */
