@@ -1,0 +1,34 @@
+/** Command-line pieces shared by the registry verbs. */
+import { resolve } from 'node:path';
+import type { OptionSpec, VerbContext } from '../cli.ts';
+import { UserError } from '../diagnostics.ts';
+import { defaultRegistryDir } from './index.ts';
+
+/** `--registry DIR`. */
+export const REGISTRY_OPTION: Record<string, OptionSpec> = {
+  registry: { type: 'string', value: 'DIR', description: 'registry folder (default: <project>/registry)' },
+};
+
+/** The registry folder a verb works on. */
+export function registryDirOf(ctx: VerbContext): string {
+  const o = ctx.options.registry;
+  return typeof o === 'string' && o ? resolve(o) : defaultRegistryDir(ctx.root);
+}
+
+/** Parses a positive integer option, with a user-facing error. */
+export function intOption(ctx: VerbContext, name: string, fallback: number, min = 1): number {
+  const v = ctx.options[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || !/^\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UserError(`--${name}: expected an integer >= ${min}, got "${String(v)}"`);
+  return n;
+}
+
+/** Human size: 1.5 MiB. */
+export function humanSize(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let x = n;
+  while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
+  return i === 0 ? `${n} B` : `${x.toFixed(x < 10 ? 1 : 0)} ${units[i]}`;
+}

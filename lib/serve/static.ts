@@ -1,0 +1,231 @@
+/**
+ * Static files from the registry folder, and nothing else: GET and HEAD, Content-Length,
+ * Content-Type, ETag / If-None-Match (304), Last-Modified, single Range requests (206 / 416),
+ * 404 for missing files, directories and dot files (no listings), and every path that could
+ * leave the folder refused: `..` segments, encoded slashes or backslashes, double encoding, NUL,
+ * and symlinks whose target resolves outside.
+ * @module
+ */
+import { constants, createReadStream } from 'node:fs';
+import { open, realpath } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, sep } from 'node:path';
+
+/** Outcome of {@link resolveRequestPath}. */
+export type PathCheck = { ok: true; rel: string } | { ok: false; status: 400 | 404; reason: string };
+
+/**
+ * Checks a raw request target and returns the relative file path it names. Decodes exactly
+ * once; anything still looking encoded after that is refused rather than guessed at.
+ */
+export function resolveRequestPath(rawUrl: string): PathCheck {
+  if (!rawUrl.startsWith('/')) return { ok: false, status: 400, reason: 'request target must be a path' };
+  const q = rawUrl.search(/[?#]/);
+  const rawPath = q < 0 ? rawUrl : rawUrl.slice(0, q);
+  if (/%2f|%5c|%00/i.test(rawPath)) return { ok: false, status: 400, reason: 'encoded slash, backslash or NUL' };
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    return { ok: false, status: 400, reason: 'malformed percent-encoding' };
+  }
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f\\%]/.test(path)) return { ok: false, status: 400, reason: 'control character, backslash or double encoding' };
+  const segs = path.slice(1).split('/');
+  if (segs.length && segs[segs.length - 1] === '') segs.pop(); // trailing slash: a directory, 404 below
+  if (segs.some((s) => s === '..' || s === '.')) return { ok: false, status: 400, reason: 'dot segment' };
+  if (segs.some((s) => s === '')) return { ok: false, status: 400, reason: 'empty path segment' };
+  if (segs.length === 0) return { ok: false, status: 404, reason: 'no listing' };
+  if (segs.some((s) => s.startsWith('.'))) return { ok: false, status: 404, reason: 'hidden file' };
+  if (path.endsWith('/')) return { ok: false, status: 404, reason: 'no listing' };
+  return { ok: true, rel: segs.join('/') };
+}
+
+const TYPES: Record<string, string> = {
+  '.json': 'application/json',
+  '.xz': 'application/x-xz',
+  '.squashfs': 'application/octet-stream',
+  '.qcow2': 'application/octet-stream',
+  '.img': 'application/octet-stream',
+  '.gz': 'application/gzip',
+  '.sjson': 'application/json',
+  '.gpg': 'application/pgp-signature',
+  '.txt': 'text/plain; charset=utf-8',
+  '.html': 'text/html; charset=utf-8',
+  '.crt': 'application/x-pem-file',
+};
+
+/** Content-Type of a file name. */
+export function contentType(name: string): string {
+  return TYPES[extname(name).toLowerCase()] ?? 'application/octet-stream';
+}
+
+const CONTENT_ADDRESSED = /^images\/([0-9a-f]{64})\.[a-z0-9.]+$/;
+
+/** Parses a Range header for a file of `size` bytes: a single range, `unsatisfiable`, or `ignore` (serve all). */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | 'unsatisfiable' | 'ignore' {
+  if (!header) return 'ignore';
+  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  if (!m) return 'ignore'; // multiple ranges or another unit: a full 200 is allowed
+  const [, a, b] = m;
+  if (a === '' && b === '') return 'ignore';
+  let start: number;
+  let end: number;
+  if (a === '') {
+    const n = Number(b);
+    if (n === 0) return 'unsatisfiable';
+    start = Math.max(0, size - n);
+    end = size - 1;
+  } else {
+    start = Number(a);
+    end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
+    if (b !== '' && Number(b) < start) return 'ignore'; // invalid: ignored per RFC 9110
+  }
+  if (!Number.isSafeInteger(start) || start >= size || end < start) return 'unsatisfiable';
+  return { start, end };
+}
+
+function etagMatches(header: string, etag: string): boolean {
+  if (header.trim() === '*') return true;
+  const bare = (t: string) => t.trim().replace(/^W\//, '');
+  return header.split(',').some((t) => bare(t) === bare(etag));
+}
+
+/** One access-log record. */
+export interface AccessRecord {
+  time: Date;
+  remote: string;
+  method: string;
+  url: string;
+  status: number;
+  bytes: number;
+  ms: number;
+  aborted: boolean;
+}
+
+/** Formats an access-log line; the URL is escaped so a request cannot forge log lines. */
+export function formatAccess(r: AccessRecord): string {
+  // eslint-disable-next-line no-control-regex
+  const url = r.url.replace(/[\x00-\x1f\x7f"\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return `${r.time.toISOString()} ${r.remote} "${r.method} ${url}" ${r.status} ${r.bytes} ${r.ms}ms${r.aborted ? ' aborted' : ''}`;
+}
+
+/** Options of {@link createStaticHandler}. */
+export interface StaticOptions {
+  /** The folder served (resolved with realpath once). */
+  root: string;
+  /** Receives one record per request. */
+  log?: (r: AccessRecord) => void;
+  /** Read-stream chunk size. @default 256 KiB */
+  chunkSize?: number;
+}
+
+/** The request handler. */
+export async function createStaticHandler(opts: StaticOptions): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
+  const root = await realpath(opts.root);
+  const chunk = opts.chunkSize ?? 256 * 1024;
+
+  const plain = (res: ServerResponse, status: number, text: string, head = false) => {
+    const body = Buffer.from(text + '\n');
+    res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length, 'X-Content-Type-Options': 'nosniff' });
+    res.end(head ? undefined : body);
+  };
+
+  async function serve(req: IncomingMessage, res: ServerResponse, sent: { bytes: number }): Promise<void> {
+    const head = req.method === 'HEAD';
+    if (req.method !== 'GET' && !head) {
+      res.setHeader('Allow', 'GET, HEAD');
+      return plain(res, 405, 'method not allowed');
+    }
+    const check = resolveRequestPath(req.url ?? '');
+    if (!check.ok) return plain(res, check.status, check.status === 404 ? 'not found' : `bad request: ${check.reason}`, head);
+    let real: string;
+    try {
+      real = await realpath(join(root, check.rel));
+    } catch {
+      return plain(res, 404, 'not found', head);
+    }
+    if (!real.startsWith(root + sep)) return plain(res, 404, 'not found', head); // a symlink pointing outside
+    let fh;
+    try {
+      // O_NOFOLLOW: the resolved path must not have become a symlink since realpath.
+      fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return plain(res, 404, 'not found', head);
+    }
+    let handedOff = false;
+    try {
+      const st = await fh.stat({ bigint: true });
+      if (!st.isFile()) return plain(res, 404, 'not found', head); // directories: no listing
+      const size = Number(st.size);
+      const mtime = new Date(Number(st.mtimeMs));
+      const ca = CONTENT_ADDRESSED.exec(check.rel);
+      const etag = ca ? `"${ca[1]}"` : `"${st.size.toString(16)}-${st.mtimeNs.toString(16)}-${st.ino.toString(16)}"`;
+      res.setHeader('ETag', etag);
+      res.setHeader('Last-Modified', mtime.toUTCString());
+      res.setHeader('Accept-Ranges', 'bytes');
+      res.setHeader('Cache-Control', ca ? 'public, max-age=31536000, immutable' : 'no-cache');
+      res.setHeader('X-Content-Type-Options', 'nosniff');
+      const inm = req.headers['if-none-match'];
+      const ims = req.headers['if-modified-since'];
+      if (inm ? etagMatches(inm, etag) : ims && Math.floor(mtime.getTime() / 1000) <= Math.floor(Date.parse(ims) / 1000)) {
+        res.writeHead(304);
+        res.end();
+        return;
+      }
+      let range = parseRange(req.headers.range, size);
+      const ifRange = req.headers['if-range'] as string | undefined;
+      if (range !== 'ignore' && ifRange && ifRange.trim() !== etag && ifRange.trim() !== mtime.toUTCString()) range = 'ignore';
+      res.setHeader('Content-Type', contentType(check.rel));
+      if (range === 'unsatisfiable') {
+        res.setHeader('Content-Range', `bytes */${size}`);
+        return plain(res, 416, 'range not satisfiable', head);
+      }
+      const [status, start, end] = range === 'ignore' ? [200, 0, size - 1] : [206, range.start, range.end];
+      if (status === 206) res.setHeader('Content-Range', `bytes ${start}-${end}/${size}`);
+      res.writeHead(status, { 'Content-Length': size === 0 ? 0 : end - start + 1 });
+      if (head || size === 0) {
+        res.end();
+        return;
+      }
+      const stream = createReadStream('', { fd: fh, start, end, highWaterMark: chunk, autoClose: true });
+      handedOff = true;
+      stream.on('data', (c) => { sent.bytes += (c as Buffer).length; });
+      stream.on('error', () => res.destroy());
+      res.on('close', () => stream.destroy());
+      stream.pipe(res);
+    } finally {
+      if (!handedOff) await fh.close().catch(() => {});
+    }
+  }
+
+  return (req, res) => {
+    const t0 = process.hrtime.bigint();
+    const sent = { bytes: 0 };
+    const remote = req.socket.remoteAddress ?? '-';
+    let logged = false;
+    const done = (aborted: boolean) => {
+      if (logged) return;
+      logged = true;
+      const status = res.statusCode;
+      const noBody = req.method === 'HEAD' || status === 304;
+      const declared = Number(res.getHeader('content-length') ?? 0);
+      opts.log?.({
+        time: new Date(),
+        remote,
+        method: req.method ?? '-',
+        url: req.url ?? '',
+        status,
+        bytes: noBody ? 0 : sent.bytes || (aborted ? 0 : declared),
+        ms: Math.round(Number(process.hrtime.bigint() - t0) / 1e6),
+        aborted,
+      });
+    };
+    res.on('finish', () => done(false));
+    res.on('close', () => done(!res.writableFinished));
+    serve(req, res, sent).catch(() => {
+      if (!res.headersSent) plain(res, 500, 'internal error');
+      else res.destroy();
+    });
+  };
+}

@@ -1,0 +1,37 @@
+/** `publish <destination>`: copy the registry to a folder or rsync destination in a safe order. */
+import type { Verb } from '../cli.ts';
+import { UserError } from '../diagnostics.ts';
+import { publish } from '../registry/publish.ts';
+import { REGISTRY_OPTION, registryDirOf } from '../registry/options.ts';
+
+export const publishVerb: Verb = {
+  name: 'publish',
+  summary: 'copy the registry to a folder or rsync destination: images, then images.json, then index.json, stale files last',
+  usage: 'publish <destination> [--rsync] [--registry DIR]',
+  options: {
+    ...REGISTRY_OPTION,
+    rsync: { type: 'boolean', description: 'use rsync even for a local folder (always used for [user@]host:/path)' },
+  },
+  examples: ['npx tsx build.ts publish /var/www/images', 'npx tsx build.ts publish deploy@web1:/srv/images'],
+  async run(ctx) {
+    const [dest, extra] = ctx.args;
+    if (!dest || extra !== undefined) throw new UserError('publish: expected exactly one destination (a folder or [user@]host:/path)');
+    const src = registryDirOf(ctx);
+    let copied = 0;
+    try {
+      await publish(src, dest, {
+        rsync: !!ctx.options.rsync,
+        onStep: (s) => {
+          if (s.op === 'copy') copied++;
+          else if (s.op === 'run') ctx.stdout(`$ ${s.command.join(' ')}\n`);
+          else ctx.stdout(`${s.op} ${s.file}\n`);
+        },
+      });
+    } catch (e) {
+      const err = e as Error & { stderr?: string };
+      throw new UserError(`publish to ${dest} failed: ${err.stderr?.trim() || err.message}`);
+    }
+    ctx.stdout(`published ${src} to ${dest}${copied ? ` (${copied} new file(s))` : ''}\n`);
+    return 0;
+  },
+};

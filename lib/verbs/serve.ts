@@ -1,0 +1,115 @@
+/** `serve`: the registry over HTTPS for Incus and LXD clients, until SIGINT/SIGTERM. */
+import { hostname } from 'node:os';
+import { X509Certificate } from 'node:crypto';
+import { join, resolve } from 'node:path';
+import type { Verb, VerbContext } from '../cli.ts';
+import { UserError } from '../diagnostics.ts';
+import { REGISTRY_OPTION, intOption, registryDirOf } from '../registry/options.ts';
+import { certCovers } from '../serve/cert.ts';
+import { startServer, type RunningServer } from '../serve/server.ts';
+import { existsSync } from 'node:fs';
+import { IMAGES_JSON } from '../registry/format.ts';
+
+const REMOTE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+/**
+ * What a user runs to use the server: remote add, and the certificate copy that is the whole
+ * trust step for a simplestreams remote (`--accept-certificate` does nothing there).
+ */
+export function clientInstructions(o: { url: string; remote: string; certPath: string; selfSigned: boolean; otherUrl?: string }): string {
+  const lines: string[] = [];
+  const block = (url: string, where: string, copy: (dir: string) => string) => {
+    lines.push(`${where}, with Incus:`);
+    if (o.selfSigned) lines.push(`  mkdir -p ~/.config/incus/servercerts && ${copy('~/.config/incus/servercerts')}`);
+    lines.push(`  incus remote add ${o.remote} ${url} --protocol simplestreams`, `  incus image list ${o.remote}:`, `  incus launch ${o.remote}:<appliance> <instance-name>`);
+    lines.push(`${where}, with the LXD client (lxc; LXD_CONF, default ~/.config/lxc, snap: ~/snap/lxd/common/config):`);
+    if (o.selfSigned) lines.push(`  mkdir -p \${LXD_CONF:-~/.config/lxc}/servercerts && ${copy('${LXD_CONF:-~/.config/lxc}/servercerts')}`);
+    lines.push(`  lxc remote add ${o.remote} ${url} --protocol simplestreams --public`, `  lxc image list ${o.remote}:`, '');
+  };
+  block(o.url, 'On this machine', (dir) => `cp ${o.certPath} ${dir}/${o.remote}.crt`);
+  if (o.otherUrl) block(o.otherUrl, 'From another machine', (dir) => `scp ${hostname()}:${o.certPath} ${dir}/${o.remote}.crt`);
+  if (o.selfSigned) {
+    lines.push('The certificate copy is the trust step: --accept-certificate does nothing for simplestreams remotes.');
+    lines.push('After publishing new images, clients see them within 5 min (CLI cache) / 1 h (daemon cache).', '');
+  }
+  return lines.join('\n');
+}
+
+/** Waits for SIGINT or SIGTERM; resolves with the signal name. */
+function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((res) => {
+    const on = (sig: NodeJS.Signals) => {
+      process.off('SIGINT', on);
+      process.off('SIGTERM', on);
+      res(sig);
+    };
+    process.on('SIGINT', on);
+    process.on('SIGTERM', on);
+  });
+}
+
+async function run(ctx: VerbContext): Promise<number> {
+  const registryDir = registryDirOf(ctx);
+  const host = typeof ctx.options.host === 'string' ? ctx.options.host : '0.0.0.0';
+  const port = intOption(ctx, 'port', 8443, 0);
+  if (port > 65535) throw new UserError(`--port: ${port} is not a port`);
+  const remote = typeof ctx.options.remote === 'string' ? ctx.options.remote : 'appliance';
+  if (!REMOTE.test(remote)) throw new UserError(`--remote: "${remote}" is not a valid remote name`);
+  const cert = ctx.options.cert as string | undefined;
+  const key = ctx.options.key as string | undefined;
+  if (!!cert !== !!key) throw new UserError('--cert and --key go together');
+  if (!existsSync(registryDir)) throw new UserError(`${registryDir}: no registry yet (build something first, or pass --registry DIR)`);
+  if (!existsSync(join(registryDir, IMAGES_JSON))) ctx.stderr(`warning: ${registryDir} has no ${IMAGES_JSON} yet: clients will list nothing\n`);
+  let srv: RunningServer;
+  try {
+    srv = await startServer({
+      registryDir,
+      host,
+      port,
+      certDir: join(ctx.root, '.certs'),
+      ...(cert && key ? { cert: resolve(cert), key: resolve(key) } : {}),
+      log: (line) => ctx.stdout(line + '\n'),
+    });
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EADDRINUSE') throw new UserError(`${host}:${port} is already in use (another serve running?); pick --port`);
+    if (err.code === 'EACCES') throw new UserError(`${host}:${port}: permission denied (ports below 1024 need privileges)`);
+    if (err.code === 'EADDRNOTAVAIL') throw new UserError(`--host ${host}: not an address of this machine`);
+    throw new UserError((e as Error).message);
+  }
+  const c = srv.certificate;
+  const selfSigned = !cert;
+  const all = host === '0.0.0.0' || host === '::';
+  const localUrl = all ? `https://localhost:${srv.port}` : srv.url;
+  const otherUrl = all ? `https://${hostname()}:${srv.port}` : undefined;
+  ctx.stdout(`Serving ${registryDir} on ${srv.url.replace('127.0.0.1', host)} (TLS 1.3 and 1.2)\n`);
+  ctx.stdout(`${c.generated ? 'Generated a self-signed certificate' : 'Certificate'}: ${c.certPath} (valid until ${c.validTo.toISOString().slice(0, 10)}, SHA-256 ${c.fingerprint256})\n`);
+  const x509 = new X509Certificate(c.cert);
+  for (const u of [localUrl, otherUrl].filter((x): x is string => !!x)) {
+    const h = new URL(u).hostname.replace(/^\[|\]$/g, '');
+    if (!certCovers(x509, h)) ctx.stderr(`warning: the certificate does not name "${h}" (it has ${c.subjectAltName}); clients using ${u} will refuse it${selfSigned ? `; delete ${c.certPath} to generate a new one` : ''}\n`);
+  }
+  ctx.stdout('\n' + clientInstructions({ url: localUrl, remote, certPath: c.certPath, selfSigned, otherUrl }) + '\n');
+  ctx.stdout(`Access log follows (one line per request). Stop with Ctrl-C.\n`);
+  const sig = await untilSignal();
+  ctx.stderr(`${sig}: finishing in-flight requests, then stopping\n`);
+  await srv.close();
+  ctx.stderr('stopped\n');
+  return 0;
+}
+
+export const serveVerb: Verb = {
+  name: 'serve',
+  summary: 'serve the registry over HTTPS for `incus remote add ... --protocol simplestreams` (self-signed certificate on first run)',
+  usage: 'serve [--host ADDR] [--port N] [--cert FILE --key FILE] [--remote NAME] [--registry DIR]',
+  options: {
+    ...REGISTRY_OPTION,
+    host: { type: 'string', value: 'ADDR', description: 'listen address (default 0.0.0.0)' },
+    port: { type: 'string', value: 'N', description: 'listen port (default 8443; 0 picks a free one)' },
+    cert: { type: 'string', value: 'FILE', description: 'PEM certificate to serve instead of the self-signed one in .certs/' },
+    key: { type: 'string', value: 'FILE', description: 'PEM private key of --cert' },
+    remote: { type: 'string', value: 'NAME', description: 'remote name used in the printed client commands (default appliance)' },
+  },
+  examples: ['npx tsx build.ts serve', 'npx tsx build.ts serve --host 127.0.0.1 --port 9443', 'npx tsx build.ts serve --cert /etc/ssl/site.pem --key /etc/ssl/site.key'],
+  run,
+};
