@@ -5,7 +5,14 @@ import { helpVerb } from './help.ts';
 import { listVerb } from './list.ts';
 import { validateVerb } from './validate.ts';
 import { doctorVerb, setupVerb } from './doctor.ts';
+import { registryListVerb } from './registry-list.ts';
+import { verifyVerb } from './verify.ts';
+import { pruneVerb } from './prune.ts';
+import { publishVerb } from './publish.ts';
+import { serveVerb } from './serve.ts';
 
 /** Every verb. */
 export const VERBS: Verb[] = [];
 VERBS.push(compileVerb, validateVerb, listVerb, setupVerb, doctorVerb, helpVerb(() => VERBS));
+// Registry and server verbs, listed before help.
+VERBS.splice(VERBS.length - 1, 0, registryListVerb, verifyVerb, pruneVerb, publishVerb, serveVerb);
