@@ -3,6 +3,7 @@ import type { Verb } from '../cli.ts';
 import { compileVerb } from './compile.ts';
 import { helpVerb } from './help.ts';
 import { listVerb } from './list.ts';
+import { profileVerb } from './profile.ts';
 import { validateVerb } from './validate.ts';
 import { doctorVerb, setupVerb } from './doctor.ts';
 import { registryListVerb } from './registry-list.ts';
@@ -13,6 +14,6 @@ import { serveVerb } from './serve.ts';
 
 /** Every verb. */
 export const VERBS: Verb[] = [];
-VERBS.push(compileVerb, validateVerb, listVerb, setupVerb, doctorVerb, helpVerb(() => VERBS));
+VERBS.push(compileVerb, validateVerb, listVerb, profileVerb, setupVerb, doctorVerb, helpVerb(() => VERBS));
 // Registry and server verbs, listed before help.
 VERBS.splice(VERBS.length - 1, 0, registryListVerb, verifyVerb, pruneVerb, publishVerb, serveVerb);
