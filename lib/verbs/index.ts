@@ -1,5 +1,7 @@
 /** The verb table of build.ts, in the order `help` lists them. */
 import type { Verb } from '../cli.ts';
+import { buildVerb } from './build.ts';
+import { cleanAllVerb, cleanVerb } from './clean.ts';
 import { compileVerb } from './compile.ts';
 import { helpVerb } from './help.ts';
 import { listVerb } from './list.ts';
@@ -17,3 +19,5 @@ export const VERBS: Verb[] = [];
 VERBS.push(compileVerb, validateVerb, listVerb, profileVerb, setupVerb, doctorVerb, helpVerb(() => VERBS));
 // Registry and server verbs, listed before help.
 VERBS.splice(VERBS.length - 1, 0, registryListVerb, verifyVerb, pruneVerb, publishVerb, serveVerb);
+// Build verbs first (build is the default verb).
+VERBS.unshift(buildVerb, cleanVerb, cleanAllVerb);

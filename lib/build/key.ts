@@ -1,0 +1,181 @@
+/**
+ * The build key of a target and the explanation of a changed key.
+ *
+ * The key is the canonical JSON of everything that changes the image (see {@link BuildKey}):
+ * builder logic version, architecture, distrobuilder version, build options, the hash of the
+ * exact YAML, the compiled definition (file contents replaced by references, long scripts by
+ * hashes) and the content hash of every shipped file. Host state reaches it through the YAML
+ * (the mirror URL is in `source.url`). Deliberately left out: the content of the package mirror
+ * (security updates do not change the key: use `--max-age`), the host kernel, qemu-user's
+ * version, mksquashfs/xz versions (they change bytes, not contents) and the creation date
+ * distrobuilder writes into every metadata tarball.
+ * @module
+ */
+import type { Appliance, Arch } from '../model.ts';
+import type { Definition } from '../distrobuilder/definition.ts';
+import { canonicalJson, hashBytes, hashJson, sortKeys, type Hash } from './hash.ts';
+import type { BuildKey, InputStat, KeyFile, TargetRecord } from './record.ts';
+
+/**
+ * Version of this builder's own image logic: bump it when a change here changes the images
+ * (distrobuilder flags, output post-processing), so every target rebuilds once.
+ */
+export const BUILDER_VERSION = 1;
+
+/** Build options that are part of the key. */
+export interface BuildOptions {
+  /** `split` (metadata tarball + squashfs) or `unified`. @default "split" */
+  type: string;
+  /** distrobuilder `--compression` (metadata tarball and squashfs). @default "xz" */
+  compression: string;
+}
+
+/** Default build options. */
+export const DEFAULT_OPTIONS: BuildOptions = { type: 'split', compression: 'xz' };
+
+/** Spec fields that do not change the image (documentation and run-time checks only). */
+const NON_IMAGE_FIELDS = new Set(['ports', 'volumes', 'health', 'tests']);
+
+/** Strings longer than this are replaced by their hash in the key's definition. */
+const LONG = 160;
+
+/**
+ * The definition as stored in the key: dump contents that come from files/ become
+ * `{"@file": "files/x"}` (their hashes are in `files`), other long strings become
+ * `"xxh64:<hash> (<n> bytes)"`.
+ * @param fromFiles destination path -> { label, content } of the appliance's shipped files
+ */
+export async function keyDefinition(def: Definition, fromFiles: Map<string, { label: string; content: string }>): Promise<unknown> {
+  const walk = async (v: unknown, path: string): Promise<unknown> => {
+    if (typeof v === 'string') return v.length > LONG ? `xxh64:${await hashBytes(v)} (${Buffer.byteLength(v)} bytes)` : v;
+    if (Array.isArray(v)) return Promise.all(v.map((x, i) => walk(x, `${path}[${i}]`)));
+    if (v === null || typeof v !== 'object') return v;
+    const o = v as Record<string, unknown>;
+    if (/^files\[\d+\]$/.test(path) && o.generator === 'dump' && typeof o.path === 'string') {
+      const f = fromFiles.get(o.path);
+      if (f && f.content === o.content) {
+        const copy = { ...o, content: { '@file': f.label } };
+        return Object.fromEntries(await Promise.all(Object.entries(copy).map(async ([k, x]) => [k, k === 'content' ? x : await walk(x, `${path}.${k}`)])));
+      }
+    }
+    return Object.fromEntries(await Promise.all(Object.entries(o).map(async ([k, x]) => [k, await walk(x, path ? `${path}.${k}` : k)])));
+  };
+  return sortKeys(await walk(def, ''));
+}
+
+/** Hash of each top-level field of an appliance spec (functions and `dir`/`module` excluded). */
+export async function specFieldHashes(app: Appliance): Promise<Record<string, Hash>> {
+  const out: Record<string, Hash> = {};
+  for (const [k, v] of Object.entries(app)) {
+    if (k === 'dir' || k === 'module' || v === undefined) continue;
+    out[k] = await hashJson(v);
+  }
+  return out;
+}
+
+/** Makes the key and its hash. */
+export async function makeKey(parts: BuildKey): Promise<{ key: BuildKey; hash: Hash }> {
+  const key = sortKeys(parts) as BuildKey;
+  return { key, hash: await hashBytes(canonicalJson(key)) };
+}
+
+/**
+ * Display name of an input path (relative to the project root) as seen from appliance `name`:
+ * `appliances/nginx/files/a.conf` -> `files/a.conf`, `appliances/_base/debian.ts` ->
+ * `_base/debian.ts`, `lib/compile.ts` stays.
+ */
+export function inputLabel(rel: string, name: string): string {
+  const own = `appliances/${name}/`;
+  if (rel.startsWith(own)) return rel.slice(own.length);
+  if (rel.startsWith('appliances/')) return rel.slice('appliances/'.length);
+  return rel;
+}
+
+/** Paths (`a.b[2].c`) where two JSON values differ; a whole subtree counts once. */
+export function diffPaths(a: unknown, b: unknown, path = ''): string[] {
+  if (canonicalJson(a) === canonicalJson(b)) return [];
+  const bothObj = a && b && typeof a === 'object' && typeof b === 'object';
+  if (!bothObj || Array.isArray(a) !== Array.isArray(b)) return [path || '(root)'];
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return [path || '(root)'];
+    return a.flatMap((x, i) => diffPaths(x, b[i], `${path}[${i}]`));
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  const keys = [...new Set([...Object.keys(ao), ...Object.keys(bo)])].sort();
+  return keys.flatMap((k) => diffPaths(ao[k], bo[k], path ? `${path}.${k}` : k));
+}
+
+/** What the explanation compares against. */
+export interface KeyState {
+  key: BuildKey;
+  fields: Record<string, Hash>;
+  inputs: Record<string, InputStat>;
+  context: Record<string, string>;
+}
+
+const CONTEXT_NAMES: Record<string, string> = { debianMirror: 'Debian mirror', alpineMirror: 'Alpine mirror' };
+
+/**
+ * Why the key of a target changed, in concrete words: `distrobuilder 3.2 -> 3.3`,
+ * `option --compression changed (xz -> zstd)`, `files/nginx.conf changed`,
+ * `appliance.ts: packages changed`, `_base/debian.ts changed`, `Debian mirror changed (a -> b)`.
+ * Only called when the hashes differ; never returns an empty list.
+ */
+export function explainKeyChange(name: string, old: { record: TargetRecord; key?: KeyFile }, now: KeyState): string[] {
+  const reasons: string[] = [];
+  const ok = old.key?.key;
+  const nk = now.key;
+  const oldDb = ok?.distrobuilder ?? old.record.distrobuilder;
+  if (oldDb !== nk.distrobuilder) reasons.push(`distrobuilder ${oldDb} -> ${nk.distrobuilder}`);
+  const oldBuilder = ok?.builder ?? old.record.builder;
+  if (oldBuilder !== nk.builder) reasons.push(`builder logic v${oldBuilder} -> v${nk.builder}`);
+  const oldOpts = ok?.options ?? old.record.options;
+  for (const k of [...new Set([...Object.keys(oldOpts), ...Object.keys(nk.options)])].sort()) {
+    if (oldOpts[k] !== nk.options[k]) reasons.push(`option --${k} changed (${oldOpts[k] ?? 'unset'} -> ${nk.options[k] ?? 'unset'})`);
+  }
+  // Shipped files: from the key when the old one is readable, else from the recorded inputs.
+  const oldFiles = ok?.files ?? Object.fromEntries(Object.entries(old.record.inputs).filter(([, s]) => s.kind === 'file').map(([p, s]) => [inputLabel(p, name), s.hash]));
+  for (const f of [...new Set([...Object.keys(oldFiles), ...Object.keys(nk.files)])].sort()) {
+    if (!(f in nk.files)) reasons.push(`${f} no longer shipped`);
+    else if (!(f in oldFiles)) reasons.push(`${f} added`);
+    else if (oldFiles[f] !== nk.files[f]) reasons.push(`${f} changed`);
+  }
+  const defChanged = ok ? diffPaths(ok.definition, nk.definition) : ['(previous key unavailable)'];
+  const yamlOnly = ok !== undefined && defChanged.length === 0 && ok.yaml !== nk.yaml && canonicalJson(ok.files) === canonicalJson(nk.files);
+  if (defChanged.length || yamlOnly) {
+    // Attribute the change to the modules whose content changed.
+    const attributed: string[] = [];
+    const paths = [...new Set([...Object.keys(old.record.inputs), ...Object.keys(now.inputs)])].sort();
+    for (const p of paths) {
+      const a = old.record.inputs[p];
+      const b = now.inputs[p];
+      if ((a && a.kind === 'file') || (b && b.kind === 'file')) continue;
+      const label = inputLabel(p, name);
+      if (!a) attributed.push(`${label} added`);
+      else if (!b) attributed.push(`${label} removed`);
+      else if (a.hash !== b.hash) {
+        if (label === 'appliance.ts' && old.key) {
+          const fields = [...new Set([...Object.keys(old.key.fields), ...Object.keys(now.fields)])]
+            .filter((f) => !NON_IMAGE_FIELDS.has(f) && old.key!.fields[f] !== now.fields[f]).sort();
+          if (fields.length) for (const f of fields) attributed.push(`appliance.ts: ${f} changed`);
+          else attributed.push('appliance.ts changed');
+        } else attributed.push(`${label} changed`);
+      }
+    }
+    for (const k of [...new Set([...Object.keys(old.record.context), ...Object.keys(now.context)])].sort()) {
+      if (old.record.context[k] !== now.context[k]) attributed.push(`${CONTEXT_NAMES[k] ?? k} changed (${old.record.context[k] || 'unset'} -> ${now.context[k] || 'unset'})`);
+    }
+    if (attributed.length) reasons.push(...attributed);
+    else if (yamlOnly) reasons.push('compiled YAML changed');
+    else reasons.push(`definition changed: ${[...new Set(defChanged.map((d) => d.replace(/[.[].*$/, '')))].join(', ')}`);
+  }
+  if (reasons.length === 0) reasons.push('build key changed');
+  return reasons;
+}
+
+/** The target's name and arch from `name:arch`. */
+export function splitTarget(target: string): { name: string; arch: Arch } {
+  const i = target.lastIndexOf(':');
+  return { name: target.slice(0, i), arch: target.slice(i + 1) as Arch };
+}

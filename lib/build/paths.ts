@@ -1,0 +1,65 @@
+/**
+ * Where the build stage keeps things. Everything lives under `<root>/.cache/` except the
+ * registry (`<root>/registry/`):
+ *
+ * ```
+ * .cache/out/<name>-<arch>/{incus.tar.xz,rootfs.squashfs,build.json}   finished outputs
+ * .cache/records/<name>-<arch>.json       record: key hash, input stats, outputs, metadata
+ * .cache/records/<name>-<arch>.key.json   the key JSON itself (for "why did this rebuild")
+ * .cache/records/toolchain.json           distrobuilder version, cached by executable stat
+ * .cache/tmp/<name>-<arch>.<random>/      one build in progress (renamed into out/ on success)
+ * .cache/logs/<name>-<arch>.log           full log of the last build of a target
+ * .cache/sources/                         distrobuilder --sources-dir (downloads, kept)
+ * .cache/lock/                            the build lock (proper-lockfile directory; owner.json = holder)
+ * ```
+ * @module
+ */
+import { join } from 'node:path';
+
+/** The folders of one project. */
+export interface BuildPaths {
+  root: string;
+  appliancesDir: string;
+  cache: string;
+  out: string;
+  records: string;
+  tmp: string;
+  logs: string;
+  sources: string;
+  lock: string;
+  lockOwner: string;
+  registry: string;
+}
+
+/** The build folders of the project at `root`. */
+export function buildPaths(root: string): BuildPaths {
+  const cache = join(root, '.cache');
+  return {
+    root,
+    appliancesDir: join(root, 'appliances'),
+    cache,
+    out: join(cache, 'out'),
+    records: join(cache, 'records'),
+    tmp: join(cache, 'tmp'),
+    logs: join(cache, 'logs'),
+    sources: join(cache, 'sources'),
+    lock: join(cache, 'lock'),
+    lockOwner: join(cache, 'lock', 'owner.json'),
+    registry: join(root, 'registry'),
+  };
+}
+
+/** File-name form of a target: `nginx:amd64` -> `nginx-amd64`. */
+export function targetSlug(target: string): string {
+  return target.replace(':', '-');
+}
+
+/** The output folder of a target. */
+export function outDir(p: BuildPaths, target: string): string {
+  return join(p.out, targetSlug(target));
+}
+
+/** The log file of a target. */
+export function logFile(p: BuildPaths, target: string): string {
+  return join(p.logs, `${targetSlug(target)}.log`);
+}

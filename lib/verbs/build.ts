@@ -1,0 +1,111 @@
+/**
+ * `build [targets...]` (the default verb): builds the stale targets with distrobuilder, says why
+ * each one is stale, skips the fresh ones, then re-indexes the registry.
+ *
+ * Start-up matters here (a no-op build should cost little more than starting node): this module
+ * imports only light modules; execa, p-queue, the compiler and the registry are loaded on demand.
+ * @module
+ */
+import type { Verb } from '../cli.ts';
+import { UserError } from '../diagnostics.ts';
+import { buildTargets, defaultJobs, type BuildReport } from '../build/index.ts';
+import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../build/events.ts';
+import { LockedError } from '../build/lock.ts';
+import { resolve } from 'node:path';
+
+/** Options shared with other verbs that build (mirrors are global options). */
+export const BUILD_OPTIONS: NonNullable<Verb['options']> = {
+  'dry-run': { type: 'boolean', short: 'n', description: 'build nothing: print each target as fresh or stale, with the reasons' },
+  json: { type: 'boolean', description: 'print the result as JSON on stdout ({"targets":[{"target","status","reasons"}],"dead":[...]})' },
+  force: { type: 'boolean', description: 'rebuild the named targets even when they are fresh' },
+  'max-age': { type: 'string', value: 'AGE', description: 'rebuild targets built longer ago than AGE (e.g. 7d, 12h): the key cannot see mirror updates' },
+  'all-arch': { type: 'boolean', description: 'every architecture each appliance declares (default: the host architecture)' },
+  jobs: { type: 'string', short: 'j', value: 'N', description: `distrobuilder runs at once (default: half the CPUs, 1 to 4; here ${defaultJobs()})` },
+  'fail-fast': { type: 'boolean', description: 'start no new build after the first failure (default: independent targets keep building)' },
+  plain: { type: 'boolean', description: 'one line per event, no live redraw (the default in CI and when not on a terminal)' },
+  'no-index': { type: 'boolean', description: 'do not hand the built images to the registry' },
+  'no-wait': { type: 'boolean', description: 'exit 1 at once when another build holds the .cache/ lock, instead of waiting' },
+  compression: { type: 'string', value: 'METHOD', description: 'distrobuilder --compression (xz, zstd, gzip...; part of the key; the registry needs xz) (default: xz)' },
+  type: { type: 'string', value: 'TYPE', description: 'distrobuilder --type: split or unified (part of the key; the registry needs split) (default: split)' },
+  registry: { type: 'string', value: 'DIR', description: 'registry folder (default: <project>/registry)' },
+};
+
+/** Renders a dry-run or build report as the `--json` document. */
+export function reportJson(r: BuildReport): string {
+  return JSON.stringify({
+    targets: r.targets.map((t) => ({
+      target: t.target,
+      status: t.status,
+      reasons: t.reasons,
+      ...(t.message ? { message: t.message } : {}),
+      ...(t.ms !== undefined ? { ms: t.ms } : {}),
+      ...(t.log ? { log: t.log } : {}),
+      ...(t.outputs ? { outputs: t.outputs } : {}),
+    })),
+    dead: r.dead,
+  }, null, 2) + '\n';
+}
+
+export const buildVerb: Verb = {
+  name: 'build',
+  summary: 'build the stale targets (the default verb): only what changed, saying why; --dry-run explains without building',
+  usage: 'build [name[:arch]...] [--all-arch] [--dry-run] [--json] [--force] [--max-age AGE] [-j N] [--fail-fast] [--plain] [--no-index]',
+  options: BUILD_OPTIONS,
+  examples: [
+    'npx tsx build.ts                      # every appliance, host architecture',
+    'npx tsx build.ts nginx:arm64          # one target (same as `build nginx:arm64`)',
+    'npx tsx build.ts --all-arch -j 2      # every declared architecture, two builds at once',
+    'npx tsx build.ts --dry-run            # fresh or stale, and why',
+    'npx tsx build.ts --max-age 7d         # pick up mirror updates (security fixes) weekly',
+  ],
+  async run(ctx) {
+    const o = ctx.options;
+    let jobs: number | undefined;
+    if (o.jobs !== undefined) {
+      jobs = Number(o.jobs);
+      if (!/^\d+$/.test(String(o.jobs)) || jobs < 1) throw new UserError(`--jobs: expected a whole number >= 1, got "${o.jobs}"`);
+    }
+    const type = (o.type as string | undefined) ?? 'split';
+    if (type !== 'split' && type !== 'unified') throw new UserError(`--type: expected split or unified, got "${type}"`);
+    const json = !!o.json;
+    const sinks = { out: ctx.stdout, err: ctx.stderr };
+    const tty = !!process.stdout.isTTY && !ctx.env.CI && !o.plain && !json;
+    const logger: Logger = json ? new QuietLogger(sinks) : tty ? new LiveLogger((t) => ctx.stdout(t)) : new PlainLogger(sinks);
+    let report: BuildReport;
+    try {
+      report = await buildTargets({
+        root: ctx.root,
+        specs: ctx.args,
+        allArch: !!o['all-arch'],
+        force: !!o.force,
+        maxAge: o['max-age'] as string | undefined,
+        dryRun: !!o['dry-run'],
+        jobs,
+        failFast: !!o['fail-fast'],
+        index: !o['no-index'],
+        wait: !o['no-wait'],
+        registryDir: typeof o.registry === 'string' && o.registry ? resolve(o.registry) : undefined,
+        options: { type, ...(o.compression ? { compression: String(o.compression) } : {}) },
+        env: ctx.env,
+        context: { debianMirror: o['debian-mirror'] as string | undefined, alpineMirror: o['alpine-mirror'] as string | undefined },
+        logger,
+      });
+    } catch (e) {
+      logger.close();
+      if (e instanceof LockedError) throw new UserError(e.message);
+      throw e;
+    }
+    logger.close();
+    if (json) ctx.stdout(reportJson(report));
+    else if (o['dry-run']) {
+      for (const t of report.targets) {
+        const line = t.status === 'error' ? `${t.target}: error: ${t.message}` : formatEvent(t.status === 'stale' ? { type: 'stale', target: t.target, reasons: t.reasons } : { type: 'fresh', target: t.target });
+        ctx.stdout(line + '\n');
+      }
+      for (const d of report.dead) ctx.stdout(`${d.target}: no longer exists (${d.reason}); a build removes its outputs\n`);
+      const n = (s: string) => report.targets.filter((t) => t.status === s).length;
+      ctx.stdout(`${report.targets.length} target(s): ${n('stale')} stale, ${n('fresh')} fresh${n('error') ? `, ${n('error')} with errors` : ''}${report.dead.length ? `, ${report.dead.length} dead` : ''} (dry run: nothing built)\n`);
+    }
+    return report.exitCode;
+  },
+};

@@ -1,0 +1,112 @@
+/**
+ * `clean [targets...]`: removes build outputs (and their records, logs and left-over temporary
+ * folders), keeping distrobuilder's download cache and the registry.
+ * `clean-all`: removes `.cache/` entirely and the registry.
+ * Both take the build lock, so they never pull files from under a running build, and print
+ * every path they remove.
+ * @module
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import type { Verb, VerbContext } from '../cli.ts';
+import { UserError } from '../diagnostics.ts';
+import { acquireLock, LockedError, type HeldLock } from '../build/lock.ts';
+import { formatBytes, safeRemove, treeSize } from '../build/fsutil.ts';
+import { buildPaths, logFile, outDir, type BuildPaths } from '../build/paths.ts';
+import { keyPath, recordPath } from '../build/record.ts';
+import { parseTargetSpec } from '../targets.ts';
+import { hostArch } from '../arch.ts';
+
+const LOCK_OPTIONS: NonNullable<Verb['options']> = {
+  'no-wait': { type: 'boolean', description: 'exit 1 at once when a build holds the .cache/ lock, instead of waiting' },
+};
+
+async function locked<T>(ctx: VerbContext, p: BuildPaths, verb: string, fn: () => Promise<T> | T): Promise<T> {
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(p, { wait: !ctx.options['no-wait'], onWait: (m) => ctx.stderr(m + '\n'), command: verb });
+  } catch (e) {
+    if (e instanceof LockedError) throw new UserError(e.message);
+    throw e;
+  }
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Removes `paths`, printing each with its size; returns the total bytes removed. */
+function removeAll(ctx: VerbContext, paths: string[]): { count: number; bytes: number; failed: number } {
+  let count = 0;
+  let bytes = 0;
+  let failed = 0;
+  for (const path of paths) {
+    if (!existsSync(path)) continue;
+    const size = treeSize(path);
+    const r = safeRemove(path);
+    const rel = relative(ctx.root, path) || path;
+    if (r.removed) {
+      ctx.stdout(`removed ${rel} (${formatBytes(size)})\n`);
+      count++;
+      bytes += size;
+    } else {
+      ctx.stderr(`error: could not remove ${rel}: ${r.problem}\n`);
+      failed++;
+    }
+  }
+  return { count, bytes, failed };
+}
+
+export const cleanVerb: Verb = {
+  name: 'clean',
+  summary: 'remove build outputs (all, or of the named targets); keep the download cache and the registry',
+  usage: 'clean [name[:arch]...] [--no-wait]',
+  options: LOCK_OPTIONS,
+  examples: ['npx tsx build.ts clean', 'npx tsx build.ts clean nginx:arm64'],
+  async run(ctx) {
+    const p = buildPaths(ctx.root);
+    const paths: string[] = [];
+    if (ctx.args.length) {
+      for (const spec of ctx.args) {
+        const { name, arch } = parseTargetSpec(spec);
+        const target = `${name}:${arch ?? hostArch()}`;
+        paths.push(outDir(p, target), recordPath(p, target), keyPath(p, target), logFile(p, target));
+      }
+    } else {
+      // Not the lock (we hold it) nor the download cache (.cache/sources).
+      paths.push(p.out, p.records, p.logs, p.tmp);
+    }
+    const r = await locked(ctx, p, 'clean', () => removeAll(ctx, paths));
+    ctx.stdout(r.count ? `clean: removed ${r.count} path(s), ${formatBytes(r.bytes)}; kept ${relative(ctx.root, p.sources)} and the registry\n` : 'clean: nothing to remove\n');
+    return r.failed ? 1 : 0;
+  },
+};
+
+export const cleanAllVerb: Verb = {
+  name: 'clean-all',
+  summary: 'remove .cache/ entirely (outputs, records, logs, download cache) and the registry',
+  usage: 'clean-all [--registry DIR] [--no-wait]',
+  options: {
+    ...LOCK_OPTIONS,
+    registry: { type: 'string', value: 'DIR', description: 'registry folder (default: <project>/registry)' },
+  },
+  examples: ['npx tsx build.ts clean-all'],
+  async run(ctx) {
+    const p = buildPaths(ctx.root);
+    const registry = typeof ctx.options.registry === 'string' && ctx.options.registry ? resolve(ctx.options.registry) : p.registry;
+    let r = { count: 0, bytes: 0, failed: 0 };
+    if (existsSync(p.cache)) {
+      r = await locked(ctx, p, 'clean-all', () => {
+        // Everything in .cache/ but the lock we hold; the folder itself after the release.
+        const inside = readdirSync(p.cache).map((n) => join(p.cache, n)).filter((f) => f !== p.lock);
+        return removeAll(ctx, inside);
+      });
+      safeRemove(p.cache);
+    }
+    const reg = removeAll(ctx, [registry]);
+    const count = r.count + reg.count;
+    ctx.stdout(count ? `clean-all: removed ${count} path(s), ${formatBytes(r.bytes + reg.bytes)}\n` : 'clean-all: nothing to remove\n');
+    return r.failed + reg.failed ? 1 : 0;
+  },
+};
