@@ -15,7 +15,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { BuiltImage, IndexEvent, IndexOptions, IndexResult } from './api.ts';
@@ -191,6 +191,16 @@ function checkImage(img: BuiltImage): void {
   if (!(img.builtAt instanceof Date) || Number.isNaN(img.builtAt.getTime())) throw new Error(`${what}: builtAt is not a valid date`);
 }
 
+async function sniff(path: string, magic: Buffer, kind: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    const { bytesRead, buffer } = await fh.read(Buffer.alloc(magic.length), 0, magic.length, 0);
+    if (bytesRead < magic.length || !buffer.equals(magic)) throw new Error(`${path}: not a ${kind} file`);
+  } finally {
+    await fh.close();
+  }
+}
+
 /** Stores one source file under its content address; returns the item fields. */
 async function store(registryDir: string, src: string, ext: string, magic: Buffer, kind: string, also: ReturnType<typeof createHash>[], c: ChangeContext): Promise<{ path: string; sha256: string; size: number }> {
   const imagesDir = join(registryDir, IMAGES_DIR);
@@ -217,6 +227,11 @@ async function store(registryDir: string, src: string, ext: string, magic: Buffe
  */
 export async function addImages(registryDir: string, images: BuiltImage[], opts: IndexOptions = {}): Promise<IndexResult> {
   images.forEach(checkImage);
+  // Refuse wrong files before storing anything (no stray half of an image).
+  for (const img of images) {
+    await sniff(img.metadataPath, XZ_MAGIC, 'xz metadata tarball');
+    await sniff(img.rootfsPath, SQUASHFS_MAGIC, 'squashfs');
+  }
   if (opts.dryRun) throw new Error('addImages: dryRun is not supported (it would have to copy to hash)');
   const ordered = [...images].sort((a, b) => a.builtAt.getTime() - b.builtAt.getTime());
   return reindex(registryDir, opts, async (c) => {
