@@ -66,7 +66,7 @@ async function run(ctx: VerbContext): Promise<number> {
       registryDir,
       host,
       port,
-      certDir: join(ctx.root, '.certs'),
+      certDir: typeof ctx.options['cert-dir'] === 'string' ? resolve(ctx.options['cert-dir']) : join(ctx.root, '.certs'),
       ...(cert && key ? { cert: resolve(cert), key: resolve(key) } : {}),
       log: (line) => ctx.stdout(line + '\n'),
     });
@@ -101,13 +101,14 @@ async function run(ctx: VerbContext): Promise<number> {
 export const serveVerb: Verb = {
   name: 'serve',
   summary: 'serve the registry over HTTPS for `incus remote add ... --protocol simplestreams` (self-signed certificate on first run)',
-  usage: 'serve [--host ADDR] [--port N] [--cert FILE --key FILE] [--remote NAME] [--registry DIR]',
+  usage: 'serve [--host ADDR] [--port N] [--cert FILE --key FILE | --cert-dir DIR] [--remote NAME] [--registry DIR]',
   options: {
     ...REGISTRY_OPTION,
     host: { type: 'string', value: 'ADDR', description: 'listen address (default 0.0.0.0)' },
     port: { type: 'string', value: 'N', description: 'listen port (default 8443; 0 picks a free one)' },
     cert: { type: 'string', value: 'FILE', description: 'PEM certificate to serve instead of the self-signed one in .certs/' },
     key: { type: 'string', value: 'FILE', description: 'PEM private key of --cert' },
+    'cert-dir': { type: 'string', value: 'DIR', description: 'where the self-signed certificate is kept (default <project>/.certs)' },
     remote: { type: 'string', value: 'NAME', description: 'remote name used in the printed client commands (default appliance)' },
   },
   examples: ['npx tsx build.ts serve', 'npx tsx build.ts serve --host 127.0.0.1 --port 9443', 'npx tsx build.ts serve --cert /etc/ssl/site.pem --key /etc/ssl/site.key'],
