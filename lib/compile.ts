@@ -88,9 +88,11 @@ export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: File
   const services = [...new Set([...base.services, ...(app.services ?? [])])];
   const settings = app.settings ?? {};
   const settingFiles: DefinitionFile[] = [];
+  const settingActions: DefinitionAction[] = [];
   if (Object.keys(settings).length > 0) {
     const s = settingsFiles(app.name, settings, app.services ?? [], base);
     settingFiles.push(...s.files);
+    settingActions.push(...s.actions);
     services.push(s.service);
     if (app.configure) {
       const abs = join(filesDir, app.configure);
@@ -114,6 +116,7 @@ export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: File
   const actions: DefinitionAction[] = [
     ...base.actions,
     ...(app.actions ?? []).map((a) => ({ trigger: a.trigger, action: script(a.script) })),
+    ...settingActions,
   ];
   if (services.length) {
     actions.push({

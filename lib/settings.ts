@@ -8,7 +8,7 @@
  * secret values and the env file, so secrets are never baked into the image nor left on disk.
  * @module
  */
-import type { DefinitionFile } from './distrobuilder/definition.ts';
+import type { DefinitionAction, DefinitionFile } from './distrobuilder/definition.ts';
 import type { Base, Setting } from './model.ts';
 
 /** Where the appliance's own configure script is installed. */
@@ -94,15 +94,20 @@ start() {
 }
 
 /**
- * Files and the service name that deliver `settings` on `base`.
- * @returns definition files to add and the first-boot service to enable
+ * Files, build actions and the service name that deliver `settings` on `base`.
+ *
+ * Incus creates a rendered template file with mode 0644 and any missing parent folder with mode
+ * 0755, so the image must already hold `/etc/appliance` and `${SETTINGS_DIR}` as root-only
+ * folders (0700): rendered values, secrets included, are then never readable by other users.
+ * @returns definition files to add, actions to run after the files stage, and the first-boot
+ *   service to enable
  */
 export function settingsFiles(
   appliance: string,
   settings: Readonly<Record<string, Setting>>,
   services: readonly string[],
   base: Base,
-): { files: DefinitionFile[]; service: string } {
+): { files: DefinitionFile[]; actions: DefinitionAction[]; service: string } {
   const keys = Object.keys(settings).sort();
   const files: DefinitionFile[] = keys.map((key) => ({
     generator: 'template',
@@ -118,5 +123,9 @@ export function settingsFiles(
   } else {
     files.push({ generator: 'dump', path: '/etc/init.d/appliance-settings', mode: '0755', content: openrcService(services) });
   }
-  return { files, service: 'appliance-settings' };
+  const actions: DefinitionAction[] = [{
+    trigger: 'post-files',
+    action: `#!/bin/sh\nset -eu\n# Rendered settings (secrets included) must be readable by root only.\ninstall -d -m 0700 -o root -g root /etc/appliance ${SETTINGS_DIR}\nchmod 0700 /etc/appliance ${SETTINGS_DIR}\n`,
+  }];
+  return { files, actions, service: 'appliance-settings' };
 }
