@@ -23,6 +23,16 @@ export interface DebianOptions {
 
 const TITLES: Record<string, string> = { trixie: 'Debian 13 (trixie)', bookworm: 'Debian 12 (bookworm)', forky: 'Debian 14 (forky)' };
 
+/**
+ * iproute2 tools appliances do not use (traffic control, RDMA, devlink, statistics): removed from
+ * the image and kept out on upgrades. `ip` and `ss` stay.
+ */
+const UNUSED_TOOLS = [
+  '/usr/sbin/tc', '/usr/sbin/devlink', '/usr/sbin/dcb', '/usr/sbin/tipc', '/usr/sbin/bridge', '/usr/sbin/genl',
+  '/usr/sbin/vdpa', '/usr/sbin/rtmon', '/usr/sbin/rtacct', '/usr/sbin/arpd', '/usr/bin/rdma', '/usr/bin/lnstat',
+  '/usr/bin/nstat', '/usr/bin/ifstat', '/usr/bin/ctstat', '/usr/bin/rtstat', '/usr/bin/routel',
+];
+
 /** Keeps docs, man pages and translations out of the image as packages are installed. */
 const DPKG_SLIM = `# Written by the appliance Debian base: keep images small.
 path-exclude=/usr/share/doc/*
@@ -33,7 +43,8 @@ path-exclude=/usr/share/locale/*
 path-include=/usr/share/locale/locale.alias
 path-exclude=/usr/share/lintian/*
 path-exclude=/usr/share/linda/*
-`;
+path-exclude=/usr/share/bash-completion/*
+${UNUSED_TOOLS.map((p) => `path-exclude=${p}\n`).join('')}`;
 
 const APT_SLIM = `// Written by the appliance Debian base: no recommends, no caches.
 APT::Install-Recommends "false";
@@ -101,6 +112,9 @@ find /usr/share/doc -mindepth 1 -not -name copyright -not -type d -delete 2>/dev
 find /usr/share/doc -mindepth 1 -type d -empty -delete 2>/dev/null || true
 rm -rf /usr/share/man/* /usr/share/info/* /usr/share/lintian/* /usr/share/linda/*
 find /usr/share/locale -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} + 2>/dev/null || true
+# iconv charset modules (8 MB): keep the Unicode and Latin-1 ones; UTF-8 and ASCII are built in.
+find /usr/lib/*/gconv -type f -name '*.so' -not -name 'UTF-*' -not -name 'UNICODE.so' -not -name 'ISO8859-1.so' -not -name 'ISO8859-15.so' -delete 2>/dev/null || true
+rm -rf /usr/share/bash-completion ${UNUSED_TOOLS.join(' ')}
 find /var/log -type f -delete
 rm -f /etc/*- /var/cache/ldconfig/aux-cache
 `,
