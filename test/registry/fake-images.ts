@@ -83,7 +83,7 @@ export const CI = process.env.CI === 'true';
 
 /** Is `cmd` on PATH? */
 export async function have(cmd: string): Promise<boolean> {
-  const r = await execa('sh', ['-c', `command -v ${cmd}`], { reject: false });
+  const r = await execa('/bin/sh', ['-c', `command -v ${cmd}`], { reject: false });
   return r.exitCode === 0;
 }
 
@@ -92,9 +92,9 @@ export async function have(cmd: string): Promise<boolean> {
  * tool is a clearly printed skip; under CI=true it is a failure (CI installs every tool).
  */
 export async function needTool(cmd: string, why: string, check?: () => Promise<boolean>): Promise<boolean> {
-  const ok = (await have(cmd)) && (check ? await check() : true);
-  if (ok) return true;
-  const msg = `${cmd} ${check ? 'not usable' : 'not installed'}: ${why}`;
+  const installed = await have(cmd);
+  if (installed && (!check || (await check()))) return true;
+  const msg = `${cmd} ${installed ? 'not usable' : 'not installed'}: ${why}`;
   if (CI) throw new Error(`CI=true requires it: ${msg}`);
   process.stdout.write(`  SKIP (not a pass): ${msg}\n`);
   return false;

@@ -1,0 +1,71 @@
+/** `build.ts serve` as a user runs it: printed instructions, access log, clean exit on SIGTERM/SIGINT. */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { ROOT, runCli, testEnv } from '../helpers.ts';
+import { addImages } from '../../lib/registry/index.ts';
+import { fakeImage, scratch } from '../registry/fake-images.ts';
+import { get, until } from './helpers.ts';
+
+/** Starts `build.ts serve` as a child on a free port; resolves once it prints its URL. */
+function startChild(args: string[]) {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'build.ts'), 'serve', '--host', '127.0.0.1', '--port', '0', ...args], {
+    cwd: ROOT, env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  return { child, exited, out: () => out, err: () => err };
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`serve prints the client commands, logs requests, and exits 0 on ${signal}`, async () => {
+    const s = scratch('serve-verb-');
+    try {
+      const reg = join(s.dir, 'registry');
+      await addImages(reg, [await fakeImage(s.dir)]);
+      const certDir = join(s.dir, 'certs');
+      const c = startChild(['--registry', reg, '--cert-dir', certDir, '--remote', 'myremote']);
+      await until(() => /Access log follows/.test(c.out()), 20_000).catch(() => { throw new Error(`serve did not start: ${c.out()}${c.err()}`); });
+      const out = c.out();
+      const port = Number(/https:\/\/127\.0\.0\.1:(\d+)/.exec(out)![1]);
+      const cert = join(certDir, 'server.crt');
+      assert.ok(out.includes(`incus remote add myremote https://127.0.0.1:${port} --protocol simplestreams`), out);
+      assert.ok(out.includes(`mkdir -p ~/.config/incus/servercerts && cp ${cert} ~/.config/incus/servercerts/myremote.crt`), out);
+      assert.ok(out.includes(`lxc remote add myremote https://127.0.0.1:${port} --protocol simplestreams --public`), out);
+      assert.ok(out.includes(`/servercerts/myremote.crt`), out);
+      assert.match(out, /--accept-certificate does nothing/);
+      const r = await get(port, readFileSync(cert), '/streams/v1/index.json');
+      assert.is(r.status, 200);
+      await until(() => /"GET \/streams\/v1\/index\.json" 200 /.test(c.out()));
+      c.child.kill(signal);
+      const { code } = await c.exited;
+      assert.is(code, 0, c.err());
+      assert.match(c.err(), /stopped/);
+    } finally {
+      s.cleanup();
+    }
+  });
+}
+
+test('serve: user errors are messages, not stack traces', async () => {
+  const s = scratch('serve-verb-');
+  try {
+    const missing = await runCli(['serve', '--registry', join(s.dir, 'nope'), '--port', '0']);
+    assert.is(missing.code, 1);
+    assert.match(missing.stderr, /no registry yet/);
+    const half = await runCli(['serve', '--registry', s.dir, '--cert', 'x.pem']);
+    assert.is(half.code, 1);
+    assert.match(half.stderr, /--cert and --key go together/);
+    const port = await runCli(['serve', '--registry', s.dir, '--port', '99999']);
+    assert.is(port.code, 1);
+  } finally {
+    s.cleanup();
+  }
+});
+
+test.run();
