@@ -20,6 +20,8 @@ export type BuildEvent =
   | { type: 'waiting'; message: string }
   | { type: 'warning'; message: string }
   | { type: 'info'; message: string }
+  /** Planning decisions, printed when APPLIANCE_BUILD_DEBUG is set. */
+  | { type: 'debug'; message: string }
   | { type: 'summary'; built: number; fresh: number; failed: number; skipped: number; ms: number };
 
 /** Consumes events. */
@@ -55,11 +57,12 @@ export function formatEvent(e: BuildEvent): string | undefined {
     case 'waiting': return e.message;
     case 'warning': return `warning: ${e.message}`;
     case 'info': return e.message;
+    case 'debug': return `debug: ${e.message}`;
     case 'summary': return `built ${e.built}, fresh ${e.fresh}, failed ${e.failed}${e.skipped ? `, skipped ${e.skipped}` : ''} in ${formatDuration(e.ms)}`;
   }
 }
 
-const toErr = new Set<BuildEvent['type']>(['failed', 'error', 'warning', 'waiting']);
+const toErr = new Set<BuildEvent['type']>(['failed', 'error', 'warning', 'waiting', 'debug']);
 
 /** One line per event: for CI, `--plain` and pipes. */
 export class PlainLogger implements Logger {

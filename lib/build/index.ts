@@ -9,7 +9,7 @@
  * if (nginx?.outputs) launch(nginx.outputs.metadata, nginx.outputs.rootfs);
  * @module
  */
-import { availableParallelism } from 'node:os';
+import { defaultJobs } from './jobs.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ContextOptions } from '../context.ts';
@@ -78,10 +78,7 @@ export interface BuildReport {
   ms: number;
 }
 
-/** Default number of concurrent distrobuilder runs: one per two CPUs, 1 to 4. */
-export function defaultJobs(): number {
-  return Math.max(1, Math.min(4, Math.floor(availableParallelism() / 2)));
-}
+export { defaultJobs };
 
 /** The output files of a recorded target. */
 export function outputsOf(p: BuildPaths, rec: TargetRecord): TargetReport['outputs'] {
@@ -117,6 +114,7 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
   const makePlan = () => plan({
     paths: p, specs: req.specs, allArch: req.allArch, force: req.force, maxAgeMs, maxAgeText: req.maxAge,
     options, env, context: req.context, warn: (message) => emit({ type: 'warning', message }),
+    debug: env.APPLIANCE_BUILD_DEBUG ? (message) => emit({ type: 'debug', message }) : undefined,
   });
   let pl = await makePlan();
   const index = req.index !== false && !req.dryRun;

@@ -144,10 +144,20 @@ export function explainKeyChange(name: string, old: { record: TargetRecord; key?
   const defChanged = ok ? diffPaths(ok.definition, nk.definition) : ['(previous key unavailable)'];
   const yamlOnly = ok !== undefined && defChanged.length === 0 && ok.yaml !== nk.yaml && canonicalJson(ok.files) === canonicalJson(nk.files);
   if (defChanged.length || yamlOnly) {
-    // Attribute the change to the modules whose content changed.
+    // Attribute the change to the modules whose content changed, and to the host context. A
+    // changed mirror alone explains a change confined to `source`: modules edited meanwhile
+    // (a comment) are then not blamed.
     const attributed: string[] = [];
+    const contextChanged = Object.keys({ ...old.record.context, ...now.context }).some((k) => old.record.context[k] !== now.context[k]);
+    const onlySource = defChanged.length > 0 && defChanged.every((d) => d === 'source' || d.startsWith('source.'));
     const paths = [...new Set([...Object.keys(old.record.inputs), ...Object.keys(now.inputs)])].sort();
-    for (const p of paths) {
+    // A changed base module also changes the appliance's `base` field: name the module only.
+    const otherModuleChanged = paths.some((p) => {
+      const a = old.record.inputs[p];
+      const b = now.inputs[p];
+      return a?.kind !== 'file' && b?.kind !== 'file' && inputLabel(p, name) !== 'appliance.ts' && a?.hash !== b?.hash;
+    });
+    for (const p of contextChanged && onlySource ? [] : paths) {
       const a = old.record.inputs[p];
       const b = now.inputs[p];
       if ((a && a.kind === 'file') || (b && b.kind === 'file')) continue;
@@ -157,7 +167,7 @@ export function explainKeyChange(name: string, old: { record: TargetRecord; key?
       else if (a.hash !== b.hash) {
         if (label === 'appliance.ts' && old.key) {
           const fields = [...new Set([...Object.keys(old.key.fields), ...Object.keys(now.fields)])]
-            .filter((f) => !NON_IMAGE_FIELDS.has(f) && old.key!.fields[f] !== now.fields[f]).sort();
+            .filter((f) => !NON_IMAGE_FIELDS.has(f) && !(f === 'base' && otherModuleChanged) && old.key!.fields[f] !== now.fields[f]).sort();
           if (fields.length) for (const f of fields) attributed.push(`appliance.ts: ${f} changed`);
           else attributed.push('appliance.ts changed');
         } else attributed.push(`${label} changed`);

@@ -48,6 +48,8 @@ export interface PlanRequest {
   now?: () => number;
   /** Prints a warning. */
   warn: (message: string) => void;
+  /** Traces the decisions (which appliances are imported and why), for `APPLIANCE_BUILD_DEBUG`. */
+  debug?: (message: string) => void;
 }
 
 /** What compiling a target gave: everything needed to build it and record it. */
@@ -160,8 +162,9 @@ export async function plan(req: PlanRequest): Promise<Plan> {
   const loaded = new Map<string, Appliance>();
   const loadErrors = new Map<string, { message: string; file: string }>();
   const moduleInputsUnchanged = (r: TargetRecord) => Object.entries(r.inputs).every(([rel, s]) => s.kind === 'file' || cache.unchanged(rel, s));
-  const load = async (name: string) => {
+  const load = async (name: string, why: string) => {
     if (loaded.has(name) || loadErrors.has(name)) return;
+    req.debug?.(`import ${name}: ${why}`);
     const r = await loadAppliance(p.appliancesDir, name);
     if (r.ok) {
       loaded.set(name, r.appliance);
@@ -177,7 +180,7 @@ export async function plan(req: PlanRequest): Promise<Plan> {
       if (fast) meta.set(n, fast.appliance);
       else toLoad.push(n);
     }
-    await Promise.all(toLoad.map(load));
+    await Promise.all(toLoad.map((n) => load(n, byName.has(n) ? 'its modules changed' : 'no record yet')));
   };
   await known(new Set([...requested, ...[...byName.keys()].filter((n) => nameSet.has(n))]));
 
@@ -228,6 +231,7 @@ export async function plan(req: PlanRequest): Promise<Plan> {
       && Object.entries(rec.inputs).every(([rel, s]) => cache.unchanged(rel, s))
       && !outputsProblem(p, rec);
     if (fast && extra.length === 0) continue;
+    if (rec) req.debug?.(`${target}: slow path (${extra.length ? extra.join('; ') : 'an input, the toolchain, the options, the context or the outputs differ from the record'})`);
     tp.reasons = extra;
     slow.push(tp);
   }
@@ -235,7 +239,7 @@ export async function plan(req: PlanRequest): Promise<Plan> {
   // Slow path: import, compile, key, compare.
   if (slow.length) {
     const apps = [...new Set(slow.map((t) => t.name))];
-    await Promise.all(apps.map(load));
+    await Promise.all(apps.map((n) => load(n, 'to compile')));
     const ok = apps.filter((n) => loaded.has(n));
     const graphs = await moduleGraphs(p.root, [compilerRel, ...ok.map((n) => relative(p.root, loaded.get(n)!.module))]);
     const { compile, CompileError } = await import('../compile.ts');

@@ -63,12 +63,19 @@ export function foreignArchProblem(arch: Arch, env: NodeJS.ProcessEnv = process.
   return `${arch} needs qemu-user emulation: run \`sudo bash lib/host/setup.sh\` (or apt-get install qemu-user-static binfmt-support && update-binfmts --enable)`;
 }
 
-/** The stage a distrobuilder log line announces (`level=info msg="Managing packages"`), if any. */
+/**
+ * The stage a distrobuilder log line announces, if any: `level=info msg="Managing packages"`,
+ * `msg="Running hooks" trigger=post-files` -> `Running hooks (post-files)`; the generator lines
+ * (one per file) collapse into `Running generators`.
+ */
 export function stageOf(line: string): string | undefined {
   const m = /level=info msg="((?:[^"\\]|\\.)*)"(.*)$/.exec(line);
   if (!m) return undefined;
-  const extra = /trigger=(\S+)/.exec(m[2]);
-  return extra ? `${m[1]} (${extra[1]})` : m[1];
+  const msg = m[1];
+  if (msg === 'Running generator') return 'Running generators';
+  const trigger = /trigger=(\S+)/.exec(m[2]);
+  if (trigger) return `${msg} (${trigger[1]})`;
+  return msg;
 }
 
 function metadataFile(names: string[]): string | undefined {
@@ -154,10 +161,11 @@ export async function buildTarget(tp: TargetPlan, rc: RunContext): Promise<Build
   if (child.pid) writeFileSync(join(tmp, 'pid'), String(child.pid));
   rc.emit({ type: 'stage', target: tp.target, stage: 'starting distrobuilder' });
   const lines = createInterface({ input: child.all! });
+  let stage = '';
   lines.on('line', (line) => {
     note(line);
     const s = stageOf(line);
-    if (s) rc.emit({ type: 'stage', target: tp.target, stage: s });
+    if (s && s !== stage) rc.emit({ type: 'stage', target: tp.target, stage: (stage = s) });
   });
   const r = await child;
   await new Promise<void>((res) => (lines as unknown as { closed?: boolean }).closed ? res() : lines.once('close', () => res()));

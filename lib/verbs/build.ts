@@ -8,7 +8,8 @@
  */
 import type { Verb } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { buildTargets, defaultJobs, type BuildReport } from '../build/index.ts';
+import type { BuildReport } from '../build/index.ts';
+import { defaultJobs } from '../build/jobs.ts';
 import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../build/events.ts';
 import { LockedError } from '../build/lock.ts';
 import { resolve } from 'node:path';
@@ -73,6 +74,8 @@ export const buildVerb: Verb = {
     const logger: Logger = json ? new QuietLogger(sinks) : tty ? new LiveLogger((t) => ctx.stdout(t)) : new PlainLogger(sinks);
     let report: BuildReport;
     try {
+      // Loaded here, not at the top: other verbs never pay for the build stage's modules.
+      const { buildTargets } = await import('../build/index.ts');
       report = await buildTargets({
         root: ctx.root,
         specs: ctx.args,
