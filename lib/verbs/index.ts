@@ -13,10 +13,11 @@ import { verifyVerb } from './verify.ts';
 import { pruneVerb } from './prune.ts';
 import { publishVerb } from './publish.ts';
 import { serveVerb } from './serve.ts';
+import { testVerb } from './test.ts';
 
 /** Every verb. */
 export const VERBS: Verb[] = [];
-VERBS.push(compileVerb, validateVerb, listVerb, profileVerb, setupVerb, doctorVerb, helpVerb(() => VERBS));
+VERBS.push(compileVerb, validateVerb, testVerb, listVerb, profileVerb, setupVerb, doctorVerb, helpVerb(() => VERBS));
 // Registry and server verbs, listed before help.
 VERBS.splice(VERBS.length - 1, 0, registryListVerb, verifyVerb, pruneVerb, publishVerb, serveVerb);
 // Build verbs first (build is the default verb).
