@@ -1,0 +1,142 @@
+/**
+ * Failures and safety of the build stage: a failing target does not stop the others (unless
+ * --fail-fast), exit code and log tail, a foreign architecture without emulation, kill -9 and
+ * Ctrl-C in the middle of a build, and the lock between two builds.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseReport, project, summary, tmpLeft, type Project } from './project.ts';
+
+let p: Project;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until the fake distrobuilder has been started `n` times (it records on start). */
+async function started(n = 1, timeoutMs = 20_000): Promise<void> {
+  const f = join(p.dir, 'fake-builds.log');
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (existsSync(f) && readFileSync(f, 'utf8').split('\n').filter(Boolean).length >= n) return;
+    await sleep(50);
+  }
+  throw new Error('the fake distrobuilder never started');
+}
+
+test.before(() => {
+  p = project();
+});
+test.after(() => p.cleanup());
+
+test('one failing target does not stop the others; exit 1 with the log tail and path', async () => {
+  const r = await p.run(['--all-arch', '--no-index', '-j', '2'], { FAKE_DB_FAIL: '^hello-' });
+  assert.is(r.code, 1, r.all);
+  assert.equal(p.builds(), ['hello:amd64', 'hello:arm64', 'nginx:amd64', 'nginx:arm64', 'tiny:amd64', 'tiny:arm64']);
+  assert.match(r.stderr, /hello:amd64: FAILED after .*: distrobuilder exited with code 1/);
+  assert.match(r.stderr, /\| E: Unable to locate package nginx-lite/);
+  assert.match(r.stderr, /full log: \.cache\/logs\/hello-amd64\.log/);
+  assert.match(r.stdout, /built 4, fresh 0, failed 2/);
+  assert.match(readFileSync(join(p.dir, '.cache/logs/hello-amd64.log'), 'utf8'), /Failed to manage packages/);
+  assert.not.ok(p.exists('.cache/records/hello-amd64.json'), 'a failed build records nothing');
+  assert.not.ok(p.exists('.cache/out/hello-amd64'));
+  assert.equal(tmpLeft(p), []);
+  // The failed ones are still stale, for the same reason as before.
+  const d = parseReport(await p.run(['--dry-run', '--json', '--all-arch']));
+  assert.equal(summary(d)['hello:amd64'], 'stale: new target');
+  assert.equal(summary(d)['nginx:amd64'], 'fresh');
+});
+
+test('--fail-fast starts nothing after the first failure', async () => {
+  p.edit('appliances/_base/debian.ts', (t) => t.replace('packages: [', "packages: ['less', "));
+  const r = await p.run(['--all-arch', '--no-index', '-j', '1', '--fail-fast'], { FAKE_DB_FAIL: '^hello-' });
+  assert.is(r.code, 1, r.all);
+  // Targets run in name order: hello:amd64 fails first, the three other stale ones are skipped.
+  assert.equal(p.builds(), ['hello:amd64']);
+  assert.match(r.stdout, /nginx:amd64: skipped \(an earlier target failed and --fail-fast is set\)/);
+  assert.match(r.stdout, /built 0, fresh 2, failed 1, skipped 3/);
+  const ok = await p.run(['--all-arch', '--no-index']);
+  assert.is(ok.code, 0, ok.all);
+  assert.equal(p.builds(), ['hello:amd64', 'hello:arm64', 'nginx:amd64', 'nginx:arm64']);
+});
+
+test('a foreign architecture without qemu-user: a clear error with the fix', async () => {
+  const foreign = process.arch === 'arm64' ? 'amd64' : 'arm64';
+  const empty = join(p.dir, '.no-binfmt');
+  mkdirSync(empty, { recursive: true });
+  const r = await p.run([`nginx:${foreign}`, '--force', '--no-index'], { APPLIANCE_BINFMT_DIR: empty });
+  assert.is(r.code, 1, r.all);
+  assert.ok(r.stderr.includes(`${foreign} needs qemu-user emulation: run \`sudo bash lib/host/setup.sh\` (or apt-get install qemu-user-static binfmt-support && update-binfmts --enable)`), r.stderr);
+  assert.equal(p.builds(), []);
+  // The previous outputs and record are untouched.
+  assert.ok(p.exists(`.cache/out/nginx-${foreign}/rootfs.squashfs`));
+});
+
+test('kill -9 mid-build: nothing half-recorded; the next run rebuilds just that target', async () => {
+  p.edit('appliances/nginx/files/nginx.conf', (t) => t + '# killed\n');
+  p.builds();
+  const child = p.start(['nginx:amd64', '--no-index'], { FAKE_DB_SLEEP: '30' });
+  await started();
+  p.builds();
+  assert.equal(tmpLeft(p).length, 1, 'the build is in its temporary folder');
+  child.kill('SIGKILL');
+  await child;
+  // The orphaned distrobuilder keeps running: the next run stops it and removes its folder.
+  const d = parseReport(await p.run(['--dry-run', '--json', '--all-arch']));
+  assert.equal(summary(d)['nginx:amd64'], 'stale: files/nginx.conf changed');
+  assert.equal(summary(d)['nginx:arm64'], 'stale: files/nginx.conf changed');
+  assert.equal(summary(d)['hello:amd64'], 'fresh');
+  const r = await p.run(['nginx:amd64', '--no-index']);
+  assert.is(r.code, 0, r.all);
+  assert.match(r.stdout, /removed \.cache\/tmp\/nginx-amd64\.\w+ \(left by an interrupted build\)/);
+  assert.equal(p.builds(), ['nginx:amd64']);
+  assert.equal(tmpLeft(p), []);
+  const after = parseReport(await p.run(['--dry-run', '--json', '--all-arch']));
+  assert.equal(summary(after)['nginx:amd64'], 'fresh');
+});
+
+test('Ctrl-C mid-build: the build stops, cleans up, exits 130, records nothing', async () => {
+  p.builds();
+  const child = p.start(['nginx:arm64', '--no-index'], { FAKE_DB_SLEEP: '30' });
+  await started();
+  p.builds();
+  child.kill('SIGINT');
+  const r = await child;
+  assert.is(r.exitCode, 130, String(r.all));
+  assert.match(String(r.all), /interrupted/);
+  assert.equal(tmpLeft(p), []);
+  const d = parseReport(await p.run(['--dry-run', '--json', 'nginx:arm64']));
+  assert.equal(summary(d), { 'nginx:arm64': 'stale: files/nginx.conf changed' });
+});
+
+test('the lock: a second build waits for the first, then finds everything fresh', async () => {
+  p.builds();
+  const first = p.start(['nginx:arm64', '--no-index'], { FAKE_DB_SLEEP: '4' });
+  await started();
+  const [noWait, second] = await Promise.all([p.run(['nginx:arm64', '--no-index', '--no-wait']), p.run(['nginx:arm64', '--no-index'])]);
+  assert.is(noWait.code, 1, noWait.all);
+  assert.match(noWait.stderr, new RegExp(`another build is using \\.cache/ \\(pid ${first.pid}, build nginx:arm64\\); not waiting`));
+  const a = await first;
+  assert.is(a.exitCode, 0, String(a.all));
+  assert.is(second.code, 0, second.all);
+  assert.match(second.stderr, new RegExp(`waiting for another build using \\.cache/ \\(pid ${first.pid}`));
+  assert.match(second.stdout, /nginx:arm64: fresh/);
+  assert.equal(p.builds(), ['nginx:arm64'], 'built once');
+});
+
+test('a lock left by a killed build is taken over at once', async () => {
+  p.edit('appliances/nginx/files/index.html', (t) => t + '<p>again</p>\n');
+  p.builds();
+  const child = p.start(['nginx:amd64', '--no-index'], { FAKE_DB_SLEEP: '30' });
+  await started();
+  p.builds();
+  child.kill('SIGKILL');
+  await child;
+  assert.ok(p.exists('.cache/lock/owner.json'), 'the dead build left its lock');
+  const t0 = Date.now();
+  const r = await p.run(['nginx:amd64', '--no-index']);
+  assert.is(r.code, 0, r.all);
+  assert.ok(Date.now() - t0 < 15_000, 'did not wait for the lock to go stale');
+  assert.equal(p.builds(), ['nginx:amd64']);
+});
+
+test.run();
