@@ -1,16 +1,24 @@
 /**
- * Child process of crash.test.ts: adds the images listed in a JSON file to a registry one at a
- * time (each a full re-index, keep 2, no grace so deletions happen too), printing every event
- * as a line on stdout so the parent can kill -9 it at a chosen point.
- * Usage: node --import tsx crash-child.ts <registry> <images.json>
+ * Child process of crash.test.ts: adds one image (JSON file) to a registry (keep 2, no grace, so
+ * retention drops a version and deletes its files in the same run). At its `freezeAt`-th event it
+ * prints `frozen <type>` and blocks, so the parent's kill -9 lands exactly after that event.
+ * Usage: node --import tsx crash-child.ts <registry> <image.json> <freezeAt>
  */
 import { readFileSync } from 'node:fs';
 import type { BuiltImage } from '../../lib/registry/api.ts';
 import { addImages } from '../../lib/registry/index.ts';
 
-const [registry, list] = process.argv.slice(2);
-const images = (JSON.parse(readFileSync(list, 'utf8')) as (Omit<BuiltImage, 'builtAt'> & { builtAt: string })[]).map((i) => ({ ...i, builtAt: new Date(i.builtAt) }));
-for (const img of images) {
-  await addImages(registry, [img], { keep: 2, graceMs: 0, lockStaleMs: 2000, onEvent: (e) => process.stdout.write(`${e.type}\n`) });
-}
+const [registry, file, freezeAt] = process.argv.slice(2);
+const raw = JSON.parse(readFileSync(file, 'utf8')) as Omit<BuiltImage, 'builtAt'> & { builtAt: string };
+let n = 0;
+await addImages(registry, [{ ...raw, builtAt: new Date(raw.builtAt) }], {
+  keep: 2,
+  graceMs: 0,
+  onEvent: (e) => {
+    if (++n !== Number(freezeAt)) return;
+    process.stdout.write(`frozen ${e.type}\n`);
+    // Block the whole process right here (events are emitted synchronously mid-operation).
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+  },
+});
 process.stdout.write('done\n');
