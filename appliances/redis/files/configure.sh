@@ -1,0 +1,41 @@
+#!/bin/sh
+# Applies redis's launch-time settings at first boot (and after `incus rebuild`).
+# $1 is an env file of shell-quoted KEY='value' lines: PASSWORD, MAXMEMORY.
+# The password is written as a SHA-256 hash into the ACL file: no plaintext on disk.
+# POSIX sh: runs on Debian and Alpine.
+set -eu
+. "$1"
+password=${PASSWORD:-}
+maxmemory=${MAXMEMORY:-}
+unset PASSWORD
+owner=redis:redis
+
+install -d -m 0750 /etc/redis/appliance.d
+chown "$owner" /etc/redis /etc/redis/appliance.d
+
+acl=/etc/redis/users.acl
+{
+  if [ -n "$password" ]; then
+    hash=$(printf '%s' "$password" | sha256sum | cut -d' ' -f1)
+    echo "user default on #$hash ~* &* +@all"
+  else
+    # No password: protected mode refuses every client that is not on the loopback interface.
+    echo "user default on nopass ~* &* +@all"
+  fi
+  echo "user healthcheck on nopass resetkeys resetchannels -@all +ping"
+} > "$acl.new"
+chmod 0640 "$acl.new"
+chown "$owner" "$acl.new"
+mv "$acl.new" "$acl"
+
+conf=/etc/redis/appliance.d/00-settings.conf
+if [ -n "$maxmemory" ]; then
+  case "$maxmemory" in
+    *[!0-9kmgbKMGB]* | [!0-9]*) echo "user.redis.maxmemory: \"$maxmemory\" is not a size such as 256mb or 1gb" >&2; exit 1 ;;
+  esac
+  printf '# Written at first boot from user.redis.maxmemory.\nmaxmemory %s\nmaxmemory-policy allkeys-lru\n' "$maxmemory" > "$conf"
+else
+  printf '# Written at first boot: user.redis.maxmemory is not set (no memory limit).\n' > "$conf"
+fi
+chmod 0640 "$conf"
+chown "$owner" "$conf"
