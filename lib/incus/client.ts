@@ -18,7 +18,9 @@ export interface IncusResult {
 
 /** Runs `incus <args>`; never throws for a non-zero exit (check `code`). */
 export async function incus(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<IncusResult> {
-  const r = await execa('incus', args, { reject: false, timeout: opts.timeoutMs ?? 120_000, input: opts.input, stripFinalNewline: false });
+  // Always give stdin (empty by default): `incus launch`/`init` read a YAML config from a
+  // non-terminal stdin and would wait forever on an open pipe.
+  const r = await execa('incus', args, { reject: false, timeout: opts.timeoutMs ?? 120_000, input: opts.input ?? '', stripFinalNewline: false });
   return { code: r.exitCode ?? (r.timedOut ? 124 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
 
