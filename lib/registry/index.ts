@@ -24,7 +24,7 @@ import {
   fingerprintOf, indexFor, nextVersionKey, parseProductKey, productFields, productKey, referencedFiles,
   versionsNewestFirst, type ImagesJson, type Item, type Version,
 } from './format.ts';
-import { TMP_PREFIX, copyHashing, exists, fsyncDir, removeTempFiles, writeFileAtomic } from './files.ts';
+import { copyHashing, exists, fsyncDir, removeTempFiles, writeFileAtomic } from './files.ts';
 
 /** Default number of versions kept per product. */
 export const DEFAULT_KEEP = 3;
@@ -302,4 +302,3 @@ export async function prune(registryDir: string, opts: IndexOptions & { keepTarg
   return reindex(registryDir, opts, async () => {});
 }
 
-export { TMP_PREFIX };

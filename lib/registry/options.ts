@@ -24,6 +24,19 @@ export function intOption(ctx: VerbContext, name: string, fallback: number, min 
   return n;
 }
 
+/**
+ * Runs registry work for a verb: file-system and format errors become user errors (a message
+ * and exit 1), not an internal-error stack trace.
+ */
+export async function asUserError<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(`${what}: ${(e as Error).message}`);
+  }
+}
+
 /** Human size: 1.5 MiB. */
 export function humanSize(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

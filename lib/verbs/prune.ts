@@ -2,7 +2,7 @@
 import type { Verb } from '../cli.ts';
 import { loadAppliances } from '../load.ts';
 import { DEFAULT_GRACE_MS, DEFAULT_KEEP, prune } from '../registry/index.ts';
-import { REGISTRY_OPTION, intOption, registryDirOf } from '../registry/options.ts';
+import { REGISTRY_OPTION, asUserError, intOption, registryDirOf } from '../registry/options.ts';
 
 export const pruneVerb: Verb = {
   name: 'prune',
@@ -19,7 +19,7 @@ export const pruneVerb: Verb = {
     const dryRun = !!ctx.options['dry-run'];
     const apps = await loadAppliances(ctx.appliancesDir);
     const keepTarget = (name: string, arch: string) => apps.some((a) => a.name === name && (a.architectures as readonly string[]).includes(arch));
-    const r = await prune(registryDirOf(ctx), { keep, dryRun, keepTarget });
+    const r = await asUserError('prune', () => prune(registryDirOf(ctx), { keep, dryRun, keepTarget }));
     const would = dryRun ? 'would ' : '';
     for (const d of r.dropped) {
       ctx.stdout(d.version

@@ -2,7 +2,7 @@
 import type { Verb } from '../cli.ts';
 import { readImages } from '../registry/index.ts';
 import { ROOT_ITEM, fingerprintOf, versionDate, versionsNewestFirst } from '../registry/format.ts';
-import { REGISTRY_OPTION, humanSize, registryDirOf } from '../registry/options.ts';
+import { REGISTRY_OPTION, asUserError, humanSize, registryDirOf } from '../registry/options.ts';
 import { table } from './list.ts';
 
 /** One published image. */
@@ -58,7 +58,7 @@ export const registryListVerb: Verb = {
   options: { ...REGISTRY_OPTION, json: { type: 'boolean', description: 'print JSON instead of a table' } },
   examples: ['npx tsx build.ts registry-list', 'npx tsx build.ts registry-list --json'],
   async run(ctx) {
-    const rows = await registryRows(registryDirOf(ctx));
+    const rows = await asUserError('registry-list', () => registryRows(registryDirOf(ctx)));
     if (ctx.options.json) {
       ctx.stdout(JSON.stringify(rows, null, 2) + '\n');
       return 0;

@@ -1,7 +1,7 @@
 /** `verify`: re-hash every indexed file and check the index; exit 1 on any mismatch or missing file. */
 import type { Verb } from '../cli.ts';
 import { verifyRegistry } from '../registry/verify.ts';
-import { REGISTRY_OPTION, humanSize, registryDirOf } from '../registry/options.ts';
+import { REGISTRY_OPTION, asUserError, humanSize, registryDirOf } from '../registry/options.ts';
 
 export const verifyVerb: Verb = {
   name: 'verify',
@@ -11,7 +11,7 @@ export const verifyVerb: Verb = {
   examples: ['npx tsx build.ts verify'],
   async run(ctx) {
     const dir = registryDirOf(ctx);
-    const r = await verifyRegistry(dir);
+    const r = await asUserError('verify', () => verifyRegistry(dir));
     for (const w of r.warnings) ctx.stderr(`warning: ${w}\n`);
     for (const e of r.errors) ctx.stderr(`error: ${e}\n`);
     const summary = `${r.versions} version(s), ${r.files} file(s), ${humanSize(r.bytes)} checked in ${dir}`;

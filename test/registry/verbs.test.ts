@@ -94,6 +94,13 @@ test('registry-list: alias, version, arch, type, size, fingerprint prefix, date'
     assert.type(rows[0].size, 'number');
     const empty = await runCli(['registry-list', '--registry', join(s.dir, 'none')]);
     assert.match(empty.stdout, /publishes no image yet/);
+    writeFileSync(join(reg, 'streams/v1/images.json'), '{"products": [');
+    const broken = await runCli(['registry-list', '--registry', reg]);
+    assert.is(broken.code, 1);
+    assert.match(broken.stderr, /error: registry-list: .*images\.json: not valid JSON/);
+    const prune = await runCli(['prune', '--registry', reg]);
+    assert.is(prune.code, 1);
+    assert.match(prune.stderr, /refusing to overwrite it/);
   } finally {
     s.cleanup();
   }
