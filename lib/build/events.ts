@@ -62,6 +62,14 @@ export function formatEvent(e: BuildEvent): string | undefined {
   }
 }
 
+/** Elapsed time of a running build: `7s`, `1:05`, `1:02:05`. */
+function clock(ms: number): string {
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const two = (n: number) => String(n).padStart(2, '0');
+  return s < 3600 ? `${Math.floor(s / 60)}:${two(s % 60)}` : `${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
+}
+
 const toErr = new Set<BuildEvent['type']>(['failed', 'error', 'warning', 'waiting', 'debug']);
 
 /** One line per event: for CI, `--plain` and pipes. */
@@ -106,7 +114,7 @@ export class LiveLogger implements Logger {
   private live(): string {
     const spin = '⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏'[this.frame++ % 10];
     const lines = [...this.running].map(([t, r]) => {
-      const line = `${spin} ${t}  ${formatDuration(Date.now() - r.since).padStart(6)}  ${r.stage}`;
+      const line = `${spin} ${t}  ${clock(Date.now() - r.since).padStart(6)}  ${r.stage}`;
       return line.length > this.width() - 1 ? line.slice(0, this.width() - 2) + '…' : line;
     });
     this.drawn = lines.length;

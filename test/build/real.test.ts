@@ -22,7 +22,7 @@ if (!REAL) {
     const s = scratchProject();
     try {
       // The host's mirror (lib/context.ts derives it from apt); the real distrobuilder.
-      const env = { ...process.env, CI: '1', NO_COLOR: '1' };
+      const env: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1' };
       delete env.DISTROBUILDER;
       delete env.APPLIANCE_DEBIAN_MIRROR;
       const t0 = Date.now();
