@@ -9,15 +9,14 @@
  * if (nginx?.outputs) launch(nginx.outputs.metadata, nginx.outputs.rootfs);
  * @module
  */
-import { defaultJobs } from './jobs.ts';
+import { DEFAULT_OPTIONS, defaultJobs, type BuildOptions } from './options.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ContextOptions } from '../context.ts';
 import type { BuiltImage } from '../registry/api.ts';
 import type { BuildEvent, Logger } from './events.ts';
 import { formatDuration, parseDuration, safeRemove } from './fsutil.ts';
-import { DEFAULT_OPTIONS, type BuildOptions } from './key.ts';
-import { acquireLock, type HeldLock } from './lock.ts';
+import type { HeldLock } from './lock.ts';
 import { logFile, outDir, buildPaths, type BuildPaths } from './paths.ts';
 import { plan, type DeadTarget, type Plan, type TargetPlan } from './plan.ts';
 import { readRecords, removeRecord, type TargetRecord } from './record.ts';
@@ -145,6 +144,7 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
       }
+      const { acquireLock } = await import('./lock.ts');
       lock = await acquireLock(p, { wait: req.wait !== false, onWait: (message) => emit({ type: 'waiting', message }), command: `build ${req.specs.join(' ')}`.trim() });
       // Another build may have finished while we waited: plan again against its records.
       if (recordsChanged(pl.records, p)) pl = await makePlan();

@@ -16,22 +16,7 @@ import type { Definition } from '../distrobuilder/definition.ts';
 import { canonicalJson, hashBytes, hashJson, sortKeys, type Hash } from './hash.ts';
 import type { BuildKey, InputStat, KeyFile, TargetRecord } from './record.ts';
 
-/**
- * Version of this builder's own image logic: bump it when a change here changes the images
- * (distrobuilder flags, output post-processing), so every target rebuilds once.
- */
-export const BUILDER_VERSION = 1;
-
-/** Build options that are part of the key. */
-export interface BuildOptions {
-  /** `split` (metadata tarball + squashfs) or `unified`. @default "split" */
-  type: string;
-  /** distrobuilder `--compression` (metadata tarball and squashfs). @default "xz" */
-  compression: string;
-}
-
-/** Default build options. */
-export const DEFAULT_OPTIONS: BuildOptions = { type: 'split', compression: 'xz' };
+export { BUILDER_VERSION, DEFAULT_OPTIONS, type BuildOptions } from './options.ts';
 
 /** Spec fields that do not change the image (documentation and run-time checks only). */
 const NON_IMAGE_FIELDS = new Set(['ports', 'volumes', 'health', 'tests']);

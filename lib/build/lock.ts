@@ -40,7 +40,9 @@ function alive(pid: number): boolean {
 }
 
 /** Thrown when the lock is held and the caller does not wait. */
-export class LockedError extends Error {}
+export class LockedError extends Error {
+  override name = 'LockedError';
+}
 
 /**
  * Takes the lock of `p.cache`. When another process holds it: with `wait`, reports once through

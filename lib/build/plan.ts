@@ -21,9 +21,9 @@ import { buildContext, type ContextOptions } from '../context.ts';
 import { UserError } from '../diagnostics.ts';
 import { discoverAppliances, loadAppliance } from '../load.ts';
 import { parseTargetSpec } from '../targets.ts';
-import { canonicalJson, hashBytes, type Hash } from './hash.ts';
+import { canonicalJson, type Hash } from './hash.ts';
 import { InputCache, moduleGraphs } from './inputs.ts';
-import { BUILDER_VERSION, explainKeyChange, keyDefinition, makeKey, specFieldHashes, type BuildOptions } from './key.ts';
+import { BUILDER_VERSION, type BuildOptions } from './options.ts';
 import { formatDuration } from './fsutil.ts';
 import { outDir, type BuildPaths } from './paths.ts';
 import { readKeyFile, readRecords, type ApplianceMeta, type BadRecord, type BuildKey, type InputKind, type InputStat, type KeyFile, type TargetRecord } from './record.ts';
@@ -243,6 +243,8 @@ export async function plan(req: PlanRequest): Promise<Plan> {
     const ok = apps.filter((n) => loaded.has(n));
     const graphs = await moduleGraphs(p.root, [compilerRel, ...ok.map((n) => relative(p.root, loaded.get(n)!.module))]);
     const { compile, CompileError } = await import('../compile.ts');
+    const { explainKeyChange, keyDefinition, makeKey, specFieldHashes } = await import('./key.ts');
+    const { hashBytes } = await import('./hash.ts');
     const compilerGraph = graphs.get(compilerRel);
     await Promise.all(slow.map(async (tp) => {
       const app = loaded.get(tp.name);

@@ -9,9 +9,8 @@
 import type { Verb } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import type { BuildReport } from '../build/index.ts';
-import { defaultJobs } from '../build/jobs.ts';
+import { defaultJobs } from '../build/options.ts';
 import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../build/events.ts';
-import { LockedError } from '../build/lock.ts';
 import { resolve } from 'node:path';
 
 /** Options shared with other verbs that build (mirrors are global options). */
@@ -95,7 +94,7 @@ export const buildVerb: Verb = {
       });
     } catch (e) {
       logger.close();
-      if (e instanceof LockedError) throw new UserError(e.message);
+      if (e instanceof Error && e.name === 'LockedError') throw new UserError(e.message);
       throw e;
     }
     logger.close();
