@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import type { Arch } from '../model.ts';
 import { hostArch } from '../arch.ts';
+import { ALPINE_MIRROR_UNSET } from '../context.ts';
 import { privilegePrefix } from '../validate/distrobuilder.ts';
 import type { BuildEvent } from './events.ts';
 import { safeRemove } from './fsutil.ts';
@@ -131,6 +132,8 @@ export async function buildTarget(tp: TargetPlan, rc: RunContext): Promise<Build
   if (foreign) return finish(false, foreign);
   if (!rc.toolchain.path) return finish(false, `distrobuilder not found ("${rc.toolchain.exe}"): run \`sudo bash lib/host/setup.sh\`, or set DISTROBUILDER to its path`);
   if (rc.signal.aborted) return finish(false, 'interrupted');
+  // The placeholder lets Alpine appliances compile and validate anywhere; it never downloads.
+  if (c.yaml.includes(ALPINE_MIRROR_UNSET)) return finish(false, 'no Alpine mirror configured: set APPLIANCE_ALPINE_MIRROR or pass --alpine-mirror URL');
 
   const def = join(tmp, 'definition.yaml');
   writeFileSync(def, c.yaml);

@@ -59,6 +59,13 @@ test('--fail-fast starts nothing after the first failure', async () => {
   assert.equal(p.builds(), ['hello:amd64', 'hello:arm64', 'nginx:amd64', 'nginx:arm64']);
 });
 
+test('an Alpine target without an Alpine mirror fails at once, saying how to set one', async () => {
+  const r = await p.run(['tiny:amd64', '--force', '--no-index'], { APPLIANCE_ALPINE_MIRROR: '' });
+  assert.is(r.code, 1, r.all);
+  assert.match(r.stderr, /tiny:amd64: FAILED .*no Alpine mirror configured: set APPLIANCE_ALPINE_MIRROR or pass --alpine-mirror URL/);
+  assert.equal(p.builds(), []);
+});
+
 test('a foreign architecture without qemu-user: a clear error with the fix', async () => {
   const foreign = process.arch === 'arm64' ? 'amd64' : 'arm64';
   const empty = join(p.dir, '.no-binfmt');

@@ -139,7 +139,7 @@ test('toolchain, options and environment are in the key', async () => {
     'nginx:amd64': 'stale: Debian mirror changed (http://mirror.example/debian -> http://other.example/debian)',
   });
   // The Alpine mirror does not reach a Debian image: fresh.
-  assert.equal(await dry(['nginx:amd64'], { APPLIANCE_ALPINE_MIRROR: 'http://alpine.example/alpine' }), { 'nginx:amd64': 'fresh' });
+  assert.equal(await dry(['nginx:amd64'], { APPLIANCE_ALPINE_MIRROR: 'http://other.example/alpine' }), { 'nginx:amd64': 'fresh' });
   assert.equal(p.builds(), []);
 });
 

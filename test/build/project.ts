@@ -123,7 +123,7 @@ export function project(): Project {
   for (const q of ['qemu-aarch64', 'qemu-x86_64']) writeFileSync(join(binfmt, q), 'enabled\ninterpreter /usr/bin/qemu\n');
   ageTree(dir, new Date(Date.now() - 3600_000));
   const recordFile = join(dir, 'fake-builds.log');
-  const env = testEnv({ DISTROBUILDER: FAKE, FAKE_DB_RECORD: recordFile, APPLIANCE_BINFMT_DIR: binfmt, CI: '1' });
+  const env = testEnv({ DISTROBUILDER: FAKE, FAKE_DB_RECORD: recordFile, APPLIANCE_BINFMT_DIR: binfmt, CI: '1', APPLIANCE_ALPINE_MIRROR: 'http://alpine.example/alpine' });
   return {
     dir,
     env,
