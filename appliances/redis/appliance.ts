@@ -25,6 +25,7 @@ function redis(base: Base) {
     files: [
       { source: 'redis.conf', path: onAlpine ? '/etc/redis.conf' : '/etc/redis/redis.conf' },
       { source: 'users.acl', path: '/etc/redis/users.acl', mode: '0640' },
+      ...(onAlpine ? [] : [{ source: 'systemd-override.conf', path: '/etc/systemd/system/redis-server.service.d/appliance.conf' }]),
     ],
     actions: [{
       trigger: 'post-files',

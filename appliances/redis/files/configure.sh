@@ -10,8 +10,10 @@ maxmemory=${MAXMEMORY:-}
 unset PASSWORD
 owner=redis:redis
 
-install -d -m 0750 /etc/redis/appliance.d
-chown "$owner" /etc/redis /etc/redis/appliance.d
+install -d -m 0750 /etc/redis/appliance.d /var/lib/redis
+# /var/lib/redis may be a fresh custom volume owned by root.
+chown "$owner" /etc/redis /etc/redis/appliance.d /var/lib/redis
+chmod 0750 /var/lib/redis
 
 acl=/etc/redis/users.acl
 {
