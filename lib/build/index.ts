@@ -145,7 +145,12 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
         process.on('SIGTERM', onSignal);
       }
       const { acquireLock } = await import('./lock.ts');
-      lock = await acquireLock(p, { wait: req.wait !== false, onWait: (message) => emit({ type: 'waiting', message }), command: `build ${req.specs.join(' ')}`.trim() });
+      try {
+        lock = await acquireLock(p, { wait: req.wait !== false, onWait: (message) => emit({ type: 'waiting', message }), command: `build ${req.specs.join(' ')}`.trim(), signal: controller.signal });
+      } catch (e) {
+        if (controller.signal.aborted) return finish();
+        throw e;
+      }
       // Another build may have finished while we waited: plan again against its records.
       if (recordsChanged(pl.records, p)) pl = await makePlan();
       const { removeLeftovers } = await import('./runner.ts');

@@ -48,7 +48,7 @@ export class LockedError extends Error {
  * Takes the lock of `p.cache`. When another process holds it: with `wait`, reports once through
  * `onWait` and polls until it is free; without, throws {@link LockedError}.
  */
-export async function acquireLock(p: BuildPaths, opts: { wait: boolean; onWait: (message: string) => void; command?: string; onCompromised?: (e: Error) => void }): Promise<HeldLock> {
+export async function acquireLock(p: BuildPaths, opts: { wait: boolean; onWait: (message: string) => void; command?: string; onCompromised?: (e: Error) => void; signal?: AbortSignal }): Promise<HeldLock> {
   const lockfile = (await import('proper-lockfile')).default;
   mkdirSync(p.cache, { recursive: true });
   let told = false;
@@ -95,6 +95,7 @@ export async function acquireLock(p: BuildPaths, opts: { wait: boolean; onWait: 
         opts.onWait(`waiting for another build using .cache/ (${who})...`);
         told = true;
       }
+      if (opts.signal?.aborted) throw new LockedError('interrupted while waiting for the .cache/ lock');
       await new Promise((r) => setTimeout(r, 300));
     }
   }
