@@ -9,6 +9,8 @@ names=${SERVER_NAME:-_}
 cert=${TLS_CERT:-}
 key=${TLS_KEY:-}
 mkdir -p "$dir/site.d"
+# /var/www may be a fresh custom volume: give the default site its folder.
+install -d -m 0755 /var/www/html
 rm -f "$dir/site.d/tls.inc" "$dir/00-catch-all.conf"
 
 # IPv6 listeners only where the kernel has IPv6, so nginx never fails to start for want of it.

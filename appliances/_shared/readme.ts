@@ -1,0 +1,128 @@
+/**
+ * The generated parts of each appliance README: the tables of launch-time settings, ports,
+ * volumes, the health check and the `test` checks, and the launch example, all from the
+ * declaration in appliance.ts (the same declaration the `test` verb uses).
+ *
+ * A README marks each part with `<!-- generated:KIND -->` ... `<!-- /generated:KIND -->`.
+ * `test/appliances/readme.test.ts` fails when a part is stale; refresh them with
+ * `UPDATE_README=1 npm test -- appliances`.
+ * @module
+ */
+import type { ApplianceSpec } from '../../lib/model.ts';
+import { deviceName } from '../../lib/profile.ts';
+import { settingConfigKey } from '../../lib/settings.ts';
+
+/** The instance name each README uses in its examples. */
+export const EXAMPLE_INSTANCE: Readonly<Record<string, string>> = { nginx: 'web', postgres: 'db', redis: 'cache', caddy: 'site', traefik: 'proxy' };
+
+/** The example instance name of an appliance (its name when it has none of its own). */
+export function exampleInstance(appliance: string): string {
+  return EXAMPLE_INSTANCE[appliance] ?? appliance;
+}
+
+/** The kinds of generated part, in README order. */
+export const GENERATED_KINDS = ['launch', 'settings', 'ports', 'volumes', 'health'] as const;
+export type GeneratedKind = (typeof GENERATED_KINDS)[number];
+
+function cell(s: string): string {
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function code(s: string): string {
+  return s.includes('`') ? `\`\` ${s} \`\`` : `\`${s}\``;
+}
+
+/** Single-quotes a value for a POSIX shell command line. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** A volume's short name, e.g. `/var/lib/postgresql` -> `postgresql`, `/etc/nginx/conf.d` -> `conf-d`. */
+export function volumeSlug(path: string): string {
+  const last = path.split('/').filter(Boolean).pop() ?? 'data';
+  return last.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '').toLowerCase() || 'data';
+}
+
+/** The launch command with every setting that has an example. */
+export function launchExample(app: ApplianceSpec, instance: string): string {
+  const args = Object.entries(app.settings ?? {})
+    .filter(([, s]) => s.example !== undefined)
+    .map(([k, s]) => ` \\\n    -c ${settingConfigKey(app.name, k)}=${shellQuote(s.example!)}`);
+  return `incus launch appliance:${app.name} ${instance}${args.join('')}`;
+}
+
+/** The markdown of one generated part. */
+export function generatedPart(app: ApplianceSpec, kind: GeneratedKind, instance = exampleInstance(app.name)): string {
+  switch (kind) {
+    case 'launch':
+      return ['```sh', launchExample(app, instance), '```'].join('\n');
+    case 'settings': {
+      const entries = Object.entries(app.settings ?? {});
+      if (!entries.length) return 'This appliance has no launch-time settings.';
+      return [
+        '| Instance config key | What it does | Default | Example | Secret |',
+        '|---|---|---|---|---|',
+        ...entries.map(([k, s]) => `| ${code(settingConfigKey(app.name, k))} | ${cell(s.description)} | ${s.default !== undefined ? code(s.default) : '(empty)'} | ${s.example !== undefined ? code(s.example) : ''} | ${s.secret ? 'yes: removed from disk after first boot' : 'no'} |`),
+      ].join('\n');
+    }
+    case 'ports': {
+      const ports = app.ports ?? [];
+      if (!ports.length) return 'This appliance listens on no ports.';
+      return [
+        '| Port | Protocol | What | Proxy device in `profile` |',
+        '|---|---|---|---|',
+        ...ports.map((p) => `| ${p.port} | ${p.protocol ?? 'tcp'} | ${cell(p.description)} | ${p.localOnly ? 'none: 127.0.0.1 only inside the container' : code(deviceName(app.name, p))} |`),
+      ].join('\n');
+    }
+    case 'volumes': {
+      const vols = app.volumes ?? [];
+      if (!vols.length) return 'This appliance keeps no data worth a volume.';
+      const table = [
+        '| Path | What lives there | Suggested volume |',
+        '|---|---|---|',
+        ...vols.map((v) => `| ${code(v.path)} | ${cell(v.description)} | ${code(`${instance}-${volumeSlug(v.path)}`)} |`),
+      ];
+      const cmds = [
+        '```sh',
+        launchExample(app, instance).replace(/^incus launch /, 'incus init '),
+        ...vols.flatMap((v) => [
+          `incus storage volume create default ${instance}-${volumeSlug(v.path)}`,
+          `incus config device add ${instance} ${volumeSlug(v.path)} disk pool=default source=${instance}-${volumeSlug(v.path)} path=${v.path}`,
+        ]),
+        `incus start ${instance}`,
+        '```',
+      ];
+      return [...table, '', 'Create and attach them before the first start:', '', ...cmds].join('\n');
+    }
+    case 'health': {
+      const lines = [
+        `Health check (run inside the container, exit 0 = healthy; allow ${app.health.timeout ?? 60} s after launch):`,
+        '',
+        '```sh',
+        `incus exec ${instance} -- sh -c ${shellQuote(app.health.command)}`,
+        '```',
+      ];
+      if (app.tests?.length) {
+        lines.push('', 'What `npx tsx build.ts test ' + app.name + '` checks after launching with every example value above:', '');
+        lines.push(...app.tests.map((t) => `- ${t.name}`));
+      }
+      return lines.join('\n');
+    }
+  }
+}
+
+/**
+ * Replaces every generated part of a README with its current text. Parts the README does not
+ * mark are left out; returns the new text and the kinds it found.
+ */
+export function refreshReadme(text: string, app: ApplianceSpec, instance = exampleInstance(app.name)): { text: string; found: GeneratedKind[] } {
+  const found: GeneratedKind[] = [];
+  let out = text;
+  for (const kind of GENERATED_KINDS) {
+    const re = new RegExp(`(<!-- generated:${kind} -->\\n)[\\s\\S]*?(\\n<!-- /generated:${kind} -->)`);
+    if (!re.test(out)) continue;
+    found.push(kind);
+    out = out.replace(re, (_m, a: string, b: string) => `${a}${generatedPart(app, kind, instance)}${b}`);
+  }
+  return { text: out, found };
+}
