@@ -159,10 +159,12 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
       }
     }
 
+    // A big catalogue: fresh targets only count in the summary (one line each would drown the rest).
+    const quietFresh = pl.targets.length > 20;
     for (const t of pl.targets) {
       if (t.status === 'stale') emit({ type: 'stale', target: t.target, reasons: t.reasons });
       else if (t.status === 'error') emit({ type: 'error', target: t.target, message: `${t.errorFile ? `${relative(p.root, t.errorFile)}: ` : ''}${t.error}` });
-      else emit({ type: 'fresh', target: t.target });
+      else if (!quietFresh) emit({ type: 'fresh', target: t.target });
       const base: TargetReport = { target: t.target, status: t.status, reasons: t.reasons, ...(t.error ? { message: t.error } : {}) };
       if (t.status === 'fresh' && t.record) base.outputs = outputsOf(p, t.record);
       reports.set(t.target, base);
