@@ -3,19 +3,23 @@
  * downloads of one 100 MB file, from our server and from nginx serving the same file with the
  * same certificate in the same run; prints the throughput of each and the ratio (target >= 0.9).
  *
- * Both servers run as child processes; this process is the client for both (same client, same
- * TLS settings). Rounds alternate (ours, nginx, ours, nginx, ...) and the best round of each
+ * Both servers run as child processes; the same client drives both (same TLS settings). Rounds alternate (ours, nginx, ours, nginx, ...) and the best round of each
  * counts, so a noisy neighbour hurts both equally. Any error or short body fails the run.
  *
+ * Besides throughput it prints the server CPU time per GiB served (user + system of the server
+ * processes, from /proc), which is far less sensitive to other load on the machine.
+ *
  * Environment: BENCH_CONCURRENCY (50), BENCH_SIZE_MB (100), BENCH_ROUNDS (3), BENCH_NGINX
- * (nginx executable, default `nginx`; install with `apt-get install -y nginx-light`).
+ * (nginx executable, default `nginx`; install with `apt-get install -y nginx-light`),
+ * BENCH_CLIENT (`curl`, one process per download, default when installed; or `node`),
+ * BENCH_WORKERS (our server processes, default one per CPU like nginx's `worker_processes auto`).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, rmSync, writeSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:https';
 import { createServer, type AddressInfo } from 'node:net';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureCertificate } from '../lib/serve/cert.ts';
 
@@ -23,6 +27,9 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
 const SIZE = Number(process.env.BENCH_SIZE_MB ?? 100) * 1024 * 1024;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const NGINX = process.env.BENCH_NGINX ?? 'nginx';
+const WORKERS = Number(process.env.BENCH_WORKERS ?? cpus().length);
+/** `curl`: one curl process per download (default when curl exists); `node`: one Node client process. */
+const CLIENT = process.env.BENCH_CLIENT ?? (spawnSync('curl', ['--version']).status === 0 ? 'curl' : 'node');
 const DEADLINE_MS = 10 * 60 * 1000;
 const ROOT = join(import.meta.dirname, '..');
 
@@ -82,6 +89,44 @@ async function ready(port: number, ca: Buffer): Promise<void> {
   throw new Error(`server on port ${port} never answered${lastError ? ` (${lastError})` : ""}`);
 }
 
+/** CPU seconds (user + system) used so far by `pid` and its children (server workers). */
+function cpuSeconds(pid: number): number {
+  const tick = 100; // USER_HZ on Linux
+  const one = (p: number) => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12])) / tick;
+    } catch {
+      return 0;
+    }
+  };
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch { /* no children */ }
+  return one(pid) + kids.reduce((t, k) => t + one(k), 0);
+}
+
+/** One round with CONCURRENCY curl processes (a C client per download, like independent hosts). */
+async function curlRound(port: number, caPath: string): Promise<{ mbps: number; errors: string[]; seconds: number }> {
+  const errors: string[] = [];
+  const t0 = process.hrtime.bigint();
+  let total = 0;
+  await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => new Promise<void>((resolve) => {
+    const c = spawn('curl', ['-s', '-o', '/dev/null', '--cacert', caPath, '-w', '%{http_code} %{size_download}', `https://127.0.0.1:${port}/images/bench.bin`], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.on('close', (code) => {
+      const [status, n] = out.trim().split(' ').map(Number);
+      if (code !== 0 || status !== 200 || n !== SIZE) errors.push(`download ${i}: curl exit ${code}, status ${status}, ${n} of ${SIZE} bytes`);
+      total += n || 0;
+      resolve();
+    });
+  })));
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  return { mbps: total / (1024 * 1024) / seconds, errors, seconds };
+}
+
 /** One round: CONCURRENCY simultaneous downloads; returns MB/s (MiB) and errors. */
 async function round(port: number, ca: Buffer): Promise<{ mbps: number; errors: string[]; seconds: number }> {
   const agent = new Agent({ keepAlive: false, maxSockets: CONCURRENCY, ca });
@@ -121,7 +166,7 @@ async function main(): Promise<number> {
   const ca = cert.cert;
 
   // Our server: the real entry point, as users run it.
-  const ours = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'build.ts'), 'serve', '--registry', reg, '--host', '127.0.0.1', '--port', '0', '--cert', cert.certPath, '--key', cert.keyPath], {
+  const ours = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'build.ts'), 'serve', '--registry', reg, '--host', '127.0.0.1', '--port', '0', '--cert', cert.certPath, '--key', cert.keyPath, '--workers', String(WORKERS)], {
     cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.push(ours);
@@ -166,22 +211,26 @@ http {
   }
   await ready(oursPort, ca);
 
-  process.stdout.write(`bench serve: ${CONCURRENCY} concurrent downloads of ${SIZE / 1048576} MiB over HTTPS on loopback, ${ROUNDS} rounds each, ${cpus().length} CPU(s), node ${process.version}\n`);
+  process.stdout.write(`bench serve: ${CONCURRENCY} concurrent downloads of ${SIZE / 1048576} MiB over HTTPS on loopback, ${ROUNDS} rounds each, client ${CLIENT}, ${cpus().length} CPU(s), node ${process.version}, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}\n`);
   const best = { ours: 0, nginx: 0 };
+  const cpu = { ours: Infinity, nginx: Infinity };
   let errors = 0;
   for (let i = 1; i <= ROUNDS; i++) {
-    for (const [name, port] of [['ours', oursPort], ['nginx', nginxPort]] as const) {
+    for (const [name, port, pid] of [['ours', oursPort, ours.pid!], ['nginx', nginxPort, nginx.pid!]] as const) {
       if (name === 'nginx' && !nginxAvailable) continue;
-      const r = await round(port, ca);
+      const c0 = cpuSeconds(pid);
+      const r = CLIENT === 'curl' ? await curlRound(port, cert.certPath) : await round(port, ca);
+      const perGiB = (cpuSeconds(pid) - c0) / ((CONCURRENCY * SIZE) / 2 ** 30);
       errors += r.errors.length;
       for (const e of r.errors.slice(0, 5)) process.stdout.write(`  error (${name}): ${e}\n`);
       best[name] = Math.max(best[name], r.mbps);
-      process.stdout.write(`  round ${i} ${name.padEnd(5)}: ${r.mbps.toFixed(0).padStart(6)} MiB/s  (${r.seconds.toFixed(2)} s, ${r.errors.length} error(s))\n`);
+      cpu[name] = Math.min(cpu[name], perGiB);
+      process.stdout.write(`  round ${i} ${name.padEnd(5)}: ${r.mbps.toFixed(0).padStart(6)} MiB/s  (${r.seconds.toFixed(2)} s, server CPU ${perGiB.toFixed(2)} s/GiB, ${r.errors.length} error(s))\n`);
     }
   }
-  process.stdout.write(`serve (ours): ${best.ours.toFixed(0)} MiB/s (best round)\n`);
+  process.stdout.write(`serve (ours, ${WORKERS} processes): ${best.ours.toFixed(0)} MiB/s (best round), server CPU ${cpu.ours.toFixed(2)} s/GiB\n`);
   if (nginxAvailable) {
-    process.stdout.write(`nginx (${nginxVersion}, ${cpus().length} workers): ${best.nginx.toFixed(0)} MiB/s (best round)\n`);
+    process.stdout.write(`nginx (${nginxVersion}, ${cpus().length} workers): ${best.nginx.toFixed(0)} MiB/s (best round), server CPU ${cpu.nginx.toFixed(2)} s/GiB\n`);
     process.stdout.write(`ratio ours/nginx: ${(best.ours / best.nginx).toFixed(2)} (target >= 0.90)\n`);
   } else {
     process.stdout.write(`nginx: not available (${NGINX}); install nginx-light to compare\n`);

@@ -30,6 +30,8 @@ export interface ServerOptions {
   key?: string;
   /** Access-log sink: one line per request. @default stdout */
   log?: (line: string, record: AccessRecord) => void;
+  /** Read chunk size of file streams (tuning). @default 1 MiB */
+  chunkSize?: number;
   /** In-flight requests get this long to finish on close before their sockets are cut. @default 30000 */
   shutdownGraceMs?: number;
 }
@@ -55,7 +57,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     ? await loadCertificate(opts.cert, opts.key)
     : await ensureCertificate(opts.certDir ?? join(opts.registryDir, '..', '.certs'), wantedNames([host]));
   const log = opts.log ?? ((line: string) => void process.stdout.write(line + '\n'));
-  const handler = await createStaticHandler({ root: opts.registryDir, log: (r) => log(formatAccess(r), r) });
+  const handler = await createStaticHandler({ root: opts.registryDir, log: (r) => log(formatAccess(r), r), chunkSize: opts.chunkSize });
 
   let closing = false;
   const tlsSockets = new Set<TLSSocket>();

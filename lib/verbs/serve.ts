@@ -1,5 +1,5 @@
 /** `serve`: the registry over HTTPS for Incus and LXD clients, until SIGINT/SIGTERM. */
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { X509Certificate } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Verb, VerbContext } from '../cli.ts';
@@ -7,6 +7,7 @@ import { UserError } from '../diagnostics.ts';
 import { REGISTRY_OPTION, intOption, registryDirOf } from '../registry/options.ts';
 import { certCovers } from '../serve/cert.ts';
 import { startServer, type RunningServer } from '../serve/server.ts';
+import { startCluster } from '../serve/cluster.ts';
 import { existsSync } from 'node:fs';
 import { IMAGES_JSON } from '../registry/format.ts';
 
@@ -60,16 +61,19 @@ async function run(ctx: VerbContext): Promise<number> {
   if (!!cert !== !!key) throw new UserError('--cert and --key go together');
   if (!existsSync(registryDir)) throw new UserError(`${registryDir}: no registry yet (build something first, or pass --registry DIR)`);
   if (!existsSync(join(registryDir, IMAGES_JSON))) ctx.stderr(`warning: ${registryDir} has no ${IMAGES_JSON} yet: clients will list nothing\n`);
-  let srv: RunningServer;
+  const workers = intOption(ctx, 'workers', availableParallelism(), 1);
+  let srv: Pick<RunningServer, 'url' | 'port' | 'certificate' | 'close'>;
   try {
-    srv = await startServer({
+    const common = {
       registryDir,
       host,
       port,
       certDir: typeof ctx.options['cert-dir'] === 'string' ? resolve(ctx.options['cert-dir']) : join(ctx.root, '.certs'),
       ...(cert && key ? { cert: resolve(cert), key: resolve(key) } : {}),
-      log: (line) => ctx.stdout(line + '\n'),
-    });
+    };
+    srv = workers > 1
+      ? await startCluster({ ...common, workers, log: (line) => ctx.stdout(line + '\n'), warn: (line) => ctx.stderr(`warning: ${line}\n`) })
+      : await startServer({ ...common, log: (line) => ctx.stdout(line + '\n') });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (err.code === 'EADDRINUSE') throw new UserError(`${host}:${port} is already in use (another serve running?); pick --port`);
@@ -82,7 +86,7 @@ async function run(ctx: VerbContext): Promise<number> {
   const all = host === '0.0.0.0' || host === '::';
   const localUrl = all ? `https://localhost:${srv.port}` : srv.url;
   const otherUrl = all ? `https://${hostname()}:${srv.port}` : undefined;
-  ctx.stdout(`Serving ${registryDir} on ${srv.url.replace('127.0.0.1', host)} (TLS 1.3 and 1.2)\n`);
+  ctx.stdout(`Serving ${registryDir} on ${srv.url.replace('127.0.0.1', host)} (TLS 1.3 and 1.2, ${workers} process${workers > 1 ? 'es' : ''})\n`);
   ctx.stdout(`${c.generated ? 'Generated a self-signed certificate' : 'Certificate'}: ${c.certPath} (valid until ${c.validTo.toISOString().slice(0, 10)}, SHA-256 ${c.fingerprint256})\n`);
   const x509 = new X509Certificate(c.cert);
   for (const u of [localUrl, otherUrl].filter((x): x is string => !!x)) {
@@ -101,7 +105,7 @@ async function run(ctx: VerbContext): Promise<number> {
 export const serveVerb: Verb = {
   name: 'serve',
   summary: 'serve the registry over HTTPS for `incus remote add ... --protocol simplestreams` (self-signed certificate on first run)',
-  usage: 'serve [--host ADDR] [--port N] [--cert FILE --key FILE | --cert-dir DIR] [--remote NAME] [--registry DIR]',
+  usage: 'serve [--host ADDR] [--port N] [--cert FILE --key FILE | --cert-dir DIR] [--workers N] [--remote NAME] [--registry DIR]',
   options: {
     ...REGISTRY_OPTION,
     host: { type: 'string', value: 'ADDR', description: 'listen address (default 0.0.0.0)' },
@@ -109,6 +113,7 @@ export const serveVerb: Verb = {
     cert: { type: 'string', value: 'FILE', description: 'PEM certificate to serve instead of the self-signed one in .certs/' },
     key: { type: 'string', value: 'FILE', description: 'PEM private key of --cert' },
     'cert-dir': { type: 'string', value: 'DIR', description: 'where the self-signed certificate is kept (default <project>/.certs)' },
+    workers: { type: 'string', value: 'N', description: 'server processes sharing the port (default: one per CPU)' },
     remote: { type: 'string', value: 'NAME', description: 'remote name used in the printed client commands (default appliance)' },
   },
   examples: ['npx tsx build.ts serve', 'npx tsx build.ts serve --host 127.0.0.1 --port 9443', 'npx tsx build.ts serve --cert /etc/ssl/site.pem --key /etc/ssl/site.key'],

@@ -1,0 +1,121 @@
+/**
+ * Several server processes on one port (node:cluster), so TLS encryption uses every core the
+ * way nginx's worker processes do: one Node process saturates one core at a few hundred MB/s.
+ * The primary generates/loads the certificate once, forks the workers (lib/serve/worker.ts),
+ * relays their access-log lines, replaces a worker that dies, and on close() asks each worker
+ * to finish its in-flight requests and exit.
+ * @module
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { ensureCertificate, loadCertificate, wantedNames, type ServerCertificate } from './cert.ts';
+import type { ServerOptions } from './server.ts';
+
+/** Environment variable carrying a worker's configuration (JSON). */
+export const WORKER_CONFIG_ENV = 'APPLIANCE_SERVE_WORKER';
+
+/** A worker's configuration: {@link ServerOptions} without functions, certificate resolved. */
+export interface WorkerConfig {
+  registryDir: string;
+  host: string;
+  port: number;
+  cert: string;
+  key: string;
+  chunkSize?: number;
+  shutdownGraceMs?: number;
+}
+
+/** Messages between primary and workers. */
+export type WorkerMessage = { type: 'ready'; port: number } | { type: 'error'; code?: string; message: string } | { type: 'shutdown' };
+
+/** A running cluster. */
+export interface RunningCluster {
+  port: number;
+  url: string;
+  certificate: ServerCertificate;
+  workers: number;
+  close(): Promise<void>;
+}
+
+/** Starts `workers` server processes sharing one port. */
+export async function startCluster(opts: Omit<ServerOptions, 'log'> & { workers: number; log?: (line: string) => void; warn?: (line: string) => void }): Promise<RunningCluster> {
+  const host = opts.host ?? '0.0.0.0';
+  if ((opts.cert && !opts.key) || (!opts.cert && opts.key)) throw new Error('--cert and --key go together');
+  const certificate = opts.cert && opts.key
+    ? await loadCertificate(opts.cert, opts.key)
+    : await ensureCertificate(opts.certDir ?? join(opts.registryDir, '..', '.certs'), wantedNames([host]));
+  const log = opts.log ?? ((l: string) => void process.stdout.write(l + '\n'));
+  const warn = opts.warn ?? ((l: string) => void process.stderr.write(l + '\n'));
+  const config: WorkerConfig = {
+    registryDir: opts.registryDir, host, port: opts.port ?? 8443, cert: certificate.certPath, key: certificate.keyPath,
+    chunkSize: opts.chunkSize, shutdownGraceMs: opts.shutdownGraceMs,
+  };
+  cluster.setupPrimary({
+    exec: join(import.meta.dirname, 'worker.ts'),
+    execArgv: ['--import', import.meta.resolve('tsx')],
+    args: [],
+    silent: true,
+  });
+  let closing = false;
+  const live = new Set<Worker>();
+
+  const fork = (): Promise<number> => new Promise((resolve, reject) => {
+    const w = cluster.fork({ [WORKER_CONFIG_ENV]: JSON.stringify(config) });
+    live.add(w);
+    let ready = false;
+    let stderr = '';
+    if (w.process.stdout) createInterface({ input: w.process.stdout }).on('line', log);
+    w.process.stderr?.on('data', (d) => { stderr += d; if (stderr.length > 10_000) stderr = stderr.slice(-10_000); });
+    w.on('message', (m: WorkerMessage) => {
+      if (m.type === 'ready') {
+        ready = true;
+        resolve(m.port);
+      }
+      else if (m.type === 'error') reject(Object.assign(new Error(m.message), { code: m.code }));
+    });
+    w.on('exit', (code, signal) => {
+      live.delete(w);
+      reject(new Error(`server worker exited (${code ?? signal}) before it was ready${stderr ? `: ${stderr.trim()}` : ''}`));
+      // Replace a worker that died while serving (not one that failed to start: no restart loop).
+      if (!closing && ready) {
+        warn(`server worker ${w.process.pid} died (${code ?? signal}); starting another${stderr ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`);
+        fork().catch((e) => warn(`could not restart a server worker: ${(e as Error).message}`));
+      }
+    });
+  });
+
+  const killAll = () => { for (const w of live) w.process.kill('SIGKILL'); };
+  let port: number;
+  try {
+    // Every worker listens with the same arguments (port 0 included): the primary keys the
+    // shared listening socket by them, so all get the port the first one was given.
+    port = await fork();
+    await Promise.all(Array.from({ length: Math.max(0, opts.workers - 1) }, () => fork()));
+  } catch (e) {
+    closing = true;
+    killAll();
+    throw e;
+  }
+  const urlHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= new Promise<void>((resolve) => {
+      closing = true;
+      if (live.size === 0) return resolve();
+      const timer = setTimeout(killAll, (opts.shutdownGraceMs ?? 30_000) + 5000);
+      for (const w of live) {
+        w.on('exit', () => {
+          if (live.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        if (w.isConnected()) w.send({ type: 'shutdown' } satisfies WorkerMessage);
+      }
+    });
+    return closed;
+  };
+  return { port, url: `https://${urlHost}:${port}`, certificate, workers: live.size, close };
+}
