@@ -119,10 +119,10 @@ export function refreshReadme(text: string, app: ApplianceSpec, instance = examp
   const found: GeneratedKind[] = [];
   let out = text;
   for (const kind of GENERATED_KINDS) {
-    const re = new RegExp(`(<!-- generated:${kind} -->\\n)[\\s\\S]*?(\\n<!-- /generated:${kind} -->)`);
+    const re = new RegExp(`(<!-- generated:${kind} -->)[\\s\\S]*?(<!-- /generated:${kind} -->)`);
     if (!re.test(out)) continue;
     found.push(kind);
-    out = out.replace(re, (_m, a: string, b: string) => `${a}${generatedPart(app, kind, instance)}${b}`);
+    out = out.replace(re, (_m, a: string, b: string) => `${a}\n${generatedPart(app, kind, instance)}\n${b}`);
   }
   return { text: out, found };
 }

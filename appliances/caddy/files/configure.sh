@@ -9,6 +9,11 @@ tls=${TLS:-auto}
 email=${EMAIL:-}
 dir=/etc/caddy/appliance
 
+# /var/lib/caddy and /var/www may be fresh custom volumes owned by root.
+install -d -m 0750 /var/lib/caddy
+chown caddy:caddy /var/lib/caddy
+install -d -m 0755 /var/www/html
+
 # Site addresses only (host names, ports, schemes, wildcards), separated by spaces or commas:
 # never let a value inject Caddyfile directives.
 case "$site" in
