@@ -1,8 +1,7 @@
 /**
  * One server process of a cluster (see cluster.ts): starts the server from the configuration in
- * the environment, reports its port, writes access-log lines on stdout, and on `shutdown`
- * (or SIGINT/SIGTERM, e.g. Ctrl-C reaching the whole process group) finishes in-flight requests
- * and exits 0.
+ * the environment, reports its port, writes access-log lines on stdout, and on `shutdown` from
+ * the primary (or SIGTERM) finishes in-flight requests and exits 0.
  * @module
  */
 import { WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from './cluster.ts';
@@ -26,7 +25,10 @@ try {
     process.exit(0);
   };
   process.on('message', (m: WorkerMessage) => { if (m?.type === 'shutdown') void stop(); });
-  process.on('SIGINT', () => void stop());
+  // Ctrl-C reaches the whole process group: the primary orchestrates the stop (a worker that
+  // left on its own would be replaced), so a worker ignores SIGINT. SIGTERM aimed at one worker
+  // stops it gracefully (the primary then starts another).
+  process.on('SIGINT', () => {});
   process.on('SIGTERM', () => void stop());
   send({ type: 'ready', port: srv.port });
 } catch (e) {

@@ -10,9 +10,9 @@ import { fakeImage, scratch } from '../registry/fake-images.ts';
 import { get, until } from './helpers.ts';
 
 /** Starts `build.ts serve` as a child on a free port; resolves once it prints its URL. */
-function startChild(args: string[]) {
+function startChild(args: string[], detached = false) {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'build.ts'), 'serve', '--host', '127.0.0.1', '--port', '0', ...args], {
-    cwd: ROOT, env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: ROOT, env: testEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached,
   });
   let out = '';
   let err = '';
@@ -51,6 +51,28 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     }
   });
 }
+
+test('Ctrl-C (SIGINT to the whole process group) with several server processes: clean stop, exit 0', async () => {
+  const s = scratch('serve-verb-');
+  try {
+    const reg = join(s.dir, 'registry');
+    await addImages(reg, [await fakeImage(s.dir)]);
+    const c = startChild(['--registry', reg, '--cert-dir', join(s.dir, 'certs'), '--workers', '3'], true);
+    await until(() => /Access log follows/.test(c.out()), 20_000).catch(() => { throw new Error(`serve did not start: ${c.out()}${c.err()}`); });
+    assert.match(c.out(), /3 processes/);
+    const port = Number(/https:\/\/127\.0\.0\.1:(\d+)/.exec(c.out())![1]);
+    const ca = readFileSync(join(s.dir, 'certs', 'server.crt'));
+    // Several requests: they land on different workers; every access-log line reaches stdout.
+    for (let i = 0; i < 6; i++) assert.is((await get(port, ca, '/streams/v1/index.json')).status, 200);
+    await until(() => (c.out().match(/"GET \/streams\/v1\/index\.json" 200 /g) ?? []).length === 6);
+    process.kill(-c.child.pid!, 'SIGINT');
+    const { code } = await c.exited;
+    assert.is(code, 0, c.err());
+    assert.not.match(c.err(), /died/);
+  } finally {
+    s.cleanup();
+  }
+});
 
 test('serve: user errors are messages, not stack traces', async () => {
   const s = scratch('serve-verb-');
