@@ -117,7 +117,7 @@ test('Ctrl-C mid-build: the build stops, cleans up, exits 130, records nothing',
 
 test('the lock: a second build waits for the first, then finds everything fresh', async () => {
   p.builds();
-  const first = p.start(['nginx:arm64', '--no-index'], { FAKE_DB_SLEEP: '4' });
+  const first = p.start(['nginx:arm64', '--no-index'], { FAKE_DB_SLEEP: '6' });
   await started();
   const [noWait, second] = await Promise.all([p.run(['nginx:arm64', '--no-index', '--no-wait']), p.run(['nginx:arm64', '--no-index'])]);
   assert.is(noWait.code, 1, noWait.all);
