@@ -7,6 +7,7 @@
  * TLS 1.2 and 1.3 are offered (Incus requires 1.3 to be available).
  * @module
  */
+import { STATUS_CODES } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -88,6 +89,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     s.on('close', () => tlsSockets.delete(s));
   });
   https.on('tlsClientError', (_err, s) => s.destroy());
+  // A request Node's parser refuses (bad request line or header, headers too large): answer it
+  // and end gracefully (a destroy with unread bytes would reset the connection before the client
+  // reads the answer), and log it like any request.
+  https.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    socket.resume();
+    setTimeout(() => socket.destroy(), 2000).unref();
+    const rec: AccessRecord = { time: new Date(), remote: socket.remoteAddress ?? '-', method: '-', url: `(${err.code ?? 'malformed request'})`, status, bytes: 0, ms: 0, aborted: false };
+    log(formatAccess(rec), rec);
+  });
 
   const front = createNetServer({ noDelay: true }, (sock) => {
     rawSockets.add(sock);

@@ -176,6 +176,14 @@ test('paths escaping the registry are refused: ../, encoded, double-encoded, bac
   assert.is(resolveRequestPath('/a//b').ok, false);
 });
 
+test('malformed requests over TLS are refused with 4xx, the server keeps serving', async () => {
+  for (const raw of ['NOT HTTP AT ALL\r\n\r\n', 'GET /streams/v1/index.json HTTP/9.9\r\n\r\n', 'GET /x HTTP/1.1\r\nBad Header Line\r\n\r\n', `GET /x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`]) {
+    const out = await rawTls(srv.port, ca, raw);
+    assert.match(out, /^HTTP\/1\.1 4\d\d /, JSON.stringify(raw.slice(0, 40)));
+  }
+  assert.is((await get(srv.port, ca, '/streams/v1/index.json')).status, 200);
+});
+
 test('plain HTTP on the TLS port is answered 400 and closed at once (Incus tries http:// first)', async () => {
   const r = await plainHttp(srv.port, 1000);
   assert.match(r.text, /^HTTP\/1\.1 400 Bad Request\r\n/);
