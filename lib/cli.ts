@@ -53,6 +53,12 @@ export interface Verb {
   run(ctx: VerbContext): Promise<number>;
 }
 
+/** A verb in the table: its name, and how to import it (only when it runs). */
+export interface VerbEntry {
+  name: string;
+  load: () => Promise<Verb>;
+}
+
 /** Options every verb accepts. */
 export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
   help: { type: 'boolean', short: 'h', description: 'show help for the verb' },
@@ -67,18 +73,18 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
  * Runs the CLI with `argv` (without node and script). Returns the exit code.
  * @param verbs the verb table (from lib/verbs/index.ts)
  */
-export async function main(argv: string[], verbs: Verb[], io: Partial<Pick<VerbContext, 'stdout' | 'stderr' | 'env'>> & { root?: string } = {}): Promise<number> {
+export async function main(argv: string[], verbs: VerbEntry[], io: Partial<Pick<VerbContext, 'stdout' | 'stderr' | 'env'>> & { root?: string } = {}): Promise<number> {
   const stdout = io.stdout ?? ((t: string) => void process.stdout.write(t));
   const stderr = io.stderr ?? ((t: string) => void process.stderr.write(t));
   const env = io.env ?? process.env;
   const root = io.root ?? PROJECT_ROOT;
   const byName = new Map(verbs.map((v) => [v.name, v]));
   const verbList = [...byName.keys()].join(', ');
-  let verb = byName.get('build');
+  let entry = byName.get('build');
   let rest = argv;
   const first = argv[0];
   if (first && !first.startsWith('-') && byName.has(first)) {
-    verb = byName.get(first)!;
+    entry = byName.get(first)!;
     rest = argv.slice(1);
   } else if (first && !first.startsWith('-') && !first.includes(':')) {
     // Not a verb: it must be an appliance name for the default verb (build).
@@ -93,10 +99,11 @@ export async function main(argv: string[], verbs: Verb[], io: Partial<Pick<VerbC
       return 1;
     }
   }
-  if (!verb) {
+  if (!entry) {
     stderr(`error: the build verb is not available; verbs: ${verbList}\n`);
     return 1;
   }
+  const verb = await entry.load();
   const specs = { ...GLOBAL_OPTIONS, ...(verb.options ?? {}) };
   const config: ParseArgsConfig = {
     args: rest,
@@ -121,7 +128,7 @@ export async function main(argv: string[], verbs: Verb[], io: Partial<Pick<VerbC
     stdout,
     stderr,
   };
-  if (ctx.options.help) return byName.get('help')!.run({ ...ctx, args: [verb.name] });
+  if (ctx.options.help) return (await byName.get('help')!.load()).run({ ...ctx, args: [verb.name] });
   try {
     return await verb.run(ctx);
   } catch (e) {

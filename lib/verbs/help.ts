@@ -11,14 +11,14 @@ function optionLines(opts: Record<string, OptionSpec>): string[] {
 }
 
 /** Builds the help verb over the full verb table (including itself). */
-export function helpVerb(verbs: () => Verb[]): Verb {
+export function helpVerb(verbs: () => Promise<Verb[]>): Verb {
   return {
     name: 'help',
     summary: 'show this help, or the help of one verb',
     usage: 'help [verb]',
     examples: ['npx tsx build.ts help', 'npx tsx build.ts help build'],
     async run(ctx) {
-      const all = verbs();
+      const all = await verbs();
       const one = ctx.args[0];
       const shown = one ? all.filter((v) => v.name === one) : all;
       if (one && shown.length === 0) throw new UserError(`help: unknown verb "${one}"; verbs: ${all.map((v) => v.name).join(', ')}`);

@@ -1,24 +1,32 @@
-/** The verb table of build.ts, in the order `help` lists them. */
-import type { Verb } from '../cli.ts';
-import { buildVerb } from './build.ts';
-import { cleanAllVerb, cleanVerb } from './clean.ts';
-import { compileVerb } from './compile.ts';
-import { helpVerb } from './help.ts';
-import { listVerb } from './list.ts';
-import { profileVerb } from './profile.ts';
-import { validateVerb } from './validate.ts';
-import { doctorVerb, setupVerb } from './doctor.ts';
-import { registryListVerb } from './registry-list.ts';
-import { verifyVerb } from './verify.ts';
-import { pruneVerb } from './prune.ts';
-import { publishVerb } from './publish.ts';
-import { serveVerb } from './serve.ts';
-import { testVerb } from './test.ts';
+/**
+ * The verb table of build.ts, in the order `help` lists them. Verb modules are imported only
+ * when their verb runs: a no-op build must not pay for execa, yaml, ts-morph or the registry.
+ */
+import type { Verb, VerbEntry } from '../cli.ts';
 
-/** Every verb. */
-export const VERBS: Verb[] = [];
-VERBS.push(compileVerb, validateVerb, testVerb, listVerb, profileVerb, setupVerb, doctorVerb, helpVerb(() => VERBS));
-// Registry and server verbs, listed before help.
-VERBS.splice(VERBS.length - 1, 0, registryListVerb, verifyVerb, pruneVerb, publishVerb, serveVerb);
-// Build verbs first (build is the default verb).
-VERBS.unshift(buildVerb, cleanVerb, cleanAllVerb);
+const entry = (name: string, load: () => Promise<Verb>): VerbEntry => ({ name, load });
+
+/** Every verb, loaded on demand. */
+export const VERBS: VerbEntry[] = [
+  entry('build', async () => (await import('./build.ts')).buildVerb),
+  entry('clean', async () => (await import('./clean.ts')).cleanVerb),
+  entry('clean-all', async () => (await import('./clean.ts')).cleanAllVerb),
+  entry('compile', async () => (await import('./compile.ts')).compileVerb),
+  entry('validate', async () => (await import('./validate.ts')).validateVerb),
+  entry('test', async () => (await import('./test.ts')).testVerb),
+  entry('list', async () => (await import('./list.ts')).listVerb),
+  entry('profile', async () => (await import('./profile.ts')).profileVerb),
+  entry('setup', async () => (await import('./doctor.ts')).setupVerb),
+  entry('doctor', async () => (await import('./doctor.ts')).doctorVerb),
+  entry('registry-list', async () => (await import('./registry-list.ts')).registryListVerb),
+  entry('verify', async () => (await import('./verify.ts')).verifyVerb),
+  entry('prune', async () => (await import('./prune.ts')).pruneVerb),
+  entry('publish', async () => (await import('./publish.ts')).publishVerb),
+  entry('serve', async () => (await import('./serve.ts')).serveVerb),
+  entry('help', async () => (await import('./help.ts')).helpVerb(loadAllVerbs)),
+];
+
+/** Imports every verb (for `help` and tests). */
+export function loadAllVerbs(): Promise<Verb[]> {
+  return Promise.all(VERBS.map((v) => v.load()));
+}

@@ -1,7 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { runBuildTs, runCli } from '../helpers.ts';
-import { VERBS } from '../../lib/verbs/index.ts';
+import { loadAllVerbs } from '../../lib/verbs/index.ts';
+
+const VERBS = await loadAllVerbs();
 
 test('help lists every verb and its options', async () => {
   const r = await runCli(['help']);
