@@ -28,7 +28,7 @@ function project(keepAppliances = true): string {
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
   if (!keepAppliances) for (const n of readdirSync(join(dir, 'appliances'))) if (!n.startsWith('_')) rmSync(join(dir, 'appliances', n), { recursive: true });
   // The build verb alone: the same CLI, without the other verbs' modules.
-  writeFileSync(join(dir, 'build-only.ts'), "import { main } from './lib/cli.ts';\nimport { buildVerb } from './lib/verbs/build.ts';\nprocess.exitCode = await main(process.argv.slice(2), [buildVerb]);\n");
+  writeFileSync(join(dir, 'build-only.ts'), "import { main } from './lib/cli.ts';\nimport { buildVerb } from './lib/verbs/build.ts';\nprocess.exitCode = await main(process.argv.slice(2), [{ name: 'build', load: async () => buildVerb }]);\n");
   writeFileSync(join(dir, 'empty.ts'), '');
   return dir;
 }
