@@ -21,7 +21,7 @@ export function discoverAppliances(appliancesDir: string): string[] {
 }
 
 /** Result of importing one appliance module. */
-export type LoadResult = { ok: true; appliance: Appliance } | { ok: false; file: string; message: string; line?: number; column?: number };
+export type LoadResult = { ok: true; appliance: Appliance; variants: Record<string, Appliance> } | { ok: false; file: string; message: string; line?: number; column?: number };
 
 /**
  * Imports one appliance module and checks it exports a definition object. Never throws:
@@ -30,7 +30,7 @@ export type LoadResult = { ok: true; appliance: Appliance } | { ok: false; file:
 export async function loadAppliance(appliancesDir: string, name: string): Promise<LoadResult> {
   const dir = resolve(appliancesDir, name);
   const file = join(dir, 'appliance.ts');
-  let mod: { default?: unknown };
+  let mod: { default?: unknown; variants?: Record<string, ApplianceSpec> };
   try {
     mod = await import(pathToFileURL(file).href);
   } catch (e) {
@@ -48,7 +48,13 @@ export async function loadAppliance(appliancesDir: string, name: string): Promis
   if (!spec.base || typeof spec.base !== 'object' || typeof spec.base.source !== 'function') {
     return { ok: false, file, message: 'base: missing or not a base layer (use debian() or alpine() from ../_base/)' };
   }
-  return { ok: true, appliance: { ...spec, dir, module: file } };
+  // `export const variants = { alpine: ... }`: the same appliance on other bases, validated
+  // and tested but not published.
+  const variants: Record<string, Appliance> = {};
+  for (const [k, v] of Object.entries(mod.variants ?? {})) {
+    if (v && typeof v === 'object' && v.base && typeof v.base.source === 'function') variants[k] = { ...v, dir, module: file };
+  }
+  return { ok: true, appliance: { ...spec, dir, module: file }, variants };
 }
 
 /**

@@ -39,9 +39,13 @@ export const validateVerb: Verb = {
 
     // 2. Import each module; a failing import is one located error.
     const apps: Appliance[] = [];
+    const variants: Array<{ label: string; app: Appliance }> = [];
     for (const n of names) {
       const r = await loadAppliance(ctx.appliancesDir, n);
-      if (r.ok) apps.push(r.appliance);
+      if (r.ok) {
+        apps.push(r.appliance);
+        for (const [k, v] of Object.entries(r.variants)) variants.push({ label: `${n}[${k}]`, app: v });
+      }
       else diags.push({ file: r.file, line: r.line ?? 1, column: r.column ?? 1, message: r.message, severity: 'error' });
     }
 
@@ -50,6 +54,7 @@ export const validateVerb: Verb = {
     const problems = [
       ...apps.flatMap((a) => checkAppliance(a).map((p) => ({ ...p, module: a.module }))),
       ...checkDuplicates(apps),
+      ...variants.flatMap((v) => checkAppliance(v.app).filter((p) => p.severity === 'error').map((p) => ({ ...p, message: `variant ${v.label}: ${p.message}`, module: v.app.module }))),
     ];
     for (const p of problems) diags.push({ file: p.module, ...locate(p.module, p.field), message: p.message, severity: p.severity });
 
@@ -57,14 +62,15 @@ export const validateVerb: Verb = {
     const failed = new Set(diags.filter((d) => d.severity === 'error').map((d) => d.file));
     const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string }, ctx.env);
     const compiled: Array<{ app: Appliance; target: string; yaml: string }> = [];
-    for (const a of apps) {
+    const all = [...apps.map((a) => ({ label: a.name, app: a })), ...variants];
+    for (const { label, app: a } of all) {
       if (failed.has(a.module)) continue;
       for (const arch of a.architectures) {
         try {
-          compiled.push({ app: a, target: `${a.name}:${arch}`, yaml: compile(a, arch, bctx).yaml });
+          compiled.push({ app: a, target: `${label}:${arch}`, yaml: compile(a, arch, bctx).yaml });
         } catch (e) {
           if (!(e instanceof CompileError)) throw e;
-          diags.push({ file: a.module, ...locate(a.module, e.field ?? ''), message: `${a.name}:${arch}: ${e.message}`, severity: 'error' });
+          diags.push({ file: a.module, ...locate(a.module, e.field ?? ''), message: `${label}:${arch}: ${e.message}`, severity: 'error' });
         }
       }
     }

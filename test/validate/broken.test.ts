@@ -98,7 +98,7 @@ test('duplicate names are reported on both modules', () => {
 test('a valid appliance validates with exit 0', async () => {
   const r = await runBuildTs(['validate', 'nginx', '--no-distrobuilder'], { cwd: project, env: testEnv() });
   assert.is(r.code, 0, r.all);
-  assert.match(r.stdout, /ok: 1 appliance\(s\), 2 target\(s\) compiled: 0 error\(s\)/);
+  assert.match(r.stdout, /ok: 1 appliance\(s\), 4 target\(s\) compiled: 0 error\(s\)/);
 });
 
 test('unknown appliance: clear error listing what exists', async () => {
