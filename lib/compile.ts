@@ -69,21 +69,26 @@ export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: File
   const filesDir = join(app.dir, 'files');
   const inputFiles: string[] = [];
 
-  const applianceFiles: DefinitionFile[] = (app.files ?? []).map((f) => {
-    const abs = join(filesDir, f.source);
+  /** Reads a shipped file of files/ as UTF-8 text, recording it as an input. */
+  const shipped = (source: string, field: string): string => {
+    const abs = join(filesDir, source);
     inputFiles.push(abs);
     let buf: Buffer;
     try {
       buf = read(abs);
     } catch {
-      throw new CompileError(`files/${f.source} does not exist`, app.module, 'files');
+      throw new CompileError(`files/${source} does not exist`, app.module, field);
     }
     const content = buf.toString('utf8');
     if (Buffer.compare(Buffer.from(content, 'utf8'), buf) !== 0) {
-      throw new CompileError(`files/${f.source} is not UTF-8 text`, app.module, 'files');
+      throw new CompileError(`files/${source} is not UTF-8 text`, app.module, field);
     }
-    return { generator: 'dump', path: f.path, content, mode: f.mode ?? '0644', uid: f.uid, gid: f.gid };
-  });
+    return content;
+  };
+
+  const applianceFiles: DefinitionFile[] = (app.files ?? []).map((f) => (
+    { generator: 'dump', path: f.path, content: shipped(f.source, 'files'), mode: f.mode ?? '0644', uid: f.uid, gid: f.gid }
+  ));
 
   const services = [...new Set([...base.services, ...(app.services ?? [])])];
   const settings = app.settings ?? {};
@@ -95,15 +100,7 @@ export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: File
     settingActions.push(...s.actions);
     services.push(s.service);
     if (app.configure) {
-      const abs = join(filesDir, app.configure);
-      inputFiles.push(abs);
-      let buf: Buffer;
-      try {
-        buf = read(abs);
-      } catch {
-        throw new CompileError(`files/${app.configure} does not exist`, app.module, 'configure');
-      }
-      settingFiles.push({ generator: 'dump', path: CONFIGURE_PATH, mode: '0755', content: buf.toString('utf8') });
+      settingFiles.push({ generator: 'dump', path: CONFIGURE_PATH, mode: '0755', content: shipped(app.configure, 'configure') });
     }
   }
 
