@@ -38,8 +38,11 @@ export function testInstanceName(app: string): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Tracks containers to delete if the process is interrupted (Ctrl-C). */
-export const liveInstances = new Set<string>();
+/**
+ * Containers of running tests, with their launch in flight: an interrupted run waits for the
+ * launch to settle, then deletes the container (Ctrl-C).
+ */
+export const liveInstances = new Map<string, Promise<unknown>>();
 
 /**
  * Tests one appliance from `remote` (e.g. `appliance-test-1234`), logging progress lines.
@@ -50,11 +53,12 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
   const result: ApplianceTestResult = { name: app.name, pass: false, checks: [] };
   const timeout = (app.health?.timeout ?? 60) * 1000;
   const interval = (app.health?.interval ?? 1) * 1000;
-  liveInstances.add(name);
   const started = Date.now();
   try {
     log(`${app.name}: launching ${remote}:${app.name} as ${name}`);
-    await launch(`${remote}:${app.name}`, name, testSettings(app));
+    const launching = launch(`${remote}:${app.name}`, name, testSettings(app));
+    liveInstances.set(name, launching.catch(() => undefined));
+    await launching;
     let last = { code: -1, stdout: '', stderr: '' };
     let healthy = false;
     while (Date.now() - started < timeout) {

@@ -17,15 +17,19 @@ export interface IncusResult {
 }
 
 /** Runs `incus <args>`; never throws for a non-zero exit (check `code`). */
-export async function incus(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<IncusResult> {
+export async function incus(args: string[], opts: { timeoutMs?: number; input?: string; detached?: boolean } = {}): Promise<IncusResult> {
   // Always give stdin (empty by default): `incus launch`/`init` read a YAML config from a
   // non-terminal stdin and would wait forever on an open pipe.
-  const r = await execa('incus', args, { reject: false, timeout: opts.timeoutMs ?? 120_000, input: opts.input ?? '', stripFinalNewline: false });
+  const r = await execa('incus', args, {
+    reject: false, timeout: opts.timeoutMs ?? 120_000, input: opts.input ?? '', stripFinalNewline: false,
+    // Its own process group: a terminal's Ctrl-C does not cut it off half-way (we wait for it).
+    detached: opts.detached ?? false,
+  });
   return { code: r.exitCode ?? (r.timedOut ? 124 : 1), stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
 
 /** Runs `incus <args>` and throws with the command and its stderr on failure. */
-export async function incusOk(args: string[], opts: { timeoutMs?: number; input?: string } = {}): Promise<string> {
+export async function incusOk(args: string[], opts: { timeoutMs?: number; input?: string; detached?: boolean } = {}): Promise<string> {
   const r = await incus(args, opts);
   if (r.code !== 0) throw new Error(`incus ${args.join(' ')} failed with exit code ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
   return r.stdout;
@@ -91,11 +95,19 @@ function safeList(dir: string): string[] {
   }
 }
 
-/** Launches a container; `config` becomes `-c key=value` pairs. */
+/**
+ * Launches a container; `config` becomes `-c key=value` pairs. The client runs in its own
+ * process group so that an interrupt lets it finish and the caller can delete the container.
+ */
 export async function launch(image: string, name: string, config: Record<string, string> = {}, timeoutMs = 300_000): Promise<void> {
   const args = ['launch', image, name];
   for (const [k, v] of Object.entries(config)) args.push('-c', `${k}=${v}`);
-  await incusOk(args, { timeoutMs });
+  await incusOk(args, { timeoutMs, detached: true });
+}
+
+/** Whether an instance exists. */
+export async function instanceExists(name: string): Promise<boolean> {
+  return (await incus(['info', name], { timeoutMs: 30_000 })).code === 0;
 }
 
 /** Runs a shell command inside a container (`incus exec NAME -- /bin/sh -c CMD`). */
@@ -103,9 +115,21 @@ export async function execIn(name: string, command: string, timeoutMs = 60_000):
   return incus(['exec', name, '--', '/bin/sh', '-c', command], { timeoutMs });
 }
 
-/** Deletes a container, forcing it; ignores one that is not there. */
+/**
+ * Deletes a container, forcing it; ignores one that is not there. Checks again for a few
+ * seconds: a launch operation still finishing in the daemon can create it after a first delete.
+ */
 export async function deleteInstance(name: string): Promise<void> {
-  await incus(['delete', '--force', name], { timeoutMs: 120_000 });
+  let absentInARow = 0;
+  for (let i = 0; i < 30 && absentInARow < 3; i++) {
+    if (await instanceExists(name)) {
+      absentInARow = 0;
+      await incus(['delete', '--force', name], { timeoutMs: 120_000 });
+    } else {
+      absentInARow++;
+      if (absentInARow < 3) await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 /** `incus info --show-log NAME`, for failure reports. */

@@ -87,7 +87,12 @@ export const testVerb: Verb = {
     let server: Awaited<ReturnType<typeof startServer>> | undefined;
     let interrupted = false;
     const cleanup = async () => {
-      for (const name of liveInstances) await deleteInstance(name);
+      for (const [name, launching] of liveInstances) {
+        // Let an in-flight launch settle (at most 3 minutes), then delete what it created.
+        await Promise.race([launching, new Promise((r) => setTimeout(r, 180_000).unref())]);
+        await deleteInstance(name);
+        liveInstances.delete(name);
+      }
       await removeRemote(remote, server?.url);
       await server?.close();
     };

@@ -73,7 +73,10 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
       // Share the built image: the health check is not part of the image, so nothing rebuilds.
       for (const d of ['.cache', 'registry', '.certs']) if (existsSync(join(ROOT, d))) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
       const mod = join(dir, 'appliances', 'nginx', 'appliance.ts');
-      writeFileSync(mod, readFileSync(mod, 'utf8').replace(/health: \{[^}]*\}/, `health: { command: 'echo not-healthy-on-purpose; exit 3', timeout: 6 }`));
+      const source = readFileSync(mod, 'utf8');
+      const broken = source.replace(/^(\s*)health: .*$/m, `$1health: { command: 'echo not-healthy-on-purpose; exit 3', timeout: 6 },`);
+      assert.not.equal(broken, source, 'the health line was replaced');
+      writeFileSync(mod, broken);
       const r = await runBuildTs(['test', 'nginx'], { cwd: dir, env });
       assert.is(r.code, 1, r.all.slice(-3000));
       assert.match(r.all, /nginx: FAIL/);
