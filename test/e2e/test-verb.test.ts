@@ -71,7 +71,8 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     const { dir, cleanup } = scratchProject();
     try {
       // Share the built image: the health check is not part of the image, so nothing rebuilds.
-      for (const d of ['.cache', 'registry', '.certs']) if (existsSync(join(ROOT, d))) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
+      // Timestamps preserved: the build record notices outputs whose stat changed.
+      for (const d of ['.cache', 'registry', '.certs']) if (existsSync(join(ROOT, d))) cpSync(join(ROOT, d), join(dir, d), { recursive: true, preserveTimestamps: true });
       const mod = join(dir, 'appliances', 'nginx', 'appliance.ts');
       const source = readFileSync(mod, 'utf8');
       const broken = source.replace(/^(\s*)health: .*$/m, `$1health: { command: 'echo not-healthy-on-purpose; exit 3', timeout: 6 },`);
