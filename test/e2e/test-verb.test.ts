@@ -10,9 +10,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { incus, incusAvailable } from '../../lib/incus/client.ts';
 import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
 import { discoverAppliances } from '../../lib/load.ts';
@@ -71,8 +71,9 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     const { dir, cleanup } = scratchProject();
     try {
       // Share the built image: the health check is not part of the image, so nothing rebuilds.
-      // Timestamps preserved: the build record notices outputs whose stat changed.
-      for (const d of ['.cache', 'registry', '.certs']) if (existsSync(join(ROOT, d))) cpSync(join(ROOT, d), join(dir, d), { recursive: true, preserveTimestamps: true });
+      // `cp -a` keeps timestamps to the nanosecond: the build record notices outputs whose stat
+      // changed (cpSync's preserveTimestamps rounds them).
+      for (const d of ['.cache', 'registry', '.certs']) if (existsSync(join(ROOT, d))) execFileSync('cp', ['-a', join(ROOT, d), join(dir, d)]);
       const mod = join(dir, 'appliances', 'nginx', 'appliance.ts');
       const source = readFileSync(mod, 'utf8');
       const broken = source.replace(/^(\s*)health: .*$/m, `$1health: { command: 'echo not-healthy-on-purpose; exit 3', timeout: 6 },`);
