@@ -108,8 +108,11 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
   });
 
   test('nginx:arm64: a real build through qemu-user, indexed and listed', async () => {
+    const t0 = Date.now();
     const r = await runBuildTs(['build', 'nginx:arm64', '--plain'], { env });
     assert.is(r.code, 0, r.all.slice(-4000));
+    const built = r.all.match(/nginx:arm64: built in (\S+) \(rootfs ([\d.]+ MiB)\)/);
+    console.log(built ? `nginx:arm64 (qemu-user): built in ${built[1]}, rootfs ${built[2]}` : `nginx:arm64: already fresh (${Date.now() - t0} ms)`);
     const list = await runBuildTs(['registry-list'], { env });
     assert.is(list.code, 0, list.all);
     assert.match(list.stdout, /nginx.*arm64/);
