@@ -3,8 +3,16 @@
  * the aliases users may type.
  * @module
  */
-import { ARCHES, type Arch } from './model.ts';
 import { arch as nodeArch } from 'node:os';
+
+/**
+ * Architectures an appliance can declare, in Debian/Incus names. Bases map them to their own
+ * names (Alpine: `x86_64`, `aarch64`). The command line also accepts `x86_64`/`aarch64`.
+ */
+export type Arch = 'amd64' | 'arm64';
+
+/** Every architecture the project knows, in canonical (Debian) names. */
+export const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
 
 const ALIASES: Readonly<Record<string, Arch>> = {
   amd64: 'amd64', x86_64: 'amd64', x64: 'amd64',

@@ -14,14 +14,9 @@ import type {
   DefinitionMappings,
 } from './distrobuilder/definition.ts';
 
-/**
- * Architectures an appliance can declare, in Debian/Incus names. Bases map them to their own
- * names (Alpine: `x86_64`, `aarch64`). The command line also accepts `x86_64`/`aarch64`.
- */
-export type Arch = 'amd64' | 'arm64';
-
-/** Every architecture the project knows, in canonical (Debian) names. */
-export const ARCHES: readonly Arch[] = ['amd64', 'arm64'];
+// Architectures live in arch.ts (light: it is on the no-op build path); re-exported here.
+import type { Arch } from './arch.ts';
+export { ARCHES, type Arch } from './arch.ts';
 
 /** A network port the appliance's service listens on. */
 export interface Port {
