@@ -117,3 +117,15 @@ export async function loadCertificate(certPath: string, keyPath: string): Promis
   if (!x509.checkPrivateKey(createPrivateKey(key))) throw new Error(`${keyPath} is not the key of ${certPath}`);
   return { certPath, keyPath, cert, key, generated: false, subjectAltName: x509.subjectAltName ?? '', fingerprint256: x509.fingerprint256, validTo: new Date(x509.validTo) };
 }
+
+/**
+ * The certificate a server uses: the user's `cert`/`key` pair when given (both or neither), else
+ * the self-signed one kept in `certDir` (default `<registry>/../.certs`), generated on first use
+ * with the listen address among its names. Shared by the single-process and cluster servers.
+ */
+export async function resolveCertificate(opts: { cert?: string; key?: string; certDir?: string; registryDir: string; host: string }): Promise<ServerCertificate> {
+  if ((opts.cert && !opts.key) || (!opts.cert && opts.key)) throw new Error('--cert and --key go together');
+  return opts.cert && opts.key
+    ? loadCertificate(opts.cert, opts.key)
+    : ensureCertificate(opts.certDir ?? join(opts.registryDir, '..', '.certs'), wantedNames([opts.host]));
+}

@@ -9,7 +9,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { ensureCertificate, loadCertificate, wantedNames, type ServerCertificate } from './cert.ts';
+import { resolveCertificate, type ServerCertificate } from './cert.ts';
 import type { ServerOptions } from './server.ts';
 
 /** Environment variable carrying a worker's configuration (JSON). */
@@ -41,10 +41,7 @@ export interface RunningCluster {
 /** Starts `workers` server processes sharing one port. */
 export async function startCluster(opts: Omit<ServerOptions, 'log'> & { workers: number; log?: (line: string) => void; warn?: (line: string) => void }): Promise<RunningCluster> {
   const host = opts.host ?? '0.0.0.0';
-  if ((opts.cert && !opts.key) || (!opts.cert && opts.key)) throw new Error('--cert and --key go together');
-  const certificate = opts.cert && opts.key
-    ? await loadCertificate(opts.cert, opts.key)
-    : await ensureCertificate(opts.certDir ?? join(opts.registryDir, '..', '.certs'), wantedNames([host]));
+  const certificate = await resolveCertificate({ ...opts, host });
   const log = opts.log ?? ((l: string) => void process.stdout.write(l + '\n'));
   const warn = opts.warn ?? ((l: string) => void process.stderr.write(l + '\n'));
   const config: WorkerConfig = {

@@ -12,9 +12,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { isIPv6 } from 'node:net';
-import { join } from 'node:path';
 import { createStaticHandler, formatAccess, type AccessRecord } from './static.ts';
-import { ensureCertificate, loadCertificate, wantedNames, type ServerCertificate } from './cert.ts';
+import { resolveCertificate, type ServerCertificate } from './cert.ts';
 
 /** Options of {@link startServer}. */
 export interface ServerOptions {
@@ -53,10 +52,7 @@ const PLAIN_HTTP_REPLY = 'This port speaks HTTPS only: use https://\n';
 /** Starts the registry server. */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const host = opts.host ?? '0.0.0.0';
-  if ((opts.cert && !opts.key) || (!opts.cert && opts.key)) throw new Error('--cert and --key go together');
-  const certificate = opts.cert && opts.key
-    ? await loadCertificate(opts.cert, opts.key)
-    : await ensureCertificate(opts.certDir ?? join(opts.registryDir, '..', '.certs'), wantedNames([host]));
+  const certificate = await resolveCertificate({ ...opts, host });
   const log = opts.log ?? ((line: string) => void process.stdout.write(line + '\n'));
   const handler = await createStaticHandler({ root: opts.registryDir, log: (r) => log(formatAccess(r), r), chunkSize: opts.chunkSize });
 
