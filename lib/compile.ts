@@ -30,7 +30,36 @@ export interface CompiledTarget {
   yaml: string;
   /** Absolute paths of every `files/` file the image receives (sorted). */
   inputFiles: string[];
+  /** What the image receives from the appliance folder: destination path -> absolute source. */
+  shipped: Map<string, string>;
+  /** The same image as layers (see {@link Layers}): what the layered build graph runs. */
+  layers: Layers;
 }
+
+/**
+ * One target split into the layers of the build graph, each a complete definition:
+ * - `base`: `build-dir` of the base alone (download, base packages, base pre-file actions);
+ *   shared by every appliance on the same base and architecture;
+ * - `packages`: `build-dir` on top of the base tree (source `rootfs-http` of {@link PARENT_URL}):
+ *   the appliance's repositories, package sets and pre-file actions; absent when the
+ *   appliance has none (its image is packed straight from the base tree);
+ * - `image`: `pack-incus` of the parent tree: files, post-files actions, image metadata;
+ *   package management is off, so it runs neither debootstrap nor apt.
+ */
+export interface Layers {
+  /** `<base name>-<release>`, e.g. `debian-trixie`. */
+  baseId: string;
+  base: Definition;
+  packages?: Definition;
+  image: Definition;
+}
+
+/**
+ * Stand-in for the parent tree's tarball in the `source.url` of the `packages` and `image`
+ * layers: the build replaces it with the real `file://` URL (the path is a cache location, so it
+ * stays out of the key).
+ */
+export const PARENT_URL = 'file:///parent-layer/rootfs.tar';
 
 /** Thrown for a problem in an appliance that the compiler cannot get past. */
 export class CompileError extends Error {
@@ -155,7 +184,56 @@ export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: File
     throw new CompileError((e as Error).message, app.module, 'raw');
   }
   inputFiles.sort();
-  return { target: `${app.name}:${arch}`, arch, distroArch, definition: canonical, yaml: toYaml(canonical), inputFiles };
+  const shippedMap = new Map<string, string>((app.files ?? []).map((f) => [f.path, join(filesDir, f.source)]));
+  if (app.configure && Object.keys(settings).length > 0) shippedMap.set(CONFIGURE_PATH, join(filesDir, app.configure));
+  const layers = splitLayers(app, canonical, actions, sets);
+  return { target: `${app.name}:${arch}`, arch, distroArch, definition: canonical, yaml: toYaml(canonical), inputFiles, shipped: shippedMap, layers };
+}
+
+/** True for actions that run before the files (they belong to a tree layer, not to the pack). */
+const preFiles = (a: DefinitionAction) => a.trigger !== 'post-files';
+
+/**
+ * Splits a compiled definition into its layers (see {@link Layers}). The base's own pre-file
+ * actions and package set go to `base`; the appliance's repositories, sets and pre-file actions
+ * to `packages`; files and every post-files action, in the monolithic order, to `image`.
+ */
+function splitLayers(app: Appliance, def: Definition, actions: DefinitionAction[], sets: PackageSet[]): Layers {
+  const base = app.base;
+  const baseActions = base.actions.filter(preFiles);
+  const ownPre = actions.filter((a) => preFiles(a) && !baseActions.includes(a));
+  const [baseSet, ...ownSets] = base.packages.length ? sets : [undefined, ...sets];
+  const image = { ...def.image!, name: `base-${base.name}-${base.release}-${def.image!.architecture}`, description: `${base.title} base layer` };
+  const layerBase = canonicalDefinition({
+    image,
+    source: def.source,
+    packages: { manager: base.packageManager, update: true, cleanup: true, sets: baseSet ? [baseSet] : [] },
+    actions: baseActions.length ? [...baseActions] : undefined,
+    mappings: def.mappings,
+    environment: base.raw?.environment,
+  }) as Definition;
+  const parent = { downloader: 'rootfs-http', url: PARENT_URL };
+  const repos = def.packages!.repositories;
+  const wantsLayer = ownSets.length > 0 || ownPre.length > 0 || (repos?.length ?? 0) > 0;
+  const packages = wantsLayer ? canonicalDefinition({
+    image: def.image,
+    source: parent,
+    packages: { manager: base.packageManager, update: false, cleanup: true, sets: ownSets, repositories: repos },
+    actions: ownPre,
+    mappings: def.mappings,
+    environment: def.environment,
+  }) as Definition : undefined;
+  const layerImage = canonicalDefinition({
+    image: def.image,
+    source: parent,
+    targets: def.targets,
+    files: def.files,
+    packages: { manager: base.packageManager, update: false, cleanup: false, sets: [] },
+    actions: (def.actions ?? []).filter((a) => !preFiles(a)),
+    mappings: def.mappings,
+    environment: def.environment,
+  }) as Definition;
+  return { baseId: `${base.name}-${base.release}`, base: layerBase, packages, image: layerImage };
 }
 
 function mergeEnvironment(a: Definition['environment'], b: Definition['environment']): Definition['environment'] {

@@ -8,9 +8,9 @@
  */
 import type { Verb } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import type { BuildReport } from '../build/index.ts';
-import { defaultJobs } from '../build/options.ts';
-import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../build/events.ts';
+import type { BuildReport } from '../graph/index.ts';
+import { defaultJobs } from '../graph/options.ts';
+import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../graph/events.ts';
 import { resolve } from 'node:path';
 
 /** Options shared with other verbs that build (mirrors are global options). */
@@ -74,7 +74,7 @@ export const buildVerb: Verb = {
     let report: BuildReport;
     try {
       // Loaded here, not at the top: other verbs never pay for the build stage's modules.
-      const { buildTargets } = await import('../build/index.ts');
+      const { buildTargets } = await import('../graph/index.ts');
       report = await buildTargets({
         root: ctx.root,
         specs: ctx.args,

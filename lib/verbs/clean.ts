@@ -10,10 +10,10 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import type { Verb, VerbContext } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { acquireLock, LockedError, type HeldLock } from '../build/lock.ts';
-import { formatBytes, safeRemove, treeSize } from '../build/fsutil.ts';
-import { buildPaths, logFile, outDir, type BuildPaths } from '../build/paths.ts';
-import { keyPath, recordPath } from '../build/record.ts';
+import { acquireLock, LockedError, type HeldLock } from '../graph/lock.ts';
+import { formatBytes, safeRemove, treeSize } from '../graph/fsutil.ts';
+import { buildPaths, logFile, outDir, type BuildPaths } from '../graph/paths.ts';
+import { keyPath, recordPath } from '../graph/record.ts';
 import { parseTargetSpec } from '../targets.ts';
 import { hostArch } from '../arch.ts';
 

@@ -41,8 +41,8 @@ export const testVerb: Verb = {
     const { loadAppliances } = await import('../load.ts');
     const { incusAvailable, addRemote, removeRemote, deleteInstance } = await import('../incus/client.ts');
     const { testAppliance, liveInstances } = await import('../e2e/appliance.ts');
-    const { buildTargets } = await import('../build/index.ts');
-    const { PlainLogger } = await import('../build/events.ts');
+    const { buildTargets } = await import('../graph/index.ts');
+    const { PlainLogger } = await import('../graph/events.ts');
     const { startServer } = await import('../serve/server.ts');
 
     const arch = hostArch();

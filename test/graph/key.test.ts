@@ -4,12 +4,12 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canonicalJson, hashBytes, hashFile, type Hash } from '../../lib/build/hash.ts';
-import { diffPaths, explainKeyChange, inputLabel, keyDefinition, makeKey, type KeyState } from '../../lib/build/key.ts';
-import { parseDuration, formatDuration, formatBytes } from '../../lib/build/fsutil.ts';
-import { foreignArchProblem, stageOf } from '../../lib/build/runner.ts';
-import { RECORD_FORMAT, recordProblem, type BuildKey, type TargetRecord } from '../../lib/build/record.ts';
-import { formatEvent } from '../../lib/build/events.ts';
+import { canonicalJson, hashBytes, hashFile, type Hash } from '../../lib/graph/hash.ts';
+import { diffPaths, explainKeyChange, inputLabel, keyDefinition, makeKey, type KeyState } from '../../lib/graph/key.ts';
+import { parseDuration, formatDuration, formatBytes } from '../../lib/graph/fsutil.ts';
+import { foreignArchProblem, stageOf } from '../../lib/graph/runner.ts';
+import { RECORD_FORMAT, recordProblem, type BuildKey, type TargetRecord } from '../../lib/graph/record.ts';
+import { formatEvent } from '../../lib/graph/events.ts';
 
 test('canonical JSON sorts keys at every level and keeps array order', () => {
   assert.is(canonicalJson({ b: 1, a: { d: [3, 1], c: undefined, b: null } }), '{"a":{"b":null,"d":[3,1]},"b":1}');

@@ -1,7 +1,7 @@
 /**
  * What a no-op build loads: no ts-morph or TypeScript compiler, no appliance module, none of the
  * build stage's heavy modules (runner with execa, esbuild, p-queue, xxhash-wasm, registry glue).
- * The module trace comes from loader hooks (test/build/trace/).
+ * The module trace comes from loader hooks (test/graph/trace/).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -32,7 +32,7 @@ async function trace(args: string[]): Promise<string[]> {
 for (const args of [['--dry-run'], ['nginx:amd64', '--no-index'], []]) {
   test(`a no-op \`build.ts ${args.join(' ')}\` loads no ts-morph, no appliance, nothing heavy of the build stage`, async () => {
     const urls = await trace(args);
-    assert.ok(urls.some((u) => u.endsWith('/lib/build/plan.ts')), 'the trace works');
+    assert.ok(urls.some((u) => u.endsWith('/lib/graph/plan.ts')), 'the trace works');
     const bad = (re: RegExp) => urls.filter((u) => re.test(u));
     assert.equal(bad(/ts-morph|node_modules\/typescript\//), [], 'ts-morph / typescript');
     assert.equal(bad(/\/appliances\//), [], 'appliance modules');

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mountsUnder, safeRemove, writeFileAtomic } from '../../lib/build/fsutil.ts';
+import { mountsUnder, safeRemove, writeFileAtomic } from '../../lib/graph/fsutil.ts';
 
 const canMount = (() => {
   if (process.getuid?.() !== 0) return false;
