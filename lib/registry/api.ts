@@ -5,6 +5,7 @@
  * @module
  */
 import type { Arch } from '../model.ts';
+import type { CatalogueOptions } from '../catalogue/write.ts';
 
 /** One successfully built image, as the build stage hands it to the registry. */
 export interface BuiltImage {
@@ -46,6 +47,12 @@ export interface IndexOptions {
    * @default 10000
    */
   lockStaleMs?: number;
+  /**
+   * The web catalogue (index.html, appliances/<name>.html) written before the index files;
+   * `false` writes none. See lib/catalogue/.
+   * @default {}
+   */
+  catalogue?: CatalogueOptions | false;
 }
 
 /** Why a version or product left the index. */

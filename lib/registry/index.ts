@@ -25,6 +25,7 @@ import {
   versionsNewestFirst, type ImagesJson, type Item, type Version,
 } from './format.ts';
 import { copyHashing, exists, fsyncDir, removeTempFiles, writeFileAtomic } from './files.ts';
+import { writeCatalogue } from '../catalogue/write.ts';
 
 /** Default number of versions kept per product. */
 export const DEFAULT_KEEP = 3;
@@ -96,7 +97,7 @@ interface ChangeContext {
  * Runs one locked re-index: read, `change`, retention, index writes, grace bookkeeping,
  * deletions. With `dryRun` nothing is written or deleted (and no lock is taken).
  */
-async function reindex(registryDir: string, opts: IndexOptions, change: (c: ChangeContext) => Promise<void>): Promise<IndexResult> {
+async function reindex(registryDir: string, opts: IndexOptions, change: (c: ChangeContext) => Promise<void>, fresh: BuiltImage[] = []): Promise<IndexResult> {
   const keep = opts.keep ?? DEFAULT_KEEP;
   const graceMs = opts.graceMs ?? DEFAULT_GRACE_MS;
   if (!Number.isInteger(keep) || keep < 1) throw new Error(`keep must be an integer >= 1, got ${keep}`);
@@ -142,11 +143,14 @@ async function reindex(registryDir: string, opts: IndexOptions, change: (c: Chan
 
     const after = referencedFiles(images);
     if (!dry) {
-      // Index files: the catalogue first, then the index that points at it.
+      // The web pages first (they link only to stored files), then the index files: the
+      // catalogue, then the index that points at it; then pages of dropped appliances go.
+      const pages = opts.catalogue === false ? undefined : await writeCatalogue(registryDir, images, fresh, { ...opts.catalogue, onWrite: (file) => emit({ type: 'write', file }) });
       await writeFileAtomic(join(registryDir, IMAGES_JSON), JSON.stringify(canonical(images), null, 1) + '\n');
       emit({ type: 'write', file: IMAGES_JSON });
       await writeFileAtomic(join(registryDir, INDEX_JSON), JSON.stringify(indexFor(images), null, 1) + '\n');
       emit({ type: 'write', file: INDEX_JSON });
+      for (const file of (await pages?.removeStale()) ?? []) emit({ type: 'delete', file });
     }
 
     // Grace bookkeeping: what just left the index, and strays on disk, start their wait now.
@@ -273,7 +277,7 @@ export async function addImages(registryDir: string, images: BuiltImage[], opts:
     }
     // Stored files must be durable before an index names them.
     await fsyncDir(join(registryDir, IMAGES_DIR));
-  });
+  }, images);
 }
 
 /**
