@@ -35,7 +35,7 @@ export function resolveRequestPath(rawUrl: string): PathCheck {
   if (segs.length && segs[segs.length - 1] === '') segs.pop(); // trailing slash: a directory, 404 below
   if (segs.some((s) => s === '..' || s === '.')) return { ok: false, status: 400, reason: 'dot segment' };
   if (segs.some((s) => s === '')) return { ok: false, status: 400, reason: 'empty path segment' };
-  if (segs.length === 0) return { ok: false, status: 404, reason: 'no listing' };
+  if (segs.length === 0) return { ok: true, rel: 'index.html' }; // the web catalogue (lib/catalogue); 404 without one
   if (segs.some((s) => s.startsWith('.'))) return { ok: false, status: 404, reason: 'hidden file' };
   if (path.endsWith('/')) return { ok: false, status: 404, reason: 'no listing' };
   return { ok: true, rel: segs.join('/') };
