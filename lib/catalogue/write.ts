@@ -124,3 +124,22 @@ export async function writeCatalogue(
     },
   };
 }
+
+/** One page of the catalogue, read into memory. */
+export interface PageFile {
+  /** Relative to the registry, e.g. `appliances/nginx.html`. */
+  file: string;
+  text: string;
+}
+
+/**
+ * The catalogue's pages as they are now, appliance pages first and `index.html` last (the
+ * order they must reach a copy in); empty for a registry without a catalogue. `publish` reads
+ * them together with the index files, so what it copies is one consistent snapshot.
+ */
+export async function readPages(registryDir: string): Promise<PageFile[]> {
+  const read = (file: string) => readFile(join(registryDir, file), 'utf8').then((text) => ({ file, text }), () => undefined);
+  const names = (await readdir(join(registryDir, PAGES_DIR)).catch(() => [] as string[])).filter((n) => n.endsWith('.html') && !n.startsWith('.')).sort();
+  const pages = await Promise.all([...names.map((n) => `${PAGES_DIR}/${n}`), INDEX_HTML].map(read));
+  return pages.filter((p): p is PageFile => !!p);
+}

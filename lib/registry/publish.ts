@@ -2,10 +2,11 @@
  * `publish`: copies the registry to a public site (a folder, or an rsync destination
  * `[user@]host:/path`) in an order that never exposes a broken index:
  * 1. image files (new ones only; content-addressed names never change content),
- * 2. streams/v1/images.json, 3. streams/v1/index.json (each replaced atomically),
- * 4. deletion of stale files at the destination.
- * The two index files are snapshotted BEFORE the images are copied, so a re-index running at
- * the same time cannot make us publish an index naming a file we did not copy.
+ * 2. the web catalogue: appliances/<name>.html, then index.html (lib/catalogue),
+ * 3. streams/v1/images.json, 4. streams/v1/index.json (each replaced atomically),
+ * 5. deletion of stale files (images, pages of dropped appliances) at the destination.
+ * The index files and pages are snapshotted BEFORE the images are copied, so a re-index running
+ * at the same time cannot make us publish an index naming a file we did not copy.
  * Dot files (.state.json, .lock, temporary files) are never published.
  * @module
  */
@@ -15,6 +16,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { IMAGES_DIR, IMAGES_JSON, INDEX_JSON, referencedFiles, type ImagesJson } from './format.ts';
 import { fsyncDir, tempPathFor, writeFileAtomic } from './files.ts';
+import { PAGES_DIR, readPages } from '../catalogue/write.ts';
 
 /** One step of a publish, in the order performed. */
 export type PublishStep =
@@ -55,6 +57,7 @@ export async function publish(registryDir: string, dest: string, opts: PublishOp
   } catch {
     throw new Error(`${registryDir}: no index to publish (run a build first)`);
   }
+  const pages = await readPages(registryDir);
   const referenced = referencedFiles(JSON.parse(imagesText) as ImagesJson);
   const srcFiles = new Set((await readdir(join(registryDir, IMAGES_DIR)).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).map((n) => `${IMAGES_DIR}/${n}`));
   for (const f of referenced) if (!srcFiles.has(f)) throw new Error(`${registryDir}: ${f} is indexed but missing; run verify, nothing was published`);
@@ -70,11 +73,15 @@ export async function publish(registryDir: string, dest: string, opts: PublishOp
     try {
       await writeFileAtomic(join(snap, 'images.json'), imagesText);
       await writeFileAtomic(join(snap, 'index.json'), indexText);
+      for (const p of pages) await writeFileAtomic(join(snap, 'site', p.file), p.text);
       // rsync writes each file to a hidden temporary name and renames it: atomic per file.
       await rsync(['-rt', '--mkpath', '--exclude=.*', join(registryDir, IMAGES_DIR) + '/', joinDest(dest, IMAGES_DIR) + '/']);
+      // One run, in rsync's sorted order: appliances/*.html before index.html.
+      if (pages.length) await rsync(['-rt', '--mkpath', join(snap, 'site') + '/', joinDest(dest, '')]);
       await rsync(['-t', '--mkpath', join(snap, 'images.json'), joinDest(dest, IMAGES_JSON)]);
       await rsync(['-t', '--mkpath', join(snap, 'index.json'), joinDest(dest, INDEX_JSON)]);
       await rsync(['-rt', '--delete', '--exclude=.*', join(registryDir, IMAGES_DIR) + '/', joinDest(dest, IMAGES_DIR) + '/']);
+      if (pages.length) await rsync(['-rt', '--delete', '--exclude=.*', join(snap, 'site', PAGES_DIR) + '/', joinDest(dest, PAGES_DIR) + '/']);
     } finally {
       await rm(snap, { recursive: true, force: true });
     }
@@ -97,12 +104,23 @@ export async function publish(registryDir: string, dest: string, opts: PublishOp
     step({ op: 'copy', file: f });
   }
   await fsyncDir(destImages);
+  for (const p of pages) {
+    await writeFileAtomic(join(dest, p.file), p.text);
+    step({ op: 'write', file: p.file });
+  }
   await writeFileAtomic(join(dest, IMAGES_JSON), imagesText);
   step({ op: 'write', file: IMAGES_JSON });
   await writeFileAtomic(join(dest, INDEX_JSON), indexText);
   step({ op: 'write', file: INDEX_JSON });
   for (const f of [...have].sort()) {
     if (srcFiles.has(f)) continue;
+    await unlink(join(dest, f)).catch(() => {});
+    step({ op: 'delete', file: f });
+  }
+  const published = new Set(pages.map((p) => p.file));
+  for (const n of (await readdir(join(dest, PAGES_DIR)).catch(() => [] as string[])).sort()) {
+    const f = `${PAGES_DIR}/${n}`;
+    if (!n.endsWith('.html') || published.has(f)) continue;
     await unlink(join(dest, f)).catch(() => {});
     step({ op: 'delete', file: f });
   }

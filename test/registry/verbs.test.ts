@@ -135,7 +135,7 @@ test('prune --dry-run shows what would go and changes nothing; prune applies it'
   }
 });
 
-test('publish to a folder: images first, then images.json, then index.json, stale files last', async () => {
+test('publish to a folder: images first, then the catalogue pages, then images.json, then index.json, stale files last', async () => {
   const s = scratch();
   try {
     const reg = await sample(s.dir);
@@ -143,20 +143,23 @@ test('publish to a folder: images first, then images.json, then index.json, stal
     mkdirSync(join(dest, 'images'), { recursive: true });
     const stale = `images/${'0'.repeat(64)}.squashfs`;
     writeFileSync(join(dest, stale), 'stale');
+    mkdirSync(join(dest, 'appliances'));
+    writeFileSync(join(dest, 'appliances', 'gone.html'), 'a page of an appliance the registry no longer holds');
     const steps: PublishStep[] = [];
     await publish(reg, dest, { onStep: (x) => steps.push(x) });
     const ops = steps.map((x) => x.op);
     const firstWrite = ops.indexOf('write');
     assert.is(ops.filter((o) => o === 'copy').length, 12);
     assert.ok(ops.slice(0, firstWrite).every((o) => o === 'copy'), 'every image before any index');
-    assert.equal(steps.slice(firstWrite, firstWrite + 2), [{ op: 'write', file: 'streams/v1/images.json' }, { op: 'write', file: 'streams/v1/index.json' }]);
-    assert.equal(steps.slice(firstWrite + 2), [{ op: 'delete', file: stale }]);
+    const pages = ['appliances/ghost.html', 'appliances/nginx.html', 'index.html'].map((file) => ({ op: 'write', file }));
+    assert.equal(steps.slice(firstWrite, firstWrite + 5), [...pages, { op: 'write', file: 'streams/v1/images.json' }, { op: 'write', file: 'streams/v1/index.json' }]);
+    assert.equal(steps.slice(firstWrite + 5), [{ op: 'delete', file: stale }, { op: 'delete', file: 'appliances/gone.html' }]);
     assert.not.ok(existsSync(join(dest, '.state.json')), 'dot files are not published');
     assert.equal((await verifyRegistry(dest)).errors, []);
     // Again: nothing to copy (content-addressed), indexes rewritten, nothing deleted.
     const again: PublishStep[] = [];
     await publish(reg, dest, { onStep: (x) => again.push(x) });
-    assert.equal(again.map((x) => x.op), ['write', 'write']);
+    assert.equal(again.map((x) => x.op), ['write', 'write', 'write', 'write', 'write']);
     // Through the verb.
     const r = await runCli(['publish', join(s.dir, 'site2'), '--registry', reg]);
     assert.is(r.code, 0, r.stderr);
@@ -180,15 +183,19 @@ test('publish through rsync (to a local folder): same order, stale files deleted
     const steps: PublishStep[] = [];
     await publish(reg, dest, { rsync: true, onStep: (x) => steps.push(x) });
     const cmds = steps.map((x) => (x.op === 'run' ? x.command.join(' ') : ''));
-    assert.is(cmds.length, 4);
+    assert.is(cmds.length, 6);
     assert.match(cmds[0], /--exclude=\.\* .*\/images\/ .*rsync-site\/images\/$/);
     assert.not.match(cmds[0], /--delete/);
-    assert.match(cmds[1], /images\.json .*rsync-site\/streams\/v1\/images\.json$/);
-    assert.match(cmds[2], /index\.json .*rsync-site\/streams\/v1\/index\.json$/);
-    assert.match(cmds[3], /--delete/);
+    assert.match(cmds[1], /\/site\/ .*rsync-site\/$/); // the catalogue pages
+    assert.not.match(cmds[1], /--delete/);
+    assert.match(cmds[2], /images\.json .*rsync-site\/streams\/v1\/images\.json$/);
+    assert.match(cmds[3], /index\.json .*rsync-site\/streams\/v1\/index\.json$/);
+    assert.match(cmds[4], /--delete/);
+    assert.match(cmds[5], /--delete .*rsync-site\/appliances\/$/);
     assert.not.ok(existsSync(join(dest, 'images', 'stale.squashfs')));
     assert.equal((await verifyRegistry(dest)).errors, []);
-    assert.equal(readdirSync(dest).sort(), ['images', 'streams']);
+    assert.equal(readdirSync(dest).sort(), ['appliances', 'images', 'index.html', 'streams']);
+    assert.equal(readdirSync(join(dest, 'appliances')).sort(), ['ghost.html', 'nginx.html']);
   } finally {
     s.cleanup();
   }
