@@ -36,6 +36,12 @@ export interface VerbContext {
   /** Output streams (injectable for tests). */
   stdout: (text: string) => void;
   stderr: (text: string) => void;
+  /**
+   * The verb's interruption signal: aborted on the first SIGINT or SIGTERM (the verb stops its
+   * work and cleans up); a second one exits at once with 130. The handlers are installed on the
+   * first call and removed when the verb returns: only this module handles process signals.
+   */
+  interrupt: () => AbortSignal;
 }
 
 /** A verb of build.ts. */
@@ -127,8 +133,11 @@ export async function main(argv: string[], verbs: VerbEntry[], io: Partial<Pick<
     env,
     stdout,
     stderr,
+    interrupt: () => new AbortController().signal,
   };
   if (ctx.options.help) return (await byName.get('help')!.load()).run({ ...ctx, args: [verb.name] });
+  const signals = new InterruptHandlers(stderr);
+  ctx.interrupt = () => signals.signal();
   try {
     return await verb.run(ctx);
   } catch (e) {
@@ -138,5 +147,30 @@ export async function main(argv: string[], verbs: VerbEntry[], io: Partial<Pick<
       return 1;
     }
     throw e;
+  } finally {
+    signals.remove();
+  }
+}
+
+/** SIGINT/SIGTERM handlers behind {@link VerbContext.interrupt}. */
+class InterruptHandlers {
+  private controller?: AbortController;
+  private readonly on = () => {
+    if (this.controller!.signal.aborted) process.exit(130);
+    this.stderr('interrupted: stopping (press Ctrl-C again to quit at once)\n');
+    this.controller!.abort();
+  };
+  constructor(private stderr: (text: string) => void) {}
+  signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      process.on('SIGINT', this.on);
+      process.on('SIGTERM', this.on);
+    }
+    return this.controller.signal;
+  }
+  remove(): void {
+    process.off('SIGINT', this.on);
+    process.off('SIGTERM', this.on);
   }
 }

@@ -8,7 +8,7 @@ import { formatBytes, formatDuration } from './fsutil.ts';
 
 /** Everything the build stage reports. */
 export type BuildEvent =
-  | { type: 'stale'; target: string; reasons: string[] }
+  | { type: 'stale'; target: string; reasons: string[]; layers?: string[] }
   | { type: 'fresh'; target: string }
   | { type: 'start'; target: string }
   | { type: 'stage'; target: string; stage: string }
@@ -40,7 +40,7 @@ export interface Sinks {
 /** Formats an event as plain lines (no trailing newline), or undefined when it prints nothing. */
 export function formatEvent(e: BuildEvent): string | undefined {
   switch (e.type) {
-    case 'stale': return `${e.target}: stale (${e.reasons.join('; ')})`;
+    case 'stale': return `${e.target}: stale (${e.reasons.join('; ')})${e.layers ? `: rebuilds ${e.layers.join(' + ')}` : ''}`;
     case 'fresh': return `${e.target}: fresh`;
     case 'start': return `${e.target}: building`;
     case 'stage': return `${e.target}: ${e.stage}`;

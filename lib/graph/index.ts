@@ -1,6 +1,8 @@
 /**
- * The build stage: plan (fresh/stale/dead, with reasons), take the lock, build the stale targets
- * with distrobuilder in a p-queue pool, remove dead targets, hand the new images to the registry.
+ * The build graph: plan (fresh/stale/dead, with reasons; which base and packages nodes run),
+ * take the lock, run the nodes as a DAG in a p-queue pool (a base once for all its appliances,
+ * packages layers and image packs on top), remove dead targets, hand the new images to the
+ * registry.
  *
  * Other verbs use {@link buildTargets}: "build these targets if stale and give me the outputs".
  * @example
@@ -17,6 +19,7 @@ import type { BuiltImage } from '../registry/api.ts';
 import type { BuildEvent, Logger } from './events.ts';
 import { formatDuration, parseDuration, safeRemove } from './fsutil.ts';
 import type { HeldLock } from './lock.ts';
+import type { RegistryStage } from './reindex.ts';
 import { logFile, outDir, buildPaths, type BuildPaths } from './paths.ts';
 import { plan, type DeadTarget, type Plan, type TargetPlan } from './plan.ts';
 import { readRecords, removeRecord, type TargetRecord } from './record.ts';
@@ -30,9 +33,9 @@ export interface BuildRequest {
   specs: string[];
   /** Every declared architecture. */
   allArch?: boolean;
-  /** Rebuild the named targets even when fresh. */
+  /** Rebuild the named targets' own layers (packages, image) even when fresh. */
   force?: boolean;
-  /** Rebuild targets built longer ago than this, e.g. `7d`. */
+  /** Rebuild base nodes (and so everything on them) built longer ago than this, e.g. `7d`. */
   maxAge?: string;
   /** Build nothing; report fresh/stale with reasons. */
   dryRun?: boolean;
@@ -50,15 +53,17 @@ export interface BuildRequest {
   env?: NodeJS.ProcessEnv;
   context?: ContextOptions;
   logger: Logger;
-  /** Handle SIGINT/SIGTERM (stop builds, clean up). @default true */
-  handleSignals?: boolean;
+  /** Aborted on Ctrl-C: running builds are stopped, their folders removed, nothing recorded. */
+  signal?: AbortSignal;
 }
 
-/** The outcome of one target. */
+/** The outcome of one target, or of one base node (`base/<id>:<arch>`). */
 export interface TargetReport {
   target: string;
   status: 'fresh' | 'stale' | 'built' | 'failed' | 'skipped' | 'error';
   reasons: string[];
+  /** Stale appliance targets: which of their own layers run (`packages`, `image`). */
+  layers?: string[];
   /** For `failed`, `skipped` and `error`. */
   message?: string;
   ms?: number;
@@ -70,6 +75,7 @@ export interface TargetReport {
 
 /** The outcome of a run. */
 export interface BuildReport {
+  /** Base nodes first, then the appliance targets. */
   targets: TargetReport[];
   dead: DeadTarget[];
   /** 0, 1 when a target failed or errored, 130 when interrupted. */
@@ -97,149 +103,174 @@ function recordsChanged(before: Map<string, TargetRecord>, p: BuildPaths): boole
   return false;
 }
 
+/** The initial report of every planned target and base node. */
+function initialReports(p: BuildPaths, pl: Plan): Map<string, TargetReport> {
+  const reports = new Map<string, TargetReport>();
+  for (const b of pl.bases) reports.set(b.node, { target: b.node, status: b.status, reasons: b.reasons });
+  for (const t of pl.targets) {
+    const r: TargetReport = { target: t.target, status: t.status, reasons: t.reasons, ...(t.layers ? { layers: t.layers } : {}), ...(t.error ? { message: t.error } : {}) };
+    if (t.status === 'fresh' && t.record) r.outputs = outputsOf(p, t.record);
+    reports.set(t.target, r);
+  }
+  return reports;
+}
+
+/** Announces the plan: stale targets with reasons and layers, errors, fresh ones (if few). */
+function announce(p: BuildPaths, pl: Plan, emit: (e: BuildEvent) => void): void {
+  // A big catalogue: fresh targets only count in the summary (one line each would drown the rest).
+  const quietFresh = pl.targets.length > 20;
+  for (const b of pl.bases) if (b.status === 'stale') emit({ type: 'stale', target: b.node, reasons: b.reasons });
+  for (const t of pl.targets) {
+    if (t.status === 'stale') emit({ type: 'stale', target: t.target, reasons: t.reasons, layers: t.layers });
+    else if (t.status === 'error') emit({ type: 'error', target: t.target, message: `${t.errorFile ? `${relative(p.root, t.errorFile)}: ` : ''}${t.error}` });
+    else if (!quietFresh) emit({ type: 'fresh', target: t.target });
+  }
+}
+
+/** Removes the outputs, records and logs of dead targets. */
+function removeDead(p: BuildPaths, dead: DeadTarget[], emit: (e: BuildEvent) => void): void {
+  for (const d of dead) {
+    const removed: string[] = [];
+    for (const f of [outDir(p, d.target), logFile(p, d.target)]) {
+      if (!existsSync(f)) continue;
+      const r = safeRemove(f);
+      if (r.removed) removed.push(relative(p.root, f));
+      else emit({ type: 'warning', message: `${relative(p.root, f)}: ${r.problem}` });
+    }
+    removed.push(...removeRecord(p, d.target).map((f) => relative(p.root, f)));
+    emit({ type: 'dead', target: d.target, reason: d.reason, removed });
+  }
+}
+
+/** What a run shares while it builds. */
+interface Run {
+  req: BuildRequest;
+  p: BuildPaths;
+  options: BuildOptions;
+  env: NodeJS.ProcessEnv;
+  emit: (e: BuildEvent) => void;
+  signal: AbortSignal;
+  reports: Map<string, TargetReport>;
+}
+
+/** Builds the stale nodes and targets of `pl`; returns the records of the targets built. */
+async function runPlan(run: Run, pl: Plan): Promise<TargetRecord[]> {
+  const { default: PQueue } = await import('p-queue');
+  const { Scheduler } = await import('./schedule.ts');
+  const { refreshRecord } = await import('./image-node.ts');
+  const p = run.p;
+  const heavy = new PQueue({ concurrency: Math.max(1, run.req.jobs ?? defaultJobs()) });
+  const rc = { paths: p, toolchain: pl.toolchain, options: { ...run.options }, context: pl.context, env: run.env, emit: (e: BuildEvent) => onNodeEvent(run, e), signal: run.signal };
+  const sched = new Scheduler(heavy, rc, !!run.req.failFast);
+  removeDead(p, pl.dead, run.emit);
+  // Fresh targets whose inputs were touched without changing the key: refresh the record.
+  for (const t of pl.targets) {
+    if (t.status !== 'fresh' || !t.refresh) continue;
+    const r = refreshRecord(p, t, pl.context);
+    if (r) t.record = r;
+  }
+  const built: TargetRecord[] = [];
+  await Promise.all(pl.targets.filter((t) => t.status === 'stale').map(async (t) => {
+    const rep = run.reports.get(t.target)!;
+    const r = await sched.image(t);
+    if (r.skipped) {
+      const skipped = r.message === 'interrupted' || /--fail-fast/.test(r.message ?? '');
+      Object.assign(rep, { status: skipped ? 'skipped' : 'failed', message: r.message });
+      run.emit(skipped ? { type: 'skipped', target: t.target, reason: r.message ?? '' } : { type: 'failed', target: t.target, ms: 0, message: r.message ?? 'failed' });
+      return;
+    }
+    Object.assign(rep, { status: r.ok ? 'built' : 'failed', ms: r.ms, log: r.log, ...(r.message ? { message: r.message } : {}) });
+    if (r.ok && r.record) {
+      built.push(r.record);
+      rep.outputs = outputsOf(p, r.record);
+      run.emit({ type: 'built', target: t.target, ms: r.ms, rootfsBytes: r.record.outputs['rootfs.squashfs']?.size });
+    } else run.emit({ type: 'failed', target: t.target, ms: r.ms, message: r.message ?? 'failed', log: r.log, tail: r.tail });
+  }));
+  return built;
+}
+
+/** Node events update the base nodes' reports on their way to the logger. */
+function onNodeEvent(run: Run, e: BuildEvent): void {
+  const rep = 'target' in e ? run.reports.get(e.target) : undefined;
+  if (rep && rep.target.startsWith('base/')) {
+    if (e.type === 'built') Object.assign(rep, { status: 'built', ms: e.ms });
+    if (e.type === 'failed') Object.assign(rep, { status: 'failed', ms: e.ms, message: e.message, log: e.log });
+  }
+  run.emit(e);
+}
+
+/** Parses `--max-age`; throws a UserError for a malformed duration. */
+function maxAgeOf(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UserError(`--max-age: expected a duration such as 7d, 12h, 30m or 2w, got "${text}"`);
+  return ms;
+}
+
 /** Plans, then builds what is stale. Never throws for a failed target (see `exitCode`). */
 export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
   const started = Date.now();
   const p = buildPaths(req.root);
   const env = req.env ?? process.env;
-  const log = req.logger;
-  const emit = (e: BuildEvent) => log.event(e);
+  const emit = (e: BuildEvent) => req.logger.event(e);
   const options: BuildOptions = { ...DEFAULT_OPTIONS, ...req.options };
-  let maxAgeMs: number | undefined;
-  if (req.maxAge !== undefined) {
-    maxAgeMs = parseDuration(req.maxAge);
-    if (maxAgeMs === undefined) throw new UserError(`--max-age: expected a duration such as 7d, 12h, 30m or 2w, got "${req.maxAge}"`);
-  }
+  const maxAgeMs = maxAgeOf(req.maxAge);
+  const signal = req.signal ?? new AbortController().signal;
   const makePlan = () => plan({
     paths: p, specs: req.specs, allArch: req.allArch, force: req.force, maxAgeMs, maxAgeText: req.maxAge,
     options, env, context: req.context, warn: (message) => emit({ type: 'warning', message }),
     debug: env.APPLIANCE_BUILD_DEBUG ? (message) => emit({ type: 'debug', message }) : undefined,
   });
   let pl = await makePlan();
-  const index = req.index !== false && !req.dryRun;
-
   if (req.dryRun) {
-    const targets = pl.targets.map((t): TargetReport => ({ target: t.target, status: t.status, reasons: t.reasons, ...(t.error ? { message: t.error } : {}) }));
+    const targets = [...initialReports(p, pl).values()];
     return { targets, dead: pl.dead, exitCode: targets.some((t) => t.status === 'error') ? 1 : 0, ms: Date.now() - started };
   }
-
+  const index = req.index !== false;
   const unindexed = (t: TargetPlan) => index && t.status === 'fresh' && !!t.record && !t.record.indexed;
   const leftovers = existsSync(p.tmp) && readdirSync(p.tmp).length > 0;
   const needsLock = leftovers || pl.dead.length > 0 || pl.targets.some((t) => t.status === 'stale' || t.refresh || unindexed(t));
+  const run: Run = { req, p, options, env, emit, signal, reports: new Map() };
   let lock: HeldLock | undefined;
-  let interrupted = false;
-  const controller = new AbortController();
-  const onSignal = () => {
-    if (controller.signal.aborted) process.exit(130);
-    interrupted = true;
-    emit({ type: 'warning', message: 'interrupted: stopping the running builds (press Ctrl-C again to quit at once)' });
-    controller.abort();
-  };
-  const handle = req.handleSignals !== false;
-  const reports = new Map<string, TargetReport>();
   let registryFailed = false;
   try {
     if (needsLock) {
-      if (handle) {
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
-      }
       const { acquireLock } = await import('./lock.ts');
       try {
-        lock = await acquireLock(p, { wait: req.wait !== false, onWait: (message) => emit({ type: 'waiting', message }), command: `build ${req.specs.join(' ')}`.trim(), signal: controller.signal });
+        lock = await acquireLock(p, { wait: req.wait !== false, onWait: (message) => emit({ type: 'waiting', message }), command: `build ${req.specs.join(' ')}`.trim(), signal });
       } catch (e) {
-        if (controller.signal.aborted) return finish();
+        if (signal.aborted) return finish();
         throw e;
       }
       // Another build may have finished while we waited: plan again against its records.
       if (recordsChanged(pl.records, p)) pl = await makePlan();
-      const { removeLeftovers } = await import('./runner.ts');
+      const { removeLeftovers } = await import('./leftovers.ts');
       for (const d of await removeLeftovers(p, (message) => emit({ type: 'warning', message }))) {
         emit({ type: 'info', message: `removed ${relative(p.root, d)} (left by an interrupted build)` });
       }
     }
-
-    // A big catalogue: fresh targets only count in the summary (one line each would drown the rest).
-    const quietFresh = pl.targets.length > 20;
-    for (const t of pl.targets) {
-      if (t.status === 'stale') emit({ type: 'stale', target: t.target, reasons: t.reasons });
-      else if (t.status === 'error') emit({ type: 'error', target: t.target, message: `${t.errorFile ? `${relative(p.root, t.errorFile)}: ` : ''}${t.error}` });
-      else if (!quietFresh) emit({ type: 'fresh', target: t.target });
-      const base: TargetReport = { target: t.target, status: t.status, reasons: t.reasons, ...(t.error ? { message: t.error } : {}) };
-      if (t.status === 'fresh' && t.record) base.outputs = outputsOf(p, t.record);
-      reports.set(t.target, base);
-    }
-
+    run.reports = initialReports(p, pl);
+    announce(p, pl, emit);
     if (!lock) return finish();
-    const { default: PQueue } = await import('p-queue');
-    const heavy = new PQueue({ concurrency: Math.max(1, req.jobs ?? defaultJobs()) });
-    const light = new PQueue({ concurrency: 4 });
-    const runner = await import('./runner.ts');
-    const rc = { paths: p, toolchain: pl.toolchain, options, context: pl.context, env, emit, signal: controller.signal };
-
-    // Dead targets: their outputs, records and logs go.
-    const dead = pl.dead.map((d) => light.add(() => {
-      const removed: string[] = [];
-      for (const f of [outDir(p, d.target), logFile(p, d.target)]) {
-        if (existsSync(f)) {
-          const r = safeRemove(f);
-          if (r.removed) removed.push(relative(p.root, f));
-          else emit({ type: 'warning', message: `${relative(p.root, f)}: ${r.problem}` });
-        }
-      }
-      removed.push(...removeRecord(p, d.target).map((f) => relative(p.root, f)));
-      emit({ type: 'dead', target: d.target, reason: d.reason, removed });
-    }));
-    // Fresh targets whose inputs were touched without changing the key: refresh the record.
-    const refreshed = new Map<string, TargetRecord>();
-    const refresh = pl.targets.filter((t) => t.status === 'fresh' && t.refresh).map((t) => light.add(() => {
-      const r = runner.refreshRecord(p, t, rc);
-      if (r) refreshed.set(t.target, r);
-    }));
-
-    let stop = false;
-    const built: TargetRecord[] = [];
-    const builds = pl.targets.filter((t) => t.status === 'stale').map((t) => heavy.add(async () => {
-      const rep = reports.get(t.target)!;
-      if (stop || controller.signal.aborted) {
-        const reason = controller.signal.aborted ? 'interrupted' : 'an earlier target failed and --fail-fast is set';
-        emit({ type: 'skipped', target: t.target, reason });
-        Object.assign(rep, { status: 'skipped', message: reason });
-        return;
-      }
-      emit({ type: 'start', target: t.target });
-      const r = await runner.buildTarget(t, rc);
-      Object.assign(rep, { status: r.ok ? 'built' : 'failed', ms: r.ms, log: r.log, ...(r.message ? { message: r.message } : {}) });
-      if (r.ok && r.record) {
-        built.push(r.record);
-        rep.outputs = outputsOf(p, r.record);
-      } else if (req.failFast) stop = true;
-    }));
-    await Promise.all([...dead, ...refresh, ...builds]);
-
+    const built = await runPlan(run, pl);
     // Registry stage: the images built now, and fresh ones never indexed (a run killed before it).
-    if (index && !controller.signal.aborted) {
-      const images = [...built];
-      for (const t of pl.targets) {
-        if (unindexed(t)) images.push(refreshed.get(t.target) ?? t.record!);
-      }
-      registryFailed = !(await light.add(() => registryStage(p, req.registryDir ?? p.registry, images, pl, emit)));
+    if (index && !signal.aborted) {
+      const images = [...built, ...pl.targets.filter(unindexed).map((t) => t.record!)];
+      registryFailed = !(await registryStage(p, req.registryDir ?? p.registry, images, pl, emit));
     }
     return finish();
   } finally {
-    if (handle) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
     await lock?.release();
   }
 
   function finish(): BuildReport {
-    const targets = [...reports.values()];
-    const count = (s: TargetReport['status']) => targets.filter((t) => t.status === s).length;
+    const targets = [...run.reports.values()];
+    const own = targets.filter((t) => !t.target.startsWith('base/'));
+    const count = (s: TargetReport['status']) => own.filter((t) => t.status === s).length;
     const ms = Date.now() - started;
     emit({ type: 'summary', built: count('built'), fresh: count('fresh'), failed: count('failed') + count('error'), skipped: count('skipped'), ms });
-    const exitCode = interrupted ? 130 : count('failed') + count('error') > 0 || registryFailed ? 1 : 0;
+    const failed = targets.some((t) => t.status === 'failed' || t.status === 'error');
+    const exitCode = signal.aborted ? 130 : failed || registryFailed ? 1 : 0;
     return { targets, dead: pl.dead, exitCode, ms };
   }
 }
@@ -255,7 +286,7 @@ async function registryStage(p: BuildPaths, registryDir: string, records: Target
   for (const r of records) {
     const o = outputsOf(p, r);
     if (!o || !o.rootfs || !o.metadata.endsWith('.tar.xz')) {
-      emit({ type: 'warning', message: `${r.target}: not indexed: the registry takes split images with an xz metadata tarball (build with --type split --compression xz)` });
+      emit({ type: 'warning', message: `${r.target}: not indexed: the registry takes split images (build with --type split)` });
       continue;
     }
     images.push({ name: r.appliance.name, version: r.appliance.version, description: r.appliance.description, arch: r.arch, base: r.appliance.base, metadataPath: o.metadata, rootfsPath: o.rootfs, builtAt: new Date(r.builtAt) });
@@ -272,22 +303,23 @@ async function registryStage(p: BuildPaths, registryDir: string, records: Target
     if (images.length) {
       const t0 = Date.now();
       const res = await reg.addImages(registryDir, images);
-      const { markIndexed } = await import('./runner.ts');
+      const { markIndexed } = await import('./image-node.ts');
       for (const r of indexed) markIndexed(p, r);
       emit({ type: 'info', message: `registry: ${res.added.length} version(s) added, ${images.length - res.added.length} unchanged, in ${formatDuration(Date.now() - t0)} (${relative(p.root, registryDir) || registryDir})` });
     }
-    if (dead) {
-      const live = await pl.liveTargets();
-      if (!live) emit({ type: 'warning', message: 'registry: dead targets not dropped from the registry: an appliance does not load, so the live targets are unknown' });
-      else {
-        const res = await reg.dropTargets(registryDir, (name, arch) => live.has(`${name}:${arch}`));
-        const gone = res.dropped.filter((d) => d.reason === 'target-gone').map((d) => d.product);
-        emit({ type: 'info', message: `registry: ${gone.length ? `dropped ${gone.join(', ')}` : 'no product of a dead target'}` });
-      }
-    }
+    if (dead) await dropDead(registryDir, reg, pl, emit);
   } catch (e) {
     emit({ type: 'warning', message: `registry stage failed: ${(e as Error).message} (the built outputs are kept; the next build indexes them)` });
     return false;
   }
   return true;
+}
+
+/** Drops the registry products of dead targets. */
+async function dropDead(registryDir: string, reg: RegistryStage, pl: Plan, emit: (e: BuildEvent) => void): Promise<void> {
+  const live = await pl.liveTargets();
+  if (!live) return void emit({ type: 'warning', message: 'registry: dead targets not dropped from the registry: an appliance does not load, so the live targets are unknown' });
+  const res = await reg.dropTargets(registryDir, (name, arch) => live.has(`${name}:${arch}`));
+  const gone = res.dropped.filter((d) => d.reason === 'target-gone').map((d) => d.product);
+  emit({ type: 'info', message: `registry: ${gone.length ? `dropped ${gone.join(', ')}` : 'no product of a dead target'}` });
 }

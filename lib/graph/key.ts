@@ -14,7 +14,7 @@
 import type { Appliance, Arch } from '../model.ts';
 import type { Definition } from '../distrobuilder/definition.ts';
 import { canonicalJson, hashBytes, hashJson, sortKeys, type Hash } from './hash.ts';
-import type { BuildKey, InputStat, KeyFile, TargetRecord } from './record.ts';
+import type { BuildKey, InputStat, KeyFile, NodeKey, TargetRecord } from './record.ts';
 
 export { BUILDER_VERSION, DEFAULT_OPTIONS, type BuildOptions } from './options.ts';
 
@@ -107,7 +107,7 @@ const CONTEXT_NAMES: Record<string, string> = { debianMirror: 'Debian mirror', a
  * `appliance.ts: packages changed`, `_base/debian.ts changed`, `Debian mirror changed (a -> b)`.
  * Only called when the hashes differ; never returns an empty list.
  */
-export function explainKeyChange(name: string, old: { record: TargetRecord; key?: KeyFile }, now: KeyState): string[] {
+export function explainKeyChange(name: string, old: { record: TargetRecord; key?: KeyFile }, now: KeyState, baseNode?: string): string[] {
   const reasons: string[] = [];
   const ok = old.key?.key;
   const nk = now.key;
@@ -126,51 +126,78 @@ export function explainKeyChange(name: string, old: { record: TargetRecord; key?
     else if (!(f in oldFiles)) reasons.push(`${f} added`);
     else if (oldFiles[f] !== nk.files[f]) reasons.push(`${f} changed`);
   }
-  const defChanged = ok ? diffPaths(ok.definition, nk.definition) : ['(previous key unavailable)'];
-  const yamlOnly = ok !== undefined && defChanged.length === 0 && ok.yaml !== nk.yaml && canonicalJson(ok.files) === canonicalJson(nk.files);
-  if (defChanged.length || yamlOnly) {
-    // Attribute the change to the modules whose content changed, and to the host context. A
-    // changed mirror alone explains a change confined to `source`: modules edited meanwhile
-    // (a comment) are then not blamed.
-    const attributed: string[] = [];
-    const contextChanged = Object.keys({ ...old.record.context, ...now.context }).some((k) => old.record.context[k] !== now.context[k]);
-    const onlySource = defChanged.length > 0 && defChanged.every((d) => d === 'source' || d.startsWith('source.'));
-    const paths = [...new Set([...Object.keys(old.record.inputs), ...Object.keys(now.inputs)])].sort();
-    // A changed base module also changes the appliance's `base` field: name the module only.
-    const otherModuleChanged = paths.some((p) => {
-      const a = old.record.inputs[p];
-      const b = now.inputs[p];
-      return a?.kind !== 'file' && b?.kind !== 'file' && inputLabel(p, name) !== 'appliance.ts' && a?.hash !== b?.hash;
-    });
-    for (const p of contextChanged && onlySource ? [] : paths) {
-      const a = old.record.inputs[p];
-      const b = now.inputs[p];
-      if ((a && a.kind === 'file') || (b && b.kind === 'file')) continue;
-      const label = inputLabel(p, name);
-      if (!a) attributed.push(`${label} added`);
-      else if (!b) attributed.push(`${label} removed`);
-      else if (a.hash !== b.hash) {
-        if (label === 'appliance.ts' && old.key) {
-          const fields = [...new Set([...Object.keys(old.key.fields), ...Object.keys(now.fields)])]
-            .filter((f) => !NON_IMAGE_FIELDS.has(f) && !(f === 'base' && otherModuleChanged) && old.key!.fields[f] !== now.fields[f]).sort();
-          if (fields.length) for (const f of fields) attributed.push(`appliance.ts: ${f} changed`);
-          else attributed.push('appliance.ts changed');
-        } else attributed.push(`${label} changed`);
-      }
-    }
-    for (const k of [...new Set([...Object.keys(old.record.context), ...Object.keys(now.context)])].sort()) {
-      if (old.record.context[k] !== now.context[k]) attributed.push(`${CONTEXT_NAMES[k] ?? k} changed (${old.record.context[k] || 'unset'} -> ${now.context[k] || 'unset'})`);
-    }
-    if (attributed.length) reasons.push(...attributed);
-    else if (yamlOnly) reasons.push('compiled YAML changed');
-    else reasons.push(`definition changed: ${[...new Set(defChanged.map((d) => d.replace(/[.[].*$/, '')))].join(', ')}`);
-  }
+  const allChanged = ok ? diffPaths(ok.definition, nk.definition) : ['(previous key unavailable)'];
+  // Layered keys ({base, packages, image}): a change confined to the base is the base's, and
+  // is named as such; the rest is attributed to the appliance's modules as before.
+  const inBase = (d: string) => baseNode !== undefined && (d === 'base' || d.startsWith('base.'));
+  const baseChanged = allChanged.filter(inBase);
+  const defChanged = allChanged.filter((d) => !inBase(d));
+  const contextChanged = Object.keys({ ...old.record.context, ...now.context }).some((k) => old.record.context[k] !== now.context[k]);
+  if (baseChanged.length) reasons.push(`base ${baseNode} changed: ${baseFields(baseChanged, contextChanged ? old.record.context : undefined, now.context)}`);
+  const yamlOnly = ok !== undefined && allChanged.length === 0 && ok.yaml !== nk.yaml && canonicalJson(ok.files) === canonicalJson(nk.files);
+  if (defChanged.length || yamlOnly) reasons.push(...attribute(name, old, now, defChanged, yamlOnly, contextChanged));
   if (reasons.length === 0) reasons.push('build key changed');
   return reasons;
+}
+
+/**
+ * What changed in a base definition, for a reason: `packages, actions`, or the mirror when the
+ * host context changed and only `source` differs: `Debian mirror (a -> b)`.
+ */
+function baseFields(paths: string[], oldContext: Record<string, string> | undefined, nowContext: Record<string, string>): string {
+  const fields = [...new Set(paths.map((d) => d.replace(/^base\.?/, '').replace(/[.[].*$/, '') || 'definition'))];
+  if (oldContext && fields.every((f) => f === 'source')) {
+    const changed = Object.keys({ ...oldContext, ...nowContext }).filter((k) => oldContext[k] !== nowContext[k]);
+    if (changed.length) return changed.map((k) => `${CONTEXT_NAMES[k] ?? k} (${oldContext[k] || 'unset'} -> ${nowContext[k] || 'unset'})`).join(', ');
+  }
+  return fields.join(', ');
+}
+
+/**
+ * Attributes a definition change to the modules whose content changed (by field for
+ * appliance.ts) and to the host context. A changed mirror alone explains a change confined to
+ * `source`: modules edited meanwhile (a comment) are then not blamed.
+ */
+function attribute(name: string, old: { record: TargetRecord; key?: KeyFile }, now: KeyState, defChanged: string[], yamlOnly: boolean, contextChanged: boolean): string[] {
+  const attributed: string[] = [];
+  const onlySource = defChanged.length > 0 && defChanged.every((d) => d === 'source' || d.startsWith('source.'));
+  const paths = [...new Set([...Object.keys(old.record.inputs), ...Object.keys(now.inputs)])].sort();
+  const isModule = (p: string) => old.record.inputs[p]?.kind !== 'file' && now.inputs[p]?.kind !== 'file';
+  // A changed base module also changes the appliance's `base` field: name the module only.
+  const otherModuleChanged = paths.some((p) => isModule(p) && inputLabel(p, name) !== 'appliance.ts' && old.record.inputs[p]?.hash !== now.inputs[p]?.hash);
+  for (const p of contextChanged && onlySource ? [] : paths) {
+    const a = old.record.inputs[p];
+    const b = now.inputs[p];
+    if (!isModule(p)) continue;
+    const label = inputLabel(p, name);
+    if (!a) attributed.push(`${label} added`);
+    else if (!b) attributed.push(`${label} removed`);
+    else if (a.hash !== b.hash) attributed.push(...moduleReasons(label, old.key, now.fields, otherModuleChanged));
+  }
+  for (const k of [...new Set([...Object.keys(old.record.context), ...Object.keys(now.context)])].sort()) {
+    if (old.record.context[k] !== now.context[k] && onlySource) attributed.push(`${CONTEXT_NAMES[k] ?? k} changed (${old.record.context[k] || 'unset'} -> ${now.context[k] || 'unset'})`);
+  }
+  if (attributed.length) return attributed;
+  if (yamlOnly) return ['compiled YAML changed'];
+  return [`definition changed: ${[...new Set(defChanged.map((d) => d.replace(/[.[].*$/, '')))].join(', ')}`];
+}
+
+/** `appliance.ts: packages changed` per changed image field, or `<module> changed`. */
+function moduleReasons(label: string, oldKey: KeyFile | undefined, fields: Record<string, Hash>, otherModuleChanged: boolean): string[] {
+  if (label !== 'appliance.ts' || !oldKey) return [`${label} changed`];
+  const changed = [...new Set([...Object.keys(oldKey.fields), ...Object.keys(fields)])]
+    .filter((f) => !NON_IMAGE_FIELDS.has(f) && !(f === 'base' && otherModuleChanged) && oldKey.fields[f] !== fields[f]).sort();
+  return changed.length ? changed.map((f) => `appliance.ts: ${f} changed`) : ['appliance.ts changed'];
 }
 
 /** The target's name and arch from `name:arch`. */
 export function splitTarget(target: string): { name: string; arch: Arch } {
   const i = target.lastIndexOf(':');
   return { name: target.slice(0, i), arch: target.slice(i + 1) as Arch };
+}
+
+/** Makes the key of a base or packages node and its hash. */
+export async function makeNodeKey(parts: Omit<NodeKey, 'definition' | 'yaml'> & { definition: Definition; yaml: string }): Promise<{ key: NodeKey; hash: Hash }> {
+  const key = sortKeys({ ...parts, yaml: await hashBytes(parts.yaml), definition: await keyDefinition(parts.definition, new Map()) }) as NodeKey;
+  return { key, hash: await hashBytes(canonicalJson(key)) };
 }

@@ -8,7 +8,11 @@
  * .cache/records/<name>-<arch>.key.json   the key JSON itself (for "why did this rebuild")
  * .cache/records/toolchain.json           distrobuilder version, cached by executable stat
  * .cache/tmp/<name>-<arch>.<random>/      one build in progress (renamed into out/ on success)
- * .cache/logs/<name>-<arch>.log           full log of the last build of a target
+ * .cache/logs/<name>-<arch>.log           full log of the last build of a target (its image layer)
+ * .cache/logs/<node slug>.log             full log of the last build of a base or packages node
+ * .cache/records/nodes/<node slug>.json   record of a base or packages node (key, tree, times)
+ * .cache/trees/<key hash>/rootfs/         the root tree a base or packages node built (never modified)
+ * .cache/trees/<key hash>/rootfs.tar      the same tree as a tarball, for a layer built on it
  * .cache/sources/                         distrobuilder --sources-dir (downloads, kept)
  * .cache/lock/                            the build lock (proper-lockfile directory; owner.json = holder)
  * ```
@@ -29,6 +33,10 @@ export interface BuildPaths {
   lock: string;
   lockOwner: string;
   registry: string;
+  /** Root trees of base and packages nodes, by key hash. */
+  trees: string;
+  /** Records of base and packages nodes. */
+  nodeRecords: string;
 }
 
 /** The build folders of the project at `root`. */
@@ -46,6 +54,8 @@ export function buildPaths(root: string): BuildPaths {
     lock: join(cache, 'lock'),
     lockOwner: join(cache, 'lock', 'owner.json'),
     registry: join(root, 'registry'),
+    trees: join(cache, 'trees'),
+    nodeRecords: join(cache, 'records', 'nodes'),
   };
 }
 
@@ -62,4 +72,22 @@ export function outDir(p: BuildPaths, target: string): string {
 /** The log file of a target. */
 export function logFile(p: BuildPaths, target: string): string {
   return join(p.logs, `${targetSlug(target)}.log`);
+}
+
+/**
+ * File-name form of a node: `base/debian-trixie:amd64` -> `base-debian-trixie-amd64`,
+ * `nginx:amd64/packages` -> `nginx-amd64.packages`, `nginx:amd64` -> `nginx-amd64`.
+ */
+export function nodeSlug(node: string): string {
+  return node.replace('/', node.startsWith('base/') ? '-' : '.').replace(':', '-');
+}
+
+/** The log file of a base or packages node. */
+export function nodeLogFile(p: BuildPaths, node: string): string {
+  return join(p.logs, `${nodeSlug(node)}.log`);
+}
+
+/** The folder of the tree a node with key `hash` built. */
+export function treeDir(p: BuildPaths, hash: string): string {
+  return join(p.trees, hash);
 }

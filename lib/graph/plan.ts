@@ -1,13 +1,16 @@
 /**
- * Planning: which targets are fresh, which are stale and why, which no longer exist.
+ * Planning: which targets are fresh, which are stale and why, which no longer exist; then which
+ * nodes of the layered graph (shared bases, packages layers) must run for the stale ones
+ * ({@link planNodes}).
  *
  * Fast path (a no-op costs a directory listing, the record files and stat() calls): a target
  * is fresh without importing or compiling anything when its record's inputs (appliance module,
  * the modules it imports, the compiler's modules, shipped files) all have the recorded
- * (size, mtime, inode), the toolchain, options and host context are unchanged and the outputs
- * are intact. Otherwise the appliance is imported and compiled, the new key is compared with the
- * recorded one, and the differences become the reasons. A target whose key did not change (a
- * comment or formatting edit) stays fresh; only its record is refreshed.
+ * (size, mtime, inode), the toolchain, options and host context are unchanged, the nodes it was
+ * packed on were not rebuilt since, and the outputs are intact. Otherwise the appliance is
+ * imported and compiled, the new key is compared with the recorded one, and the differences
+ * become the reasons. A target whose key did not change (a comment or formatting edit) stays
+ * fresh; only its record is refreshed.
  *
  * Planning only reads (besides the toolchain cache), so `--dry-run` needs no lock.
  * @module
@@ -21,13 +24,15 @@ import { buildContext, type ContextOptions } from '../context.ts';
 import { UserError } from '../diagnostics.ts';
 import { discoverAppliances, loadAppliance } from '../load.ts';
 import { parseTargetSpec } from '../targets.ts';
+import type { CompiledTarget } from '../compile.ts';
 import { canonicalJson, type Hash } from './hash.ts';
 import { InputCache, moduleGraphs } from './inputs.ts';
 import { BUILDER_VERSION, type BuildOptions } from './options.ts';
 import { formatDuration } from './fsutil.ts';
 import { outDir, type BuildPaths } from './paths.ts';
-import { readKeyFile, readRecords, type ApplianceMeta, type BadRecord, type BuildKey, type InputKind, type InputStat, type KeyFile, type TargetRecord } from './record.ts';
+import { readKeyFile, readNodeRecords, readRecords, type ApplianceMeta, type BadRecord, type BuildKey, type InputKind, type InputStat, type KeyFile, type NodeRecord, type TargetRecord } from './record.ts';
 import { toolchain, type Toolchain } from './toolchain.ts';
+import { planNodes, chainProblem, type NodePlan } from './node-plan.ts';
 
 /** What to plan. */
 export interface PlanRequest {
@@ -36,9 +41,9 @@ export interface PlanRequest {
   specs: string[];
   /** Every declared architecture instead of the host's. */
   allArch?: boolean;
-  /** Rebuild the requested targets whatever their state. */
+  /** Rebuild the requested targets (their own layers) whatever their state. */
   force?: boolean;
-  /** Rebuild targets built longer ago than this (ms); `maxAgeText` is how the user wrote it. */
+  /** Rebuild base nodes built longer ago than this (ms); `maxAgeText` is how the user wrote it. */
   maxAgeMs?: number;
   maxAgeText?: string;
   options: BuildOptions;
@@ -54,6 +59,7 @@ export interface PlanRequest {
 
 /** What compiling a target gave: everything needed to build it and record it. */
 export interface Compiled {
+  /** The `pack-incus` definition of the image layer (parent location as a placeholder). */
   yaml: string;
   distroArch: string;
   key: BuildKey;
@@ -61,6 +67,8 @@ export interface Compiled {
   keyFile: KeyFile;
   inputs: Record<string, InputStat>;
   meta: ApplianceMeta;
+  /** The compiler's layers (base, packages, image). */
+  layers: CompiledTarget['layers'];
 }
 
 /** The plan of one target. */
@@ -80,6 +88,10 @@ export interface TargetPlan {
   error?: string;
   /** Source file of the error, for a located message. */
   errorFile?: string;
+  /** The tree nodes this target's image is packed on, base first (known once compiled). */
+  chain?: NodePlan[];
+  /** Which of its own layers run: `packages` and/or `image` (stale targets). */
+  layers?: string[];
 }
 
 /** A recorded target whose appliance or architecture no longer exists. */
@@ -91,16 +103,13 @@ export interface DeadTarget {
 /** The whole plan. */
 export interface Plan {
   targets: TargetPlan[];
+  /** Base nodes the requested targets use (fresh or to build), by node name. */
+  bases: NodePlan[];
   dead: DeadTarget[];
   toolchain: Toolchain;
   context: Record<string, string>;
   /** Records as read when planning (to notice another build changing them). */
   records: Map<string, TargetRecord>;
-  bad: BadRecord[];
-  /** Appliance metadata known after planning, by name. */
-  meta: Map<string, ApplianceMeta>;
-  /** Every appliance name found. */
-  names: string[];
   /**
    * Every live target (`name:arch` for every declared architecture of every appliance), or
    * undefined when an appliance does not load (its architectures are unknown).
@@ -113,6 +122,25 @@ const COMPILER = fileURLToPath(new URL('../compile.ts', import.meta.url));
 /** Installed packages whose version changes the compiled YAML. */
 const TOOL_PACKAGES = ['node_modules/yaml/package.json'];
 
+/** What the planning steps share. */
+interface PlanState {
+  req: PlanRequest;
+  p: BuildPaths;
+  names: string[];
+  records: Map<string, TargetRecord>;
+  bad: BadRecord[];
+  nodeRecords: Map<string, NodeRecord>;
+  tc: Toolchain;
+  context: Record<string, string>;
+  options: Record<string, string>;
+  cache: InputCache;
+  meta: Map<string, ApplianceMeta>;
+  loaded: Map<string, Appliance>;
+  loadErrors: Map<string, { message: string; file: string }>;
+  byName: Map<string, TargetRecord[]>;
+  nowMs: number;
+}
+
 function metaOf(app: Appliance): ApplianceMeta {
   return {
     name: app.name,
@@ -123,7 +151,7 @@ function metaOf(app: Appliance): ApplianceMeta {
   };
 }
 
-/** True when every recorded output file of `rec` is still there with the recorded size and mtime. */
+/** Why the recorded outputs of `rec` cannot be used as they are, or undefined. */
 function outputsProblem(p: BuildPaths, rec: TargetRecord): string | undefined {
   const names = Object.keys(rec.outputs);
   if (names.length === 0) return 'output missing';
@@ -135,221 +163,272 @@ function outputsProblem(p: BuildPaths, rec: TargetRecord): string | undefined {
   return undefined;
 }
 
-/** Plans a build (or a dry run). Throws a UserError for unknown targets. */
-export async function plan(req: PlanRequest): Promise<Plan> {
+function startPlanning(req: PlanRequest): PlanState {
   const p = req.paths;
-  const now = req.now ?? Date.now;
-  const names = discoverAppliances(p.appliancesDir);
-  const nameSet = new Set(names);
   const { records, bad } = readRecords(p);
   for (const b of bad) req.warn(`${relative(p.root, b.file)}: ${b.problem}; ignoring this record${b.target ? ` (${b.target} is rebuilt from scratch)` : ''}`);
-  const tc = toolchain(p, req.env);
-  const bctx = buildContext(req.context ?? {}, req.env);
-  const context: Record<string, string> = { ...bctx };
-  const options: Record<string, string> = { ...req.options };
   const cache = new InputCache(p.root);
   cache.learn(records.values());
-  const compilerRel = relative(p.root, COMPILER);
-
-  // Which appliances we need to know: the requested ones, and those with records (dead targets).
-  const specs = req.specs.map(parseTargetSpec);
-  for (const s of specs) if (!nameSet.has(s.name)) throw new UserError(`unknown appliance "${s.name}"; appliances: ${names.join(', ') || '(none)'}`);
-  const requested = specs.length ? new Set(specs.map((s) => s.name)) : nameSet;
   const byName = new Map<string, TargetRecord[]>();
   for (const r of records.values()) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
-
-  const meta = new Map<string, ApplianceMeta>();
-  const loaded = new Map<string, Appliance>();
-  const loadErrors = new Map<string, { message: string; file: string }>();
-  const moduleInputsUnchanged = (r: TargetRecord) => Object.entries(r.inputs).every(([rel, s]) => s.kind === 'file' || cache.unchanged(rel, s));
-  const load = async (name: string, why: string) => {
-    if (loaded.has(name) || loadErrors.has(name)) return;
-    req.debug?.(`import ${name}: ${why}`);
-    const r = await loadAppliance(p.appliancesDir, name);
-    if (r.ok) {
-      loaded.set(name, r.appliance);
-      meta.set(name, metaOf(r.appliance));
-    } else loadErrors.set(name, { message: r.message, file: r.file });
+  return {
+    req,
+    p,
+    names: discoverAppliances(p.appliancesDir),
+    records,
+    bad,
+    nodeRecords: new Map(readNodeRecords(p).map((r) => [r.node, r])),
+    tc: toolchain(p, req.env),
+    context: { ...buildContext(req.context ?? {}, req.env) },
+    options: { ...req.options },
+    cache,
+    meta: new Map(),
+    loaded: new Map(),
+    loadErrors: new Map(),
+    byName,
+    nowMs: (req.now ?? Date.now)(),
   };
-  const known = async (wanted: Iterable<string>) => {
-    const toLoad: string[] = [];
-    for (const n of wanted) {
-      if (meta.has(n) || loadErrors.has(n)) continue;
-      // Unchanged modules: the recorded architectures and metadata are current.
-      const fast = (byName.get(n) ?? []).find(moduleInputsUnchanged);
-      if (fast) meta.set(n, fast.appliance);
-      else toLoad.push(n);
-    }
-    await Promise.all(toLoad.map((n) => load(n, byName.has(n) ? 'its modules changed' : 'no record yet')));
-  };
-  await known(new Set([...requested, ...[...byName.keys()].filter((n) => nameSet.has(n))]));
+}
 
-  // Resolve the targets.
+async function load(s: PlanState, name: string, why: string): Promise<void> {
+  if (s.loaded.has(name) || s.loadErrors.has(name)) return;
+  s.req.debug?.(`import ${name}: ${why}`);
+  const r = await loadAppliance(s.p.appliancesDir, name);
+  if (r.ok) {
+    s.loaded.set(name, r.appliance);
+    s.meta.set(name, metaOf(r.appliance));
+  } else s.loadErrors.set(name, { message: r.message, file: r.file });
+}
+
+/** Learns the metadata of appliances: from a record whose modules are unchanged, else by import. */
+async function known(s: PlanState, wanted: Iterable<string>): Promise<void> {
+  const moduleInputsUnchanged = (r: TargetRecord) => Object.entries(r.inputs).every(([rel, st]) => st.kind === 'file' || s.cache.unchanged(rel, st));
+  const toLoad: string[] = [];
+  for (const n of wanted) {
+    if (s.meta.has(n) || s.loadErrors.has(n)) continue;
+    const fast = (s.byName.get(n) ?? []).find(moduleInputsUnchanged);
+    if (fast) s.meta.set(n, fast.appliance);
+    else toLoad.push(n);
+  }
+  await Promise.all(toLoad.map((n) => load(s, n, s.byName.has(n) ? 'its modules changed' : 'no record yet')));
+}
+
+/** The `name:arch` targets the specs ask for; appliances that do not load become error plans. */
+function resolveWanted(s: PlanState, specs: Array<{ name: string; arch?: Arch }>): { wanted: Map<string, { name: string; arch: Arch }>; errors: TargetPlan[] } {
   const host = hostArch();
   const wanted = new Map<string, { name: string; arch: Arch }>();
   const errors: TargetPlan[] = [];
   const add = (name: string, arch: Arch) => wanted.set(`${name}:${arch}`, { name, arch });
-  for (const s of specs.length ? specs : names.map((name) => ({ name, arch: undefined as Arch | undefined }))) {
-    const m = meta.get(s.name);
+  for (const sp of specs.length ? specs : s.names.map((name) => ({ name, arch: undefined as Arch | undefined }))) {
+    const m = s.meta.get(sp.name);
     if (!m) {
-      const e = loadErrors.get(s.name)!;
-      const arch = s.arch ?? host;
-      errors.push({ target: `${s.name}:${arch}`, name: s.name, arch, status: 'error', reasons: [], error: e.message, errorFile: e.file });
+      const e = s.loadErrors.get(sp.name)!;
+      const arch = sp.arch ?? host;
+      errors.push({ target: `${sp.name}:${arch}`, name: sp.name, arch, status: 'error', reasons: [], error: e.message, errorFile: e.file });
       continue;
     }
-    if (s.arch) {
-      if (!m.architectures.includes(s.arch)) throw new UserError(`target ${s.name}:${s.arch}: ${s.name} does not declare ${s.arch} (declares: ${m.architectures.join(', ')})`);
-      add(s.name, s.arch);
-    } else if (req.allArch) {
-      for (const a of m.architectures) add(s.name, a);
+    if (sp.arch) {
+      if (!m.architectures.includes(sp.arch)) throw new UserError(`target ${sp.name}:${sp.arch}: ${sp.name} does not declare ${sp.arch} (declares: ${m.architectures.join(', ')})`);
+      add(sp.name, sp.arch);
+    } else if (s.req.allArch) {
+      for (const a of m.architectures) add(sp.name, a);
     } else if (m.architectures.includes(host)) {
-      add(s.name, host);
+      add(sp.name, host);
     } else if (specs.length) {
-      throw new UserError(`target ${s.name}: ${s.name} does not declare the host architecture ${host} (declares: ${m.architectures.join(', ')}); name one, e.g. ${s.name}:${m.architectures[0]}`);
+      throw new UserError(`target ${sp.name}: ${sp.name} does not declare the host architecture ${host} (declares: ${m.architectures.join(', ')}); name one, e.g. ${sp.name}:${m.architectures[0]}`);
     }
   }
+  return { wanted, errors };
+}
 
-  // Fast path per target.
+/** True when the record alone proves the target fresh (nothing imported, nothing hashed). */
+function fastFresh(s: PlanState, rec: TargetRecord | undefined): boolean {
+  return !!rec
+    && rec.builder === BUILDER_VERSION
+    && rec.distrobuilder === s.tc.version
+    && canonicalJson(rec.options) === canonicalJson(s.options)
+    && canonicalJson(rec.context) === canonicalJson(s.context)
+    && Object.entries(rec.inputs).every(([rel, st]) => s.cache.unchanged(rel, st))
+    && !outputsProblem(s.p, rec);
+}
+
+/** Splits the wanted targets into fresh ones (fast path) and ones to import and compile. */
+function fastPath(s: PlanState, wanted: Map<string, { name: string; arch: Arch }>): { results: TargetPlan[]; slow: TargetPlan[] } {
   const results: TargetPlan[] = [];
   const slow: TargetPlan[] = [];
-  const nowMs = now();
   for (const [target, { name, arch }] of wanted) {
-    const rec = records.get(target);
+    const rec = s.records.get(target);
     const tp: TargetPlan = { target, name, arch, status: 'fresh', reasons: [], record: rec };
     results.push(tp);
     const extra: string[] = [];
-    if (req.force) extra.push('forced');
-    if (rec && req.maxAgeMs !== undefined) {
-      const age = nowMs - Date.parse(rec.builtAt);
-      if (!(age <= req.maxAgeMs)) extra.push(`older than --max-age ${req.maxAgeText ?? formatDuration(req.maxAgeMs)} (built ${formatDuration(age)} ago)`);
-    }
-    const fast = rec
-      && rec.builder === BUILDER_VERSION
-      && rec.distrobuilder === tc.version
-      && canonicalJson(rec.options) === canonicalJson(options)
-      && canonicalJson(rec.context) === canonicalJson(context)
-      && Object.entries(rec.inputs).every(([rel, s]) => cache.unchanged(rel, s))
-      && !outputsProblem(p, rec);
-    if (fast && extra.length === 0) continue;
-    if (rec) req.debug?.(`${target}: slow path (${extra.length ? extra.join('; ') : 'an input, the toolchain, the options, the context or the outputs differ from the record'})`);
+    if (s.req.force) extra.push('forced');
+    const chain = rec ? chainProblem(rec, s.nodeRecords, s.req, s.nowMs) : undefined;
+    if (chain) extra.push(chain);
+    if (fastFresh(s, rec) && extra.length === 0) continue;
+    if (rec) s.req.debug?.(`${target}: slow path (${extra.length ? extra.join('; ') : 'an input, the toolchain, the options, the context or the outputs differ from the record'})`);
     tp.reasons = extra;
     slow.push(tp);
   }
+  return { results, slow };
+}
 
-  // Slow path: import, compile, key, compare.
-  if (slow.length) {
-    const apps = [...new Set(slow.map((t) => t.name))];
-    await Promise.all(apps.map((n) => load(n, 'to compile')));
-    const ok = apps.filter((n) => loaded.has(n));
-    const graphs = await moduleGraphs(p.root, [compilerRel, ...ok.map((n) => relative(p.root, loaded.get(n)!.module))]);
-    const { compile, CompileError } = await import('../compile.ts');
-    const { explainKeyChange, keyDefinition, makeKey, specFieldHashes } = await import('./key.ts');
-    const { hashBytes } = await import('./hash.ts');
-    const compilerGraph = graphs.get(compilerRel);
-    await Promise.all(slow.map(async (tp) => {
-      const app = loaded.get(tp.name);
-      if (!app) {
-        const e = loadErrors.get(tp.name)!;
-        Object.assign(tp, { status: 'error', error: e.message, errorFile: e.file });
-        return;
-      }
-      const graph = graphs.get(relative(p.root, app.module));
-      if (!graph || !Array.isArray(graph)) {
-        Object.assign(tp, { status: 'error', error: `cannot list its imports: ${graph && !Array.isArray(graph) ? graph.error : 'unknown error'}`, errorFile: app.module });
-        return;
-      }
-      const contents = new Map<string, Buffer>();
-      let c;
-      try {
-        c = compile(app, tp.arch, bctx, (abs) => {
-          const b = readFileSync(abs);
-          contents.set(abs, b);
-          return b;
-        });
-      } catch (e) {
-        if (!(e instanceof CompileError)) throw e;
-        Object.assign(tp, { status: 'error', error: `${e.message}${e.field ? ` (field ${e.field})` : ''}`, errorFile: e.file });
-        return;
-      }
-      const inputs: Array<{ rel: string; kind: InputKind }> = [];
-      const seen = new Set<string>();
-      const push = (rel: string, kind: InputKind) => {
-        if (!seen.has(rel)) {
-          seen.add(rel);
-          inputs.push({ rel, kind });
-        }
-      };
-      for (const f of c.inputFiles) push(relative(p.root, f), 'file');
-      for (const m of graph) push(m, 'module');
-      for (const m of Array.isArray(compilerGraph) ? compilerGraph : [compilerRel]) push(m, 'tool');
-      for (const t of TOOL_PACKAGES) push(t, 'tool');
-      const fp = await cache.fingerprints(inputs);
-      // Shipped files: label -> hash, and destination path -> content (for the key's definition).
-      const files: Record<string, Hash> = {};
-      const fromFiles = new Map<string, { label: string; content: string }>();
-      const dest = new Map<string, string>((app.files ?? []).map((f) => [join(app.dir, 'files', f.source), f.path]));
-      if (app.configure) dest.set(join(app.dir, 'files', app.configure), '/usr/local/lib/appliance/configure');
-      for (const abs of c.inputFiles) {
-        const label = relative(app.dir, abs);
-        const buf = contents.get(abs);
-        files[label] = fp[relative(p.root, abs)]?.hash ?? (buf ? await hashBytes(buf) : ('' as Hash));
-        const d = dest.get(abs);
-        if (d && buf) fromFiles.set(d, { label, content: buf.toString('utf8') });
-      }
-      const { key, hash } = await makeKey({
-        builder: BUILDER_VERSION,
-        arch: tp.arch,
-        distrobuilder: tc.version,
-        options,
-        yaml: await hashBytes(c.yaml),
-        definition: await keyDefinition(c.definition, fromFiles),
-        files,
-      });
-      const fields = await specFieldHashes(app);
-      tp.compiled = { yaml: c.yaml, distroArch: c.distroArch, key, hash, keyFile: { hash, key, fields }, inputs: fp, meta: metaOf(app) };
-      const rec = tp.record;
-      const why: string[] = [];
-      if (!rec) {
-        why.push(bad.some((b) => b.target === tp.target) ? 'record unreadable (corrupt or foreign): rebuilding from scratch' : 'new target');
-      } else if (rec.hash !== hash) {
-        why.push(...explainKeyChange(tp.name, { record: rec, key: readKeyFile(p, tp.target, rec.hash) }, { key, fields, inputs: fp, context }));
-      } else {
-        const o = outputsProblem(p, rec);
-        if (o) why.push(o);
-      }
-      tp.reasons = [...why, ...tp.reasons];
-      tp.status = tp.reasons.length ? 'stale' : 'fresh';
-      if (tp.status === 'fresh') tp.refresh = true;
-    }));
+/** The key inputs of a compiled target: shipped files, its modules, the compiler's modules. */
+function keyInputs(s: PlanState, c: CompiledTarget, graph: string[], compilerGraph: string[]): Array<{ rel: string; kind: InputKind }> {
+  const inputs: Array<{ rel: string; kind: InputKind }> = [];
+  const seen = new Set<string>();
+  const push = (rel: string, kind: InputKind) => {
+    if (!seen.has(rel)) {
+      seen.add(rel);
+      inputs.push({ rel, kind });
+    }
+  };
+  for (const f of c.inputFiles) push(relative(s.p.root, f), 'file');
+  for (const m of graph) push(m, 'module');
+  for (const m of compilerGraph) push(m, 'tool');
+  for (const t of TOOL_PACKAGES) push(t, 'tool');
+  return inputs;
+}
+
+/** The target key: toolchain, options, the image layer's YAML, every layer's definition, shipped files. */
+async function targetKey(s: PlanState, app: Appliance, arch: Arch, c: CompiledTarget, contents: Map<string, Buffer>, fp: Record<string, InputStat>): Promise<{ key: BuildKey; hash: Hash }> {
+  const { keyDefinition, makeKey } = await import('./key.ts');
+  const { hashBytes } = await import('./hash.ts');
+  const { toYaml } = await import('../yaml.ts');
+  const files: Record<string, Hash> = {};
+  const fromFiles = new Map<string, { label: string; content: string }>();
+  const dest = new Map([...c.shipped].map(([d, abs]) => [abs, d]));
+  for (const abs of c.inputFiles) {
+    const label = relative(app.dir, abs);
+    const buf = contents.get(abs);
+    files[label] = fp[relative(s.p.root, abs)]?.hash ?? (buf ? await hashBytes(buf) : ('' as Hash));
+    const d = dest.get(abs);
+    if (d && buf) fromFiles.set(d, { label, content: buf.toString('utf8') });
   }
+  const none = new Map<string, { label: string; content: string }>();
+  return makeKey({
+    builder: BUILDER_VERSION,
+    arch,
+    distrobuilder: s.tc.version,
+    options: s.options,
+    yaml: await hashBytes(toYaml(c.layers.image)),
+    definition: {
+      base: await keyDefinition(c.layers.base, none),
+      packages: c.layers.packages ? await keyDefinition(c.layers.packages, none) : undefined,
+      image: await keyDefinition(c.layers.image, fromFiles),
+    },
+    files,
+  });
+}
 
-  // Dead targets: recorded, but the appliance or the architecture is gone.
+/** Compiles one slow-path target, keys it and compares with its record. */
+async function planSlow(s: PlanState, tp: TargetPlan, graph: string[] | { error: string } | undefined, compilerGraph: string[]): Promise<void> {
+  const app = s.loaded.get(tp.name);
+  if (!app) {
+    const e = s.loadErrors.get(tp.name)!;
+    Object.assign(tp, { status: 'error', error: e.message, errorFile: e.file });
+    return;
+  }
+  if (!graph || !Array.isArray(graph)) {
+    Object.assign(tp, { status: 'error', error: `cannot list its imports: ${graph && !Array.isArray(graph) ? graph.error : 'unknown error'}`, errorFile: app.module });
+    return;
+  }
+  const { compile, CompileError } = await import('../compile.ts');
+  const contents = new Map<string, Buffer>();
+  let c: CompiledTarget;
+  try {
+    c = compile(app, tp.arch, s.context as never, (abs) => {
+      const b = readFileSync(abs);
+      contents.set(abs, b);
+      return b;
+    });
+  } catch (e) {
+    if (!(e instanceof CompileError)) throw e;
+    Object.assign(tp, { status: 'error', error: `${e.message}${e.field ? ` (field ${e.field})` : ''}`, errorFile: e.file });
+    return;
+  }
+  const fp = await s.cache.fingerprints(keyInputs(s, c, graph, compilerGraph));
+  const { key, hash } = await targetKey(s, app, tp.arch, c, contents, fp);
+  const { specFieldHashes } = await import('./key.ts');
+  const { toYaml } = await import('../yaml.ts');
+  const fields = await specFieldHashes(app);
+  tp.compiled = { yaml: toYaml(c.layers.image), distroArch: c.distroArch, key, hash, keyFile: { hash, key, fields }, inputs: fp, meta: metaOf(app), layers: c.layers };
+  const why = await keyReasons(s, tp, { key, fields, inputs: fp, context: s.context }, `${c.layers.baseId}:${tp.arch}`);
+  tp.reasons = [...why, ...tp.reasons];
+  tp.status = tp.reasons.length ? 'stale' : 'fresh';
+  if (tp.status === 'fresh') tp.refresh = true;
+}
+
+/** Why the key (or the outputs) of a compiled target call for a rebuild; empty when they do not. */
+async function keyReasons(s: PlanState, tp: TargetPlan, now: { key: BuildKey; fields: Record<string, Hash>; inputs: Record<string, InputStat>; context: Record<string, string> }, baseNode: string): Promise<string[]> {
+  const rec = tp.record;
+  if (!rec) return [s.bad.some((b) => b.target === tp.target) ? 'record unreadable (corrupt or foreign): rebuilding from scratch' : 'new target'];
+  if (rec.hash !== tp.compiled!.hash) {
+    const { explainKeyChange } = await import('./key.ts');
+    return explainKeyChange(tp.name, { record: rec, key: readKeyFile(s.p, tp.target, rec.hash) }, now, `base/${baseNode}`);
+  }
+  const o = outputsProblem(s.p, rec);
+  return o ? [o] : [];
+}
+
+/** Slow path: import, compile, key, compare. */
+async function slowPath(s: PlanState, slow: TargetPlan[]): Promise<void> {
+  const apps = [...new Set(slow.map((t) => t.name))];
+  await Promise.all(apps.map((n) => load(s, n, 'to compile')));
+  const ok = apps.filter((n) => s.loaded.has(n));
+  const compilerRel = relative(s.p.root, COMPILER);
+  const graphs = await moduleGraphs(s.p.root, [compilerRel, ...ok.map((n) => relative(s.p.root, s.loaded.get(n)!.module))]);
+  const cg = graphs.get(compilerRel);
+  const compilerGraph = Array.isArray(cg) ? cg : [compilerRel];
+  await Promise.all(slow.map((tp) => {
+    const app = s.loaded.get(tp.name);
+    return planSlow(s, tp, app ? graphs.get(relative(s.p.root, app.module)) : undefined, compilerGraph);
+  }));
+}
+
+/** Recorded targets whose appliance or architecture is gone. */
+function deadTargets(s: PlanState): DeadTarget[] {
   const dead: DeadTarget[] = [];
-  const recorded = new Set([...records.keys(), ...bad.map((b) => b.target).filter((t): t is string => !!t)]);
+  const nameSet = new Set(s.names);
+  const recorded = new Set([...s.records.keys(), ...s.bad.map((b) => b.target).filter((t): t is string => !!t)]);
   for (const t of [...recorded].sort()) {
     const i = t.lastIndexOf(':');
     const name = t.slice(0, i);
     const arch = t.slice(i + 1) as Arch;
     if (!nameSet.has(name)) dead.push({ target: t, reason: `appliance ${name} deleted` });
-    else if (meta.has(name) && !meta.get(name)!.architectures.includes(arch)) dead.push({ target: t, reason: `architecture ${arch} dropped by ${name}` });
+    else if (s.meta.has(name) && !s.meta.get(name)!.architectures.includes(arch)) dead.push({ target: t, reason: `architecture ${arch} dropped by ${name}` });
   }
+  return dead;
+}
 
-  const order = (a: TargetPlan, b: TargetPlan) => a.target.localeCompare(b.target);
+/** Plans a build (or a dry run). Throws a UserError for unknown targets. */
+export async function plan(req: PlanRequest): Promise<Plan> {
+  const s = startPlanning(req);
+  const nameSet = new Set(s.names);
+  const specs = req.specs.map(parseTargetSpec);
+  for (const sp of specs) if (!nameSet.has(sp.name)) throw new UserError(`unknown appliance "${sp.name}"; appliances: ${s.names.join(', ') || '(none)'}`);
+  const requested = specs.length ? new Set(specs.map((sp) => sp.name)) : nameSet;
+  // Which appliances we need to know: the requested ones, and those with records (dead targets).
+  await known(s, new Set([...requested, ...[...s.byName.keys()].filter((n) => nameSet.has(n))]));
+  const { wanted, errors } = resolveWanted(s, specs);
+  const { results, slow } = fastPath(s, wanted);
+  if (slow.length) await slowPath(s, slow);
+  const targets = [...results, ...errors].sort((a, b) => a.target.localeCompare(b.target));
+  const bases = await planNodes({ paths: s.p, targets, nodeRecords: s.nodeRecords, toolchain: s.tc, context: s.context, force: !!req.force, maxAgeMs: req.maxAgeMs, maxAgeText: req.maxAgeText, nowMs: s.nowMs });
   return {
-    targets: [...results, ...errors].sort(order),
-    dead,
-    toolchain: tc,
-    context,
-    records,
-    bad,
-    meta,
-    names,
+    targets,
+    bases,
+    dead: deadTargets(s),
+    toolchain: s.tc,
+    context: s.context,
+    records: s.records,
     async liveTargets() {
-      await known(names);
-      if (names.some((n) => !meta.has(n))) return undefined;
+      await known(s, s.names);
+      if (s.names.some((n) => !s.meta.has(n))) return undefined;
       const live = new Set<string>();
-      for (const n of names) for (const a of meta.get(n)!.architectures) live.add(`${n}:${a}`);
+      for (const n of s.names) for (const a of s.meta.get(n)!.architectures) live.add(`${n}:${a}`);
       return live;
     },
   };
 }
+
+export { formatDuration };

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Arch } from '../model.ts';
 import type { Hash } from './hash.ts';
 import { writeFileAtomic } from './fsutil.ts';
-import { targetSlug, type BuildPaths } from './paths.ts';
+import { nodeSlug, targetSlug, type BuildPaths } from './paths.ts';
 
 /** Format tag of record files; a record with another tag is foreign and ignored with a warning. */
 export const RECORD_FORMAT = 'incus-appliance-build-record/1';
@@ -75,6 +75,100 @@ export interface TargetRecord {
   durationMs: number;
   /** The registry stage has indexed these outputs. */
   indexed: boolean;
+  /**
+   * The nodes the image was packed on, base first (absent in records of the flat builder): a
+   * node rebuilt since (another key, or refreshed by `--max-age`) makes the target stale.
+   */
+  chain?: NodeRef[];
+}
+
+/** Format tag of node records. */
+export const NODE_RECORD_FORMAT = 'incus-appliance-node-record/1';
+
+/** Kinds of tree nodes: the shared base, and an appliance's packages layer. */
+export type NodeKind = 'base' | 'packages';
+
+/** What a child recorded of a node it was built on. */
+export interface NodeRef {
+  /** `base/debian-trixie:amd64` or `nginx:amd64/packages`. */
+  node: string;
+  hash: Hash;
+  /**
+   * When the node's content last changed on purpose (first build, new key, `--max-age`). A
+   * rebuild that only restores a removed tree keeps it, so children stay fresh.
+   */
+  refreshedAt: string;
+}
+
+/** The key of a tree node; its canonical JSON is hashed. */
+export interface NodeKey {
+  builder: number;
+  kind: NodeKind;
+  arch: Arch;
+  distrobuilder: string;
+  /** xxh64 of the exact YAML (with the parent's location replaced by a placeholder). */
+  yaml: Hash;
+  /** The definition, long strings replaced by their hash. */
+  definition: unknown;
+  /** The parent node's key hash (packages layers). */
+  parent?: Hash;
+}
+
+/** The record of a base or packages node's last successful build. */
+export interface NodeRecord {
+  format: typeof NODE_RECORD_FORMAT;
+  node: string;
+  kind: NodeKind;
+  arch: Arch;
+  hash: Hash;
+  key: NodeKey;
+  /** Folder name of its tree under `.cache/trees/`. */
+  tree: string;
+  /** Host-derived context it was built with (mirrors), to explain a changed key. */
+  context: Record<string, string>;
+  builtAt: string;
+  refreshedAt: string;
+  durationMs: number;
+  distrobuilder: string;
+  /** The node it was built on (packages layers). */
+  parent?: NodeRef;
+}
+
+/** Path of the record of a node. */
+export function nodeRecordPath(p: BuildPaths, node: string): string {
+  return join(p.nodeRecords, `${nodeSlug(node)}.json`);
+}
+
+/** Reads the record of a node; undefined when missing or unusable (it is then rebuilt). */
+export function readNodeRecord(p: BuildPaths, node: string): NodeRecord | undefined {
+  try {
+    const r = JSON.parse(readFileSync(nodeRecordPath(p, node), 'utf8')) as NodeRecord;
+    if (!isObj(r) || r.format !== NODE_RECORD_FORMAT || r.node !== node || typeof r.hash !== 'string' || typeof r.tree !== 'string' || typeof r.refreshedAt !== 'string') return undefined;
+    return r;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Every usable node record. */
+export function readNodeRecords(p: BuildPaths): NodeRecord[] {
+  if (!existsSync(p.nodeRecords)) return [];
+  const out: NodeRecord[] = [];
+  for (const n of readdirSync(p.nodeRecords)) {
+    if (!n.endsWith('.json')) continue;
+    try {
+      const r = JSON.parse(readFileSync(join(p.nodeRecords, n), 'utf8')) as NodeRecord;
+      if (isObj(r) && r.format === NODE_RECORD_FORMAT && typeof r.node === 'string' && nodeSlug(r.node) + '.json' === n) out.push(r);
+    } catch {
+      /* unusable: the node is rebuilt when needed */
+    }
+  }
+  return out;
+}
+
+/** Writes a node record atomically (after its tree is in place). */
+export function writeNodeRecord(p: BuildPaths, r: NodeRecord): void {
+  writeFileAtomic(nodeRecordPath(p, r.node), JSON.stringify(r, null, 1) + '\n');
 }
 
 /** The key file beside a record. */

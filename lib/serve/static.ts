@@ -7,7 +7,7 @@
  * @module
  */
 import { constants } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { lstat, open, realpath, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, sep } from 'node:path';
 
@@ -176,12 +176,50 @@ export interface StaticOptions {
   log?: (r: AccessRecord) => void;
   /** Read-stream chunk size: larger chunks cost far less CPU per byte under TLS. @default 1 MiB */
   chunkSize?: number;
+  /**
+   * Files never served whatever their name, by identity (device and inode): the server's
+   * private key, so that no hard link, bind mount or copy-by-link inside the folder exposes it.
+   */
+  deny?: FileIdentity[];
+}
+
+/** A file's identity: what a hard link or a bind mount shares with the original. */
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+}
+
+/**
+ * Opens `real` for reading only if it is a regular file. The type is checked with `lstat`
+ * BEFORE opening, because `open()` of a FIFO blocks until a writer appears, and it blocks a
+ * libuv pool thread: four such requests hang every file request of the server. `O_NONBLOCK`
+ * covers a swap between the check and the open (a FIFO then opens at once and fails the second
+ * check); it changes nothing for regular files. Returns undefined for anything else.
+ */
+async function openRegular(real: string, deny: FileIdentity[]): Promise<FileHandle | undefined> {
+  const pre = await lstat(real, { bigint: true }).catch(() => undefined);
+  if (!pre?.isFile()) return undefined;
+  let fh: FileHandle;
+  try {
+    // O_NOFOLLOW: the resolved path must not have become a symlink since realpath.
+    fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  const st = await fh.stat({ bigint: true }).catch(() => undefined);
+  const denied = deny.some((d) => d.dev === st?.dev && d.ino === st?.ino);
+  if (!st?.isFile() || st.ino !== pre.ino || st.dev !== pre.dev || denied) {
+    await fh.close().catch(() => {});
+    return undefined;
+  }
+  return fh;
 }
 
 /** The request handler. */
 export async function createStaticHandler(opts: StaticOptions): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
   const root = await realpath(opts.root);
   const chunk = opts.chunkSize ?? 1024 * 1024;
+  const deny = opts.deny ?? [];
 
   const plain = (res: ServerResponse, status: number, text: string, head = false) => {
     const body = Buffer.from(text + '\n');
@@ -204,17 +242,12 @@ export async function createStaticHandler(opts: StaticOptions): Promise<(req: In
       return plain(res, 404, 'not found', head);
     }
     if (!real.startsWith(root + sep)) return plain(res, 404, 'not found', head); // a symlink pointing outside
-    let fh;
-    try {
-      // O_NOFOLLOW: the resolved path must not have become a symlink since realpath.
-      fh = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch {
-      return plain(res, 404, 'not found', head);
-    }
+    // Directories (no listing), FIFOs, sockets, devices and denied files are all 404.
+    const fh = await openRegular(real, deny);
+    if (!fh) return plain(res, 404, 'not found', head);
     let handedOff = false;
     try {
       const st = await fh.stat({ bigint: true });
-      if (!st.isFile()) return plain(res, 404, 'not found', head); // directories: no listing
       const size = Number(st.size);
       const mtime = new Date(Number(st.mtimeMs));
       const ca = CONTENT_ADDRESSED.exec(check.rel);

@@ -17,15 +17,15 @@ import { resolve } from 'node:path';
 export const BUILD_OPTIONS: NonNullable<Verb['options']> = {
   'dry-run': { type: 'boolean', short: 'n', description: 'build nothing: print each target as fresh or stale, with the reasons' },
   json: { type: 'boolean', description: 'print the result as JSON on stdout ({"targets":[{"target","status","reasons"}],"dead":[...]})' },
-  force: { type: 'boolean', description: 'rebuild the named targets even when they are fresh' },
-  'max-age': { type: 'string', value: 'AGE', description: 'rebuild targets built longer ago than AGE (e.g. 7d, 12h): the key cannot see mirror updates' },
+  force: { type: 'boolean', description: "rebuild the named targets' own layers (packages, image) even when they are fresh" },
+  'max-age': { type: 'string', value: 'AGE', description: 'rebuild base layers built longer ago than AGE (e.g. 7d), and every appliance on them: how mirror updates (security fixes) get in' },
   'all-arch': { type: 'boolean', description: 'every architecture each appliance declares (default: the host architecture)' },
   jobs: { type: 'string', short: 'j', value: 'N', description: `distrobuilder runs at once (default: half the CPUs, 1 to 4; here ${defaultJobs()})` },
   'fail-fast': { type: 'boolean', description: 'start no new build after the first failure (default: independent targets keep building)' },
   plain: { type: 'boolean', description: 'one line per event, no live redraw (the default in CI and when not on a terminal)' },
   'no-index': { type: 'boolean', description: 'do not hand the built images to the registry' },
   'no-wait': { type: 'boolean', description: 'exit 1 at once when another build holds the .cache/ lock, instead of waiting' },
-  compression: { type: 'string', value: 'METHOD', description: 'distrobuilder --compression (xz, zstd, gzip...; part of the key; the registry needs xz) (default: xz)' },
+  compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the image layer: xz (smallest), zstd, zstd-3 (fastest, for the edit loop)... (part of the image key only) (default: xz)' },
   type: { type: 'string', value: 'TYPE', description: 'distrobuilder --type: split or unified (part of the key; the registry needs split) (default: split)' },
   registry: { type: 'string', value: 'DIR', description: 'registry folder (default: <project>/registry)' },
 };
@@ -37,6 +37,7 @@ export function reportJson(r: BuildReport): string {
       target: t.target,
       status: t.status,
       reasons: t.reasons,
+      ...(t.layers ? { layers: t.layers } : {}),
       ...(t.message ? { message: t.message } : {}),
       ...(t.ms !== undefined ? { ms: t.ms } : {}),
       ...(t.log ? { log: t.log } : {}),
@@ -91,6 +92,7 @@ export const buildVerb: Verb = {
         env: ctx.env,
         context: { debianMirror: o['debian-mirror'] as string | undefined, alpineMirror: o['alpine-mirror'] as string | undefined },
         logger,
+        signal: ctx.interrupt(),
       });
     } catch (e) {
       logger.close();
@@ -101,7 +103,7 @@ export const buildVerb: Verb = {
     if (json) ctx.stdout(reportJson(report));
     else if (o['dry-run']) {
       for (const t of report.targets) {
-        const line = t.status === 'error' ? `${t.target}: error: ${t.message}` : formatEvent(t.status === 'stale' ? { type: 'stale', target: t.target, reasons: t.reasons } : { type: 'fresh', target: t.target });
+        const line = t.status === 'error' ? `${t.target}: error: ${t.message}` : formatEvent(t.status === 'stale' ? { type: 'stale', target: t.target, reasons: t.reasons, layers: t.layers } : { type: 'fresh', target: t.target });
         ctx.stdout(line + '\n');
       }
       for (const d of report.dead) ctx.stdout(`${d.target}: no longer exists (${d.reason}); a build removes its outputs\n`);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { canonicalJson, hashBytes, hashFile, type Hash } from '../../lib/graph/hash.ts';
 import { diffPaths, explainKeyChange, inputLabel, keyDefinition, makeKey, type KeyState } from '../../lib/graph/key.ts';
 import { parseDuration, formatDuration, formatBytes } from '../../lib/graph/fsutil.ts';
-import { foreignArchProblem, stageOf } from '../../lib/graph/runner.ts';
+import { foreignArchProblem } from '../../lib/graph/arch-check.ts';
+import { stageOf } from '../../lib/graph/distrobuilder.ts';
 import { RECORD_FORMAT, recordProblem, type BuildKey, type TargetRecord } from '../../lib/graph/record.ts';
 import { formatEvent } from '../../lib/graph/events.ts';
 

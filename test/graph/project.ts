@@ -84,8 +84,13 @@ export interface Project {
   run(args: string[], env?: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string; all: string }>;
   /** Starts build.ts without waiting (for kill and lock tests). */
   start(args: string[], env?: NodeJS.ProcessEnv): ResultPromise;
-  /** `name:arch` of every fake build since the last call, sorted. */
+  /** `name:arch` of every image built (pack) since the last call (of this or {@link nodes}), sorted. */
   builds(): string[];
+  /**
+   * Every node built since the last call, sorted: `base/debian-trixie:amd64` (base),
+   * `nginx:amd64/packages` (packages layer), `nginx:amd64` (image).
+   */
+  nodes(): string[];
   read(rel: string): string;
   /**
    * Writes a file. Its mtime is set a few seconds back, as for an edit made a while before the
@@ -123,22 +128,29 @@ export function project(): Project {
   for (const q of ['qemu-aarch64', 'qemu-x86_64']) writeFileSync(join(binfmt, q), 'enabled\ninterpreter /usr/bin/qemu\n');
   ageTree(dir, new Date(Date.now() - 3600_000));
   const recordFile = join(dir, 'fake-builds.log');
+  /** The fake's invocations since the last call, as node names. */
+  const calls = () => {
+    if (!existsSync(recordFile)) return [];
+    const lines = readFileSync(recordFile, 'utf8').split('\n').filter(Boolean);
+    rmSync(recordFile);
+    return lines.map((l) => {
+      const [image, arch, ...args] = l.split(' ');
+      const cmd = args.find((a) => ['build-dir', 'pack-incus', 'build-incus'].includes(a)) ?? '?';
+      const a = ARCH[arch] ?? arch;
+      const base = /^base-(.+)-[^-]+$/.exec(image);
+      if (base) return { cmd, node: `base/${base[1]}:${a}` };
+      const name = NAMES.find((n) => image.startsWith(`${n}-`)) ?? image;
+      return { cmd, node: cmd === 'build-dir' ? `${name}:${a}/packages` : `${name}:${a}` };
+    });
+  };
   const env = testEnv({ DISTROBUILDER: FAKE, FAKE_DB_RECORD: recordFile, APPLIANCE_BINFMT_DIR: binfmt, CI: '1', APPLIANCE_ALPINE_MIRROR: 'http://alpine.example/alpine' });
   return {
     dir,
     env,
     run: (args, extra = {}) => runBuildTs(args, { cwd: dir, env: { ...env, ...extra } }),
     start: (args, extra = {}) => execa(process.execPath, ['--import', 'tsx', join(dir, 'build.ts'), ...args], { cwd: dir, env: { ...env, ...extra }, reject: false, all: true }),
-    builds() {
-      if (!existsSync(recordFile)) return [];
-      const lines = readFileSync(recordFile, 'utf8').split('\n').filter(Boolean);
-      rmSync(recordFile);
-      return lines.map((l) => {
-        const [image, arch] = l.split(' ');
-        const name = NAMES.find((n) => image.startsWith(`${n}-`)) ?? image;
-        return `${name}:${ARCH[arch] ?? arch}`;
-      }).sort();
-    },
+    builds: () => calls().filter((c) => c.cmd !== 'build-dir').map((c) => c.node).sort(),
+    nodes: () => calls().map((c) => c.node).sort(),
     read: (rel) => readFileSync(join(dir, rel), 'utf8'),
     write: (rel, text) => {
       mkdirSync(join(dir, rel, '..'), { recursive: true });

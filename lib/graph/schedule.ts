@@ -1,0 +1,73 @@
+/**
+ * Runs the nodes of a plan as a DAG on p-queue: a base builds once however many appliances need
+ * it, packages layers and images on a built base run in parallel up to `-j`, and a node that
+ * fails fails its dependants with one message naming it and its log. Waiting for a parent never
+ * holds a slot of the pool (the child is queued only once its parent is done), so any `-j` works.
+ * @module
+ */
+import type PQueue from 'p-queue';
+import type { NodePlan } from './node-plan.ts';
+import { refOf } from './node-plan.ts';
+import type { TargetPlan } from './plan.ts';
+import type { NodeRecord, NodeRef } from './record.ts';
+import { buildTree, type NodeOutcome, type RunContext } from './tree-node.ts';
+import { packImage, type BuildResult } from './image-node.ts';
+
+/** A tree ready to build on, or why it is not. */
+type Ready = { ok: true; record: NodeRecord; chain: NodeRef[] } | { ok: false; message: string };
+
+/** Scheduling state of one run. */
+export class Scheduler {
+  private trees = new Map<string, Promise<Ready>>();
+  /** Set after the first failure when `failFast`: nothing new starts. */
+  stopped = false;
+
+  constructor(private heavy: PQueue, private rc: RunContext, private failFast: boolean) {}
+
+  /** Builds (once) or reuses the tree of `n`, after its parent's. */
+  tree(n: NodePlan): Promise<Ready> {
+    let t = this.trees.get(n.node);
+    if (!t) {
+      t = this.buildTreeAfterParent(n);
+      this.trees.set(n.node, t);
+    }
+    return t;
+  }
+
+  private async buildTreeAfterParent(n: NodePlan): Promise<Ready> {
+    // A fresh tree is used as it is: its parent is not even looked at (it may be gone).
+    if (n.status === 'fresh') return { ok: true, record: n.record!, chain: [...(n.record!.parent ? [n.record!.parent] : []), refOf(n)] };
+    const parent = n.parent ? await this.tree(n.parent) : undefined;
+    if (parent && !parent.ok) return parent;
+    const chain = parent?.ok ? parent.chain : [];
+    const out = await this.heavy.add(async (): Promise<NodeOutcome> => {
+      if (this.stopped || this.rc.signal.aborted) return { ok: false, message: this.rc.signal.aborted ? 'interrupted' : 'skipped (--fail-fast)', log: '', tail: [], ms: 0 };
+      this.rc.emit({ type: 'start', target: n.node });
+      return buildTree(n, parent?.ok ? parent.record : undefined, this.rc);
+    });
+    if (!out.ok) {
+      if (out.log) {
+        this.rc.emit({ type: 'failed', target: n.node, ms: out.ms, message: out.message, log: out.log, tail: out.tail });
+        if (this.failFast) this.stopped = true;
+      }
+      return { ok: false, message: out.log ? `${n.node} failed: ${out.message} (log: ${out.log})` : out.message };
+    }
+    this.rc.emit({ type: 'built', target: n.node, ms: out.ms });
+    return { ok: true, record: out.record, chain: [...chain, refOf(n, out.record)] };
+  }
+
+  /** Builds a stale target's image once the tree it is packed on is ready. */
+  async image(tp: TargetPlan): Promise<BuildResult & { skipped?: boolean }> {
+    const tree = await this.tree(tp.chain!.at(-1)!);
+    if (!tree.ok) return { target: tp.target, ok: false, ms: 0, message: tree.message, log: '', skipped: true };
+    return this.heavy.add(async () => {
+      if (this.stopped || this.rc.signal.aborted) {
+        return { target: tp.target, ok: false, ms: 0, message: this.rc.signal.aborted ? 'interrupted' : 'an earlier build failed and --fail-fast is set', log: '', skipped: true };
+      }
+      this.rc.emit({ type: 'start', target: tp.target });
+      const r = await packImage(tp, tree.record, tree.chain, this.rc);
+      if (!r.ok && this.failFast) this.stopped = true;
+      return r;
+    });
+  }
+}

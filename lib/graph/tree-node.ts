@@ -1,0 +1,137 @@
+/**
+ * Builds a tree node (a shared base, or an appliance's packages layer): `distrobuilder
+ * build-dir` into a fresh `.cache/tmp/<node>.<rnd>/tree/rootfs`, a tarball of it for the layers
+ * built on a base (`rootfs-http` with a `file://` URL starts a `build-dir` from it), then the
+ * folder renamed to `.cache/trees/<key hash>/` and only after that the node record written.
+ * Whatever happens (failure, Ctrl-C, kill -9), a node is either fully recorded or not at all;
+ * a tree in `.cache/trees/` is never modified (packs work on an overlay of it).
+ * @module
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { execa } from 'execa';
+import { ALPINE_MIRROR_UNSET } from '../context.ts';
+import { PARENT_URL } from '../compile.ts';
+import { NodeLog, runDistrobuilder } from './distrobuilder.ts';
+import type { BuildEvent } from './events.ts';
+import { formatDuration, safeRemove } from './fsutil.ts';
+import { foreignArchProblem } from './arch-check.ts';
+import type { NodePlan } from './node-plan.ts';
+import { nodeLogFile, nodeSlug, treeDir, type BuildPaths } from './paths.ts';
+import { NODE_RECORD_FORMAT, readNodeRecords, writeNodeRecord, type NodeRecord } from './record.ts';
+import type { Toolchain } from './toolchain.ts';
+
+/** What every node build of a run shares. */
+export interface RunContext {
+  paths: BuildPaths;
+  toolchain: Toolchain;
+  options: Record<string, string>;
+  context: Record<string, string>;
+  env: NodeJS.ProcessEnv;
+  emit: (e: BuildEvent) => void;
+  /** Aborted on Ctrl-C / SIGTERM: running builds are stopped and cleaned up. */
+  signal: AbortSignal;
+}
+
+/** The outcome of one node build: the record, or why it failed (and where its log is). */
+export type NodeOutcome = { ok: true; record: NodeRecord; ms: number } | { ok: false; message: string; log: string; tail: string[]; ms: number };
+
+/** Why a node cannot be built on this host at all, or undefined. */
+export function buildProblem(yaml: string, arch: NodePlan['arch'], rc: Pick<RunContext, 'toolchain' | 'env'>): string | undefined {
+  const foreign = foreignArchProblem(arch, rc.env);
+  if (foreign) return foreign;
+  if (!rc.toolchain.path) return `distrobuilder not found ("${rc.toolchain.exe}"): run \`sudo bash lib/host/setup.sh\`, or set DISTROBUILDER to its path`;
+  // The placeholder lets Alpine appliances compile and validate anywhere; it never downloads.
+  if (yaml.includes(ALPINE_MIRROR_UNSET)) return 'no Alpine mirror configured: set APPLIANCE_ALPINE_MIRROR or pass --alpine-mirror URL';
+  return undefined;
+}
+
+/** Tars a tree for the layers built on it (numeric owners, xattrs: what distrobuilder's unpack reads). */
+async function tarTree(tree: string, signal: AbortSignal): Promise<string | undefined> {
+  const r = await execa('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', join(tree, 'rootfs'), '-cf', join(tree, 'rootfs.tar'), '.'], { reject: false, cancelSignal: signal, stdin: 'ignore' });
+  return r.exitCode === 0 ? undefined : `tar of the tree failed: ${r.stderr.split('\n')[0] || `exit code ${r.exitCode}`}`;
+}
+
+/** Removes the trees no node record points to any more (the one a rebuild replaced). */
+export function removeUnreferencedTrees(p: BuildPaths, warn: (m: string) => void): string[] {
+  if (!existsSync(p.trees)) return [];
+  const used = new Set(readNodeRecords(p).map((r) => r.tree));
+  const removed: string[] = [];
+  for (const n of readdirSync(p.trees)) {
+    if (used.has(n)) continue;
+    const r = safeRemove(join(p.trees, n));
+    if (r.removed) removed.push(join(p.trees, n));
+    else warn(`${relative(p.root, join(p.trees, n))}: ${r.problem}`);
+  }
+  return removed;
+}
+
+/** Builds one tree node on its parent's record (packages layers). Never throws for a build failure. */
+export async function buildTree(n: NodePlan, parent: NodeRecord | undefined, rc: RunContext): Promise<NodeOutcome> {
+  const p = rc.paths;
+  const started = Date.now();
+  for (const d of [p.tmp, p.logs, p.sources, p.trees]) mkdirSync(d, { recursive: true });
+  const tmp = mkdtempSync(join(p.tmp, `${nodeSlug(n.node)}.`));
+  const log = new NodeLog(nodeLogFile(p, n.node));
+  const end = async (message?: string, record?: NodeRecord): Promise<NodeOutcome> => {
+    const ms = Date.now() - started;
+    log.note(message ? `# FAILED after ${formatDuration(ms)}: ${message}` : `# built in ${formatDuration(ms)}`);
+    await log.close();
+    const removed = safeRemove(tmp);
+    if (!removed.removed) rc.emit({ type: 'warning', message: `${relative(p.root, tmp)}: ${removed.problem}` });
+    if (record) return { ok: true, record, ms };
+    return { ok: false, message: message ?? 'failed', log: relative(p.root, log.file), tail: log.last(), ms };
+  };
+  log.note(`# ${n.node}: build started ${new Date(started).toISOString()}`);
+  log.note(`# why: ${n.reasons.join('; ')}`);
+  const problem = buildProblem(n.yaml, n.arch, rc);
+  if (problem) return end(problem);
+  if (rc.signal.aborted) return end('interrupted');
+  const def = join(tmp, 'definition.yaml');
+  writeFileSync(def, parent ? n.yaml.replaceAll(PARENT_URL, `file://${join(treeDir(p, parent.tree), 'rootfs.tar')}`) : n.yaml);
+  const tree = join(tmp, 'tree');
+  const failed = await runDistrobuilder({
+    exe: rc.toolchain.path!, tmp, target: n.node, log, env: rc.env, signal: rc.signal, emit: rc.emit,
+    args: ['build-dir', def, join(tree, 'rootfs'), '--sources-dir', p.sources, '-o', `image.architecture=${n.distroArch}`],
+  });
+  if (failed) return end(failed);
+  if (n.kind === 'base') {
+    rc.emit({ type: 'stage', target: n.node, stage: 'tarball for the layers' });
+    const tarFailed = await tarTree(tree, rc.signal);
+    if (tarFailed) return end(rc.signal.aborted ? 'interrupted' : tarFailed);
+  }
+  if (rc.signal.aborted) return end('interrupted');
+  return end(undefined, install(n, parent, tree, tmp, started, rc));
+}
+
+/** Moves a finished tree into place and records it: the record is written last. */
+function install(n: NodePlan, parent: NodeRecord | undefined, tree: string, tmp: string, started: number, rc: RunContext): NodeRecord {
+  const p = rc.paths;
+  const final = treeDir(p, n.hash);
+  // A tree with the same key (a restore, or one left by a run killed before its record): aside.
+  if (existsSync(final)) renameSync(final, join(tmp, 'previous'));
+  renameSync(tree, final);
+  const builtAt = new Date().toISOString();
+  const record: NodeRecord = {
+    format: NODE_RECORD_FORMAT,
+    node: n.node,
+    kind: n.kind,
+    arch: n.arch,
+    hash: n.hash,
+    key: n.key,
+    tree: n.hash,
+    context: rc.context,
+    builtAt,
+    refreshedAt: n.refresh || !n.record ? builtAt : n.record.refreshedAt,
+    durationMs: Date.now() - started,
+    distrobuilder: rc.toolchain.version,
+    ...(parent && n.parent ? { parent: { node: n.parent.node, hash: parent.hash, refreshedAt: parent.refreshedAt } } : {}),
+  };
+  writeNodeRecord(p, record);
+  // The tree this node had before (another key) is referenced by nothing now.
+  if (n.record && n.record.tree !== record.tree) {
+    const old = treeDir(p, n.record.tree);
+    if (!readNodeRecords(p).some((r) => r.tree === n.record!.tree)) safeRemove(old);
+  }
+  return record;
+}
