@@ -106,6 +106,8 @@ const CONTEXT_NAMES: Record<string, string> = { debianMirror: 'Debian mirror', a
  * `option --compression changed (xz -> zstd)`, `files/nginx.conf changed`,
  * `appliance.ts: packages changed`, `_base/debian.ts changed`, `Debian mirror changed (a -> b)`.
  * Only called when the hashes differ; never returns an empty list.
+ * @param baseNode the base node of a layered key (`debian-trixie:amd64`), whose definition is
+ *   `{base, packages, image}`: a change confined to `base` is named `base <node> changed: <fields>`
  */
 export function explainKeyChange(name: string, old: { record: TargetRecord; key?: KeyFile }, now: KeyState, baseNode?: string): string[] {
   const reasons: string[] = [];
@@ -135,7 +137,7 @@ export function explainKeyChange(name: string, old: { record: TargetRecord; key?
   const contextChanged = Object.keys({ ...old.record.context, ...now.context }).some((k) => old.record.context[k] !== now.context[k]);
   if (baseChanged.length) reasons.push(`base ${baseNode} changed: ${baseFields(baseChanged, contextChanged ? old.record.context : undefined, now.context)}`);
   const yamlOnly = ok !== undefined && allChanged.length === 0 && ok.yaml !== nk.yaml && canonicalJson(ok.files) === canonicalJson(nk.files);
-  if (defChanged.length || yamlOnly) reasons.push(...attribute(name, old, now, defChanged, yamlOnly, contextChanged));
+  if (defChanged.length || yamlOnly) reasons.push(...attribute(name, old, now, defChanged, yamlOnly, contextChanged, baseChanged.length > 0));
   if (reasons.length === 0) reasons.push('build key changed');
   return reasons;
 }
@@ -158,8 +160,10 @@ function baseFields(paths: string[], oldContext: Record<string, string> | undefi
  * appliance.ts) and to the host context. A changed mirror alone explains a change confined to
  * `source`: modules edited meanwhile (a comment) are then not blamed.
  */
-function attribute(name: string, old: { record: TargetRecord; key?: KeyFile }, now: KeyState, defChanged: string[], yamlOnly: boolean, contextChanged: boolean): string[] {
+function attribute(name: string, old: { record: TargetRecord; key?: KeyFile }, now: KeyState, defChanged: string[], yamlOnly: boolean, contextChanged: boolean, baseNamed: boolean): string[] {
   const attributed: string[] = [];
+  // Base modules were named with the base's own reason already.
+  const named = (p: string) => baseNamed && inputLabel(p, name).startsWith('_base/');
   const onlySource = defChanged.length > 0 && defChanged.every((d) => d === 'source' || d.startsWith('source.'));
   const paths = [...new Set([...Object.keys(old.record.inputs), ...Object.keys(now.inputs)])].sort();
   const isModule = (p: string) => old.record.inputs[p]?.kind !== 'file' && now.inputs[p]?.kind !== 'file';
@@ -168,7 +172,7 @@ function attribute(name: string, old: { record: TargetRecord; key?: KeyFile }, n
   for (const p of contextChanged && onlySource ? [] : paths) {
     const a = old.record.inputs[p];
     const b = now.inputs[p];
-    if (!isModule(p)) continue;
+    if (!isModule(p) || named(p)) continue;
     const label = inputLabel(p, name);
     if (!a) attributed.push(`${label} added`);
     else if (!b) attributed.push(`${label} removed`);

@@ -362,9 +362,12 @@ async function planSlow(s: PlanState, tp: TargetPlan, graph: string[] | { error:
 async function keyReasons(s: PlanState, tp: TargetPlan, now: { key: BuildKey; fields: Record<string, Hash>; inputs: Record<string, InputStat>; context: Record<string, string> }, baseNode: string): Promise<string[]> {
   const rec = tp.record;
   if (!rec) return [s.bad.some((b) => b.target === tp.target) ? 'record unreadable (corrupt or foreign): rebuilding from scratch' : 'new target'];
+  const was = rec.chain?.[0]?.node;
+  // Moved to another base (another release, or another distribution): that says it all.
+  if (rec.hash !== tp.compiled!.hash && was && was !== `base/${baseNode}`) return [`base ${was.slice(5)} -> ${baseNode}`];
   if (rec.hash !== tp.compiled!.hash) {
     const { explainKeyChange } = await import('./key.ts');
-    return explainKeyChange(tp.name, { record: rec, key: readKeyFile(s.p, tp.target, rec.hash) }, now, `base/${baseNode}`);
+    return explainKeyChange(tp.name, { record: rec, key: readKeyFile(s.p, tp.target, rec.hash) }, now, baseNode);
   }
   const o = outputsProblem(s.p, rec);
   return o ? [o] : [];
