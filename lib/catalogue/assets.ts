@@ -114,7 +114,7 @@ cards.forEach(c=>{const hit=!q||c.dataset.search.includes(q);c.hidden=!hit;if(hi
 const sha = (s: string) => `'sha256-${createHash('sha256').update(s).digest('base64')}'`;
 
 /** The pages' Content-Security-Policy: their own inline style and script, same-origin links, nothing else. */
-export const CSP = `default-src 'none'; style-src ${sha(CSS)}; script-src ${sha(JS + ' ')}; img-src data:; base-uri 'none'; form-action 'none'`;
+export const CSP = `default-src 'none'; style-src ${sha(CSS)}; script-src ${sha(JS)}; img-src data:; base-uri 'none'; form-action 'none'`;
 
 /** The site icon, inline (no favicon.ico request, so no 404 in the console). */
 export const ICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#0a5ccc"/><path d="M8 11l8-4 8 4v10l-8 4-8-4z" fill="none" stroke="#fff" stroke-width="2.2" stroke-linejoin="round"/><path d="M8 11l8 4 8-4M16 15v10" fill="none" stroke="#fff" stroke-width="2.2" stroke-linejoin="round"/></svg>`;
