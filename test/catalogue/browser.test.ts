@@ -88,7 +88,7 @@ it('index and appliance pages: no console errors, nothing fetched but the page, 
       assert.equal(v.problems, [], `${path} at ${width}px`);
       assert.equal(v.requests, [srv.url + path], 'one request: the page itself (inline style, script and icon)');
       assert.ok(v.bytes < 100_000, `${path}: ${v.bytes} bytes`);
-      const scroll = await v.page.evaluate(() => document.documentElement.scrollWidth);
+      const scroll = Number(await v.page.evaluate('document.documentElement.scrollWidth'));
       assert.ok(scroll <= width, `${path} at ${width}px scrolls sideways (${scroll}px wide)`);
       await v.page.screenshot({ path: join(ARTIFACTS, `${name}-${width}.png`), fullPage: true });
       await v.page.close();
@@ -99,7 +99,7 @@ it('index and appliance pages: no console errors, nothing fetched but the page, 
 
 it('the index shows every appliance of the registry with version, architectures, sizes and launch command', async () => {
   const v = await visit(ctx, srv.url + '/');
-  const cards = await v.page.$$eval('li.card', (els) => els.map((e) => (e as HTMLElement).innerText));
+  const cards = await v.page.locator('li.card').allInnerTexts();
   assert.is(cards.length, 2);
   assert.match(cards[0], /nginx[\s\S]*1\.26[\s\S]*Debian 13 \(trixie\)[\s\S]*amd64 · \d[\s\S]*arm64 · \d[\s\S]*incus launch appliance:nginx web/);
   assert.match(cards[1], /postgres[\s\S]*incus launch appliance:postgres db/);
@@ -111,7 +111,7 @@ it('the index shows every appliance of the registry with version, architectures,
 /** Every link of `url`'s page: same-origin targets answer 200, in-page anchors exist. */
 async function checkLinks(url: string, status: (u: URL) => Promise<number>): Promise<string[]> {
   const v = await visit(ctx, url);
-  const links = await v.page.$$eval('a[href]', (as) => as.map((a) => (a as HTMLAnchorElement).href));
+  const links = await v.page.locator('a[href]').evaluateAll((as) => as.map((a) => (a as unknown as { href: string }).href));
   const ids = new Set(await v.page.$$eval('[id]', (els) => els.map((e) => e.id)));
   await v.page.close();
   for (const href of links) {
@@ -134,8 +134,8 @@ it('the copy button copies the launch command (with the example settings)', asyn
   await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: srv.url });
   const v = await visit(ctx, srv.url + '/appliances/postgres.html');
   await v.page.click('pre[aria-label="launch postgres"] + button.copy');
-  await v.page.waitForFunction(() => document.querySelector('pre[aria-label="launch postgres"] + button')?.textContent === 'Copied');
-  const copied = await v.page.evaluate(() => navigator.clipboard.readText());
+  await v.page.waitForFunction(`document.querySelector('pre[aria-label="launch postgres"] + button')?.textContent === 'Copied'`);
+  const copied = String(await v.page.evaluate('navigator.clipboard.readText()'));
   const info = (await readInfoFile(reg)).appliances.postgres;
   assert.is(copied, launchCommand(info, 'appliance'));
   assert.match(copied, /^incus launch appliance:postgres db \\\n {4}-c user\.postgres\.password=/);
@@ -168,7 +168,7 @@ it('readable without JavaScript; the filter box narrows the cards when it runs',
 it('light and dark colour schemes', async () => {
   const lum = async (scheme: 'light' | 'dark') => {
     const v = await visit(ctx, srv.url + '/', { scheme });
-    const rgb = await v.page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+    const rgb = String(await v.page.evaluate('getComputedStyle(document.body).backgroundColor'));
     await v.page.close();
     const [r, g, b] = rgb.match(/\d+/g)!.map(Number);
     return (r + g + b) / 3;
@@ -198,7 +198,7 @@ it('the commands pasted from the page add a remote that real Incus lists (incus 
   const v = await visit(ctx, srv.url + '/appliances/nginx.html');
   const copy = async (label: string) => {
     await v.page.click(`pre[aria-label="${label}"] + button.copy`);
-    return v.page.evaluate(() => navigator.clipboard.readText());
+    return String(await v.page.evaluate('navigator.clipboard.readText()'));
   };
   const script = `${await copy('trust the certificate')}\n${await copy('add the remote')}\nincus image list appliance: --format csv -c lf\n`;
   await v.page.close();
