@@ -41,13 +41,15 @@ border:1px solid var(--line);background:var(--card);color:var(--fg);cursor:point
 .copy:hover{border-color:var(--accent);color:var(--accent)}
 .badge{display:inline-block;font-size:.78rem;font-weight:600;padding:.1rem .5rem;border-radius:999px;background:var(--accent-bg);color:var(--accent);white-space:nowrap}
 .badges{display:flex;flex-wrap:wrap;gap:.35rem;margin:.4rem 0}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,310px),1fr));gap:1rem;padding:0;margin:1rem 0;list-style:none}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,340px),1fr));gap:1rem;padding:0;margin:1rem 0;list-style:none}
 .card{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:1rem 1.1rem;display:flex;flex-direction:column;gap:.4rem;min-width:0}
 .card h2{margin:0;font-size:1.25rem;display:flex;align-items:baseline;justify-content:space-between;gap:.5rem}
 .card h2 a{text-decoration:none}
 .card h2 a:hover{text-decoration:underline}
 .card p{margin:0}
-.card pre{margin-top:auto}
+.card .code{margin-top:auto;display:flex;gap:.4rem;align-items:center}
+.card .code pre{flex:1;min-width:0;margin:0;padding-right:.9rem}
+.card .copy{position:static}
 dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:.15rem .8rem;margin:.3rem 0;font-size:.92rem}
 dl.facts dt{color:var(--muted)}
 dl.facts dd{margin:0;min-width:0}
@@ -67,6 +69,7 @@ ol.steps>li::marker{font-weight:700;color:var(--accent)}
 .filter input{font:inherit;width:min(100%,420px);padding:.5rem .7rem;border-radius:8px;border:1px solid var(--line);background:var(--card);color:var(--fg)}
 .filter label{display:block;font-weight:600;margin-bottom:.25rem}
 details.fp summary{cursor:pointer;list-style-position:inside}
+.panel details summary{cursor:pointer;color:var(--muted);font-size:.92rem}
 details.fp>code{display:block;margin-top:.3rem;max-width:32ch;overflow-wrap:anywhere}
 .secret{color:var(--warn);font-weight:600}
 .crumbs{font-size:.92rem;margin:0 0 .5rem}

@@ -38,8 +38,11 @@ export function indexPage(apps: ApplianceView[], site: Site): string {
 <section class="panel" aria-labelledby="start">
 <h2 id="start">Add this registry to Incus</h2>
 ${codeBlock(remoteAddCommand(site.remote), site, 'add the remote')}
-<p class="note">When the server uses a self-signed certificate (the default of <code>build.ts serve</code>), trust it first: the certificate copy is the whole trust step of a SimpleStreams remote. Compare the fingerprint with the SHA-256 the server printed at start.</p>
+<p class="note">Then <code>incus image list ${site.remote}:</code>, and launch an appliance below with the command on its card; its page has the settings.</p>
+<details><summary>Self-signed certificate (the default of <code>build.ts serve</code>)? Trust it first.</summary>
+<p class="note">The certificate copy is the whole trust step of a SimpleStreams remote. Compare the fingerprint printed with the SHA-256 the server printed at start.</p>
 ${codeBlock(certificateCommand(site.remote), site, 'trust the certificate')}
+</details>
 </section>
 <div class="filter" hidden><label for="filter">Filter appliances</label><input id="filter" type="search" placeholder="name, setting, architecture…" autocomplete="off"></div>
 <p id="none" class="muted" role="status" hidden>No appliance matches.</p>
