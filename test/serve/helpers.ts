@@ -1,7 +1,8 @@
 /** Helpers of the server tests: HTTPS requests with the pinned certificate, raw sockets. */
 import { request } from 'node:https';
 import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { readdirSync, readlinkSync } from 'node:fs';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 /** A response, body collected. */
 export interface Resp {
@@ -59,4 +60,49 @@ export async function until(cond: () => boolean, limitMs = 5000): Promise<void> 
     if (Date.now() - t0 > limitMs) throw new Error('condition not reached');
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** A socket under test and a promise of its close (resolves with the ms it stayed open). */
+export interface Watched<S> {
+  sock: S;
+  closed: Promise<number>;
+  isClosed: () => boolean;
+}
+
+/** Watches `sock` for close; errors (resets) count as closed too. */
+export function watch<S extends NodeJS.EventEmitter>(sock: S): Watched<S> {
+  const t0 = Date.now();
+  let done = false;
+  const closed = new Promise<number>((resolve) => {
+    sock.on('error', () => {});
+    sock.on('close', () => { done = true; resolve(Date.now() - t0); });
+  });
+  return { sock, closed, isClosed: () => done };
+}
+
+/** A TLS connection to 127.0.0.1:port, resolved once the handshake is done. */
+export function tlsOpen(port: number, ca: Buffer, opts: { localAddress?: string } = {}): Promise<Watched<TLSSocket>> {
+  return new Promise((resolve, reject) => {
+    // localAddress reaches net.connect (its types leave it out of tls.ConnectionOptions).
+    const o: ConnectionOptions & { localAddress?: string } = { host: '127.0.0.1', port, ca, servername: 'localhost', localAddress: opts.localAddress };
+    const s = tlsConnect(o, () => resolve(w));
+    const w = watch(s);
+    s.once('error', reject);
+  });
+}
+
+/** True when `w` closes within `ms`. */
+export async function closesWithin(w: Watched<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([w.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+}
+
+/** Open file descriptors of this process whose target is `path`. */
+export function fdsTo(path: string): number {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === path) n++;
+    } catch { /* closed meanwhile */ }
+  }
+  return n;
 }
