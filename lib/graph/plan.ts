@@ -353,7 +353,9 @@ async function planSlow(s: PlanState, tp: TargetPlan, graph: string[] | { error:
   const fields = await specFieldHashes(app);
   tp.compiled = { yaml: toYaml(c.layers.image), distroArch: c.distroArch, key, hash, keyFile: { hash, key, fields }, inputs: fp, meta: metaOf(app), layers: c.layers };
   const why = await keyReasons(s, tp, { key, fields, inputs: fp, context: s.context }, `${c.layers.baseId}:${tp.arch}`);
-  tp.reasons = [...why, ...tp.reasons];
+  // A node whose key changed is named by the key's own reasons already.
+  const extra = why.length ? tp.reasons.filter((r) => !/^(base \S+|packages layer) changed$/.test(r)) : tp.reasons;
+  tp.reasons = [...why, ...extra];
   tp.status = tp.reasons.length ? 'stale' : 'fresh';
   if (tp.status === 'fresh') tp.refresh = true;
 }

@@ -41,15 +41,15 @@ export class Scheduler {
     if (parent && !parent.ok) return parent;
     const chain = parent?.ok ? parent.chain : [];
     const out = await this.heavy.add(async (): Promise<NodeOutcome> => {
-      if (this.stopped || this.rc.signal.aborted) return { ok: false, message: this.rc.signal.aborted ? 'interrupted' : 'skipped (--fail-fast)', log: '', tail: [], ms: 0 };
+      if (this.stopped || this.rc.signal.aborted) return { ok: false, message: this.rc.signal.aborted ? 'interrupted' : 'an earlier build failed and --fail-fast is set', log: '', tail: [], ms: 0 };
       this.rc.emit({ type: 'start', target: n.node });
-      return buildTree(n, parent?.ok ? parent.record : undefined, this.rc);
+      const r = await buildTree(n, parent?.ok ? parent.record : undefined, this.rc);
+      // Before the pool starts the next task: it must see the stop.
+      if (!r.ok && this.failFast) this.stopped = true;
+      return r;
     });
     if (!out.ok) {
-      if (out.log) {
-        this.rc.emit({ type: 'failed', target: n.node, ms: out.ms, message: out.message, log: out.log, tail: out.tail });
-        if (this.failFast) this.stopped = true;
-      }
+      if (out.log) this.rc.emit({ type: 'failed', target: n.node, ms: out.ms, message: out.message, log: out.log, tail: out.tail });
       return { ok: false, message: out.log ? `${n.node} failed: ${out.message} (log: ${out.log})` : out.message };
     }
     this.rc.emit({ type: 'built', target: n.node, ms: out.ms });

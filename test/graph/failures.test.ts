@@ -28,31 +28,51 @@ test.before(() => {
 });
 test.after(() => p.cleanup());
 
-test('one failing target does not stop the others; exit 1 with the log tail and path', async () => {
-  const r = await p.run(['--all-arch', '--no-index', '-j', '2'], { FAKE_DB_FAIL: '^hello-' });
+test('a failing packages layer fails its target only; exit 1 with the log tail and path', async () => {
+  const r = await p.run(['--all-arch', '--no-index', '-j', '2'], { FAKE_DB_FAIL: '^build-dir hello-' });
   assert.is(r.code, 1, r.all);
-  assert.equal(p.builds(), ['hello:amd64', 'hello:arm64', 'nginx:amd64', 'nginx:arm64', 'tiny:amd64', 'tiny:arm64']);
-  assert.match(r.stderr, /hello:amd64: FAILED after .*: distrobuilder exited with code 1/);
+  assert.equal(p.builds(), ['nginx:amd64', 'nginx:arm64', 'tiny:amd64', 'tiny:arm64']);
+  assert.match(r.stderr, /hello:amd64\/packages: FAILED after .*: distrobuilder exited with code 1/);
   assert.match(r.stderr, /\| E: Unable to locate package nginx-lite/);
-  assert.match(r.stderr, /full log: \.cache\/logs\/hello-amd64\.log/);
+  assert.match(r.stderr, /full log: \.cache\/logs\/hello-amd64\.packages\.log/);
+  assert.match(r.stderr, /hello:amd64: FAILED after .*: hello:amd64\/packages failed: distrobuilder exited with code 1 \(log: \.cache\/logs\/hello-amd64\.packages\.log\)/);
   assert.match(r.stdout, /built 4, fresh 0, failed 2/);
-  assert.match(readFileSync(join(p.dir, '.cache/logs/hello-amd64.log'), 'utf8'), /Failed to manage packages/);
+  assert.match(readFileSync(join(p.dir, '.cache/logs/hello-amd64.packages.log'), 'utf8'), /Failed to manage packages/);
   assert.not.ok(p.exists('.cache/records/hello-amd64.json'), 'a failed build records nothing');
+  assert.not.ok(p.exists('.cache/records/nodes/hello-amd64.packages.json'));
   assert.not.ok(p.exists('.cache/out/hello-amd64'));
   assert.equal(tmpLeft(p), []);
-  // The failed ones are still stale, for the same reason as before.
+  // The failed ones are still stale, for the same reason as before; the base they share is built.
   const d = parseReport(await p.run(['--dry-run', '--json', '--all-arch']));
   assert.equal(summary(d)['hello:amd64'], 'stale: new target');
   assert.equal(summary(d)['nginx:amd64'], 'fresh');
+  assert.equal(summary(d)['base/debian-trixie:amd64'], 'fresh');
+});
+
+test('a failing base fails every appliance on it with one message naming the base and its log', async () => {
+  p.edit('appliances/_base/debian.ts', (t) => t.replace('packages: [', "packages: ['less', "));
+  const r = await p.run(['--all-arch', '--no-index', '-j', '2'], { FAKE_DB_FAIL: '^build-dir base-debian-trixie-amd64' });
+  assert.is(r.code, 1, r.all);
+  assert.match(r.stderr, /base\/debian-trixie:amd64: FAILED after .*: distrobuilder exited with code 1/);
+  assert.match(r.stderr, /full log: \.cache\/logs\/base-debian-trixie-amd64\.log/);
+  for (const t of ['hello:amd64', 'nginx:amd64']) {
+    assert.match(r.stderr, new RegExp(`${t}: FAILED after .*: base/debian-trixie:amd64 failed: distrobuilder exited with code 1 \\(log: \\.cache/logs/base-debian-trixie-amd64\\.log\\)`), t);
+  }
+  assert.equal(r.stderr.match(/\| E: Unable to locate package/g)?.length, 1, 'the log tail is shown once, for the base');
+  assert.equal(p.builds(), ['hello:arm64', 'nginx:arm64']);
+  assert.match(r.stdout, /built 2, fresh 2, failed 2/);
+  const ok = await p.run(['--all-arch', '--no-index']);
+  assert.is(ok.code, 0, ok.all);
+  assert.equal(p.nodes(), ['base/debian-trixie:amd64', 'hello:amd64', 'hello:amd64/packages', 'nginx:amd64', 'nginx:amd64/packages']);
 });
 
 test('--fail-fast starts nothing after the first failure', async () => {
-  p.edit('appliances/_base/debian.ts', (t) => t.replace('packages: [', "packages: ['less', "));
-  const r = await p.run(['--all-arch', '--no-index', '-j', '1', '--fail-fast'], { FAKE_DB_FAIL: '^hello-' });
+  p.edit('appliances/_base/debian.ts', (t) => t.replace("'less', ", "'less', 'vim-tiny', "));
+  const r = await p.run(['--all-arch', '--no-index', '-j', '1', '--fail-fast'], { FAKE_DB_FAIL: '^build-dir hello-' });
   assert.is(r.code, 1, r.all);
-  // Targets run in name order: hello:amd64 fails first, the three other stale ones are skipped.
-  assert.equal(p.builds(), ['hello:amd64']);
-  assert.match(r.stdout, /nginx:amd64: skipped \(an earlier target failed and --fail-fast is set\)/);
+  // The two bases build first; the first packages layer (hello:amd64) fails; nothing else starts.
+  assert.equal(p.nodes(), ['base/debian-trixie:amd64', 'base/debian-trixie:arm64', 'hello:amd64/packages']);
+  assert.match(r.stdout, /nginx:amd64: skipped \(an earlier build failed and --fail-fast is set\)/);
   assert.match(r.stdout, /built 0, fresh 2, failed 1, skipped 3/);
   const ok = await p.run(['--all-arch', '--no-index']);
   assert.is(ok.code, 0, ok.all);
@@ -60,10 +80,11 @@ test('--fail-fast starts nothing after the first failure', async () => {
 });
 
 test('an Alpine target without an Alpine mirror fails at once, saying how to set one', async () => {
-  const r = await p.run(['tiny:amd64', '--force', '--no-index'], { APPLIANCE_ALPINE_MIRROR: '' });
+  const r = await p.run(['tiny:amd64', '--no-index'], { APPLIANCE_ALPINE_MIRROR: '' });
   assert.is(r.code, 1, r.all);
-  assert.match(r.stderr, /tiny:amd64: FAILED .*no Alpine mirror configured: set APPLIANCE_ALPINE_MIRROR or pass --alpine-mirror URL/);
-  assert.equal(p.builds(), []);
+  assert.match(r.stderr, /base\/alpine-3.23:amd64: FAILED .*no Alpine mirror configured: set APPLIANCE_ALPINE_MIRROR or pass --alpine-mirror URL/);
+  assert.match(r.stderr, /tiny:amd64: FAILED .*base\/alpine-3.23:amd64 failed: no Alpine mirror configured/);
+  assert.equal(p.nodes(), []);
 });
 
 test('a foreign architecture without qemu-user: a clear error with the fix', async () => {
@@ -112,7 +133,7 @@ test('Ctrl-C mid-build: the build stops, cleans up, exits 130, records nothing',
   assert.match(String(r.all), /interrupted/);
   assert.equal(tmpLeft(p), []);
   const d = parseReport(await p.run(['--dry-run', '--json', 'nginx:arm64']));
-  assert.equal(summary(d), { 'nginx:arm64': 'stale: files/nginx.conf changed' });
+  assert.equal(summary(d), { 'nginx:arm64': 'stale: files/nginx.conf changed', 'base/debian-trixie:arm64': 'fresh' });
 });
 
 test('the lock: a second build waits for the first, then finds everything fresh', async () => {
