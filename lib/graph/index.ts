@@ -24,6 +24,7 @@ import { logFile, outDir, buildPaths, type BuildPaths } from './paths.ts';
 import { plan, type DeadTarget, type Plan, type TargetPlan } from './plan.ts';
 import { readRecords, removeRecord, type TargetRecord } from './record.ts';
 import { UserError } from '../diagnostics.ts';
+import { targetNodePaths } from './gc.ts';
 
 /** What to build. */
 export interface BuildRequest {
@@ -131,7 +132,8 @@ function announce(p: BuildPaths, pl: Plan, emit: (e: BuildEvent) => void): void 
 function removeDead(p: BuildPaths, dead: DeadTarget[], emit: (e: BuildEvent) => void): void {
   for (const d of dead) {
     const removed: string[] = [];
-    for (const f of [outDir(p, d.target), logFile(p, d.target)]) {
+    // Its packages layer goes with it (the base stays for the others: `clean --unused`).
+    for (const f of [outDir(p, d.target), logFile(p, d.target), ...targetNodePaths(p, d.target)]) {
       if (!existsSync(f)) continue;
       const r = safeRemove(f);
       if (r.removed) removed.push(relative(p.root, f));

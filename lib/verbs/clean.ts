@@ -1,6 +1,8 @@
 /**
- * `clean [targets...]`: removes build outputs (and their records, logs and left-over temporary
- * folders), keeping distrobuilder's download cache and the registry.
+ * `clean [targets...]`: removes build outputs (images, base and packages trees, their records,
+ * logs and left-over temporary folders), keeping distrobuilder's download cache and the registry.
+ * `clean --unused` removes only the trees and node records no target is built on any more;
+ * `clean --dry-run` says what would go and what `.cache/` holds.
  * `clean-all`: removes `.cache/` entirely and the registry.
  * Both take the build lock, so they never pull files from under a running build, and print
  * every path they remove.
@@ -14,6 +16,7 @@ import { acquireLock, LockedError, type HeldLock } from '../graph/lock.ts';
 import { formatBytes, safeRemove, treeSize } from '../graph/fsutil.ts';
 import { buildPaths, logFile, outDir, type BuildPaths } from '../graph/paths.ts';
 import { keyPath, recordPath } from '../graph/record.ts';
+import { cacheUsage, targetNodePaths, unusedPaths } from '../graph/gc.ts';
 import { parseTargetSpec } from '../targets.ts';
 import { hostArch } from '../arch.ts';
 
@@ -34,6 +37,24 @@ async function locked<T>(ctx: VerbContext, p: BuildPaths, verb: string, fn: () =
   } finally {
     await lock.release();
   }
+}
+
+/** Prints what `.cache/` holds, folder by folder. */
+function printUsage(ctx: VerbContext, p: BuildPaths): void {
+  const usage = cacheUsage(p);
+  const total = usage.reduce((s, u) => s + u.bytes, 0);
+  ctx.stdout(`.cache/ holds ${formatBytes(total)}${usage.length ? `: ${usage.map((u) => `${u.name} ${formatBytes(u.bytes)}`).join(', ')}` : ''}\n`);
+}
+
+/** What `clean` would remove for the given arguments. */
+function cleanPaths(ctx: VerbContext, p: BuildPaths): string[] {
+  if (ctx.options.unused) return unusedPaths(p).map((u) => u.path);
+  if (!ctx.args.length) return [p.out, p.records, p.logs, p.tmp, p.trees];
+  return ctx.args.flatMap((spec) => {
+    const { name, arch } = parseTargetSpec(spec);
+    const target = `${name}:${arch ?? hostArch()}`;
+    return [outDir(p, target), recordPath(p, target), keyPath(p, target), logFile(p, target), ...targetNodePaths(p, target)];
+  });
 }
 
 /** Removes `paths`, printing each with its size; returns the total bytes removed. */
@@ -61,23 +82,25 @@ function removeAll(ctx: VerbContext, paths: string[]): { count: number; bytes: n
 export const cleanVerb: Verb = {
   name: 'clean',
   summary: 'remove build outputs (all, or of the named targets); keep the download cache and the registry',
-  usage: 'clean [name[:arch]...] [--no-wait]',
-  options: LOCK_OPTIONS,
-  examples: ['npx tsx build.ts clean', 'npx tsx build.ts clean nginx:arm64'],
+  usage: 'clean [name[:arch]...] [--unused] [--dry-run] [--no-wait]',
+  options: {
+    ...LOCK_OPTIONS,
+    unused: { type: 'boolean', description: 'remove only the base and packages trees no target is built on any more (keeps everything the catalogue uses)' },
+    'dry-run': { type: 'boolean', short: 'n', description: 'remove nothing: list what would go, and what .cache/ holds' },
+  },
+  examples: ['npx tsx build.ts clean', 'npx tsx build.ts clean nginx:arm64', 'npx tsx build.ts clean --unused', 'npx tsx build.ts clean --dry-run'],
   async run(ctx) {
     const p = buildPaths(ctx.root);
-    const paths: string[] = [];
-    if (ctx.args.length) {
-      for (const spec of ctx.args) {
-        const { name, arch } = parseTargetSpec(spec);
-        const target = `${name}:${arch ?? hostArch()}`;
-        paths.push(outDir(p, target), recordPath(p, target), keyPath(p, target), logFile(p, target));
-      }
-    } else {
-      // Not the lock (we hold it) nor the download cache (.cache/sources).
-      paths.push(p.out, p.records, p.logs, p.tmp);
+    if (ctx.options.unused && ctx.args.length) throw new UserError('clean: --unused takes no targets');
+    // Not the lock (we hold it) nor the download cache (.cache/sources).
+    if (ctx.options['dry-run']) {
+      const paths = cleanPaths(ctx, p).filter((f) => existsSync(f));
+      for (const f of paths) ctx.stdout(`would remove ${relative(ctx.root, f)} (${formatBytes(treeSize(f))})\n`);
+      if (!paths.length) ctx.stdout('clean: nothing to remove\n');
+      printUsage(ctx, p);
+      return 0;
     }
-    const r = await locked(ctx, p, 'clean', () => removeAll(ctx, paths));
+    const r = await locked(ctx, p, 'clean', () => removeAll(ctx, cleanPaths(ctx, p)));
     ctx.stdout(r.count ? `clean: removed ${r.count} path(s), ${formatBytes(r.bytes)}; kept ${relative(ctx.root, p.sources)} and the registry\n` : 'clean: nothing to remove\n');
     return r.failed ? 1 : 0;
   },

@@ -43,13 +43,56 @@ test('a record not yet indexed (run killed before the registry stage) is indexed
   assert.match(r.stdout, /registry: 0 version\(s\) added, 1 unchanged/);
   assert.ok(JSON.parse(p.read('.cache/records/nginx-amd64.json')).indexed);
   assert.equal(p.builds(), ['hello:amd64', 'nginx:amd64']);
+  p.nodes();
 });
 
-test('clean removes outputs, records, logs; keeps downloads and the registry; says what it removed', async () => {
+test('a dead target takes its packages layer; clean --unused removes the base no target uses any more', async () => {
+  const b = await p.run(['tiny:amd64', '--no-index']);
+  assert.is(b.code, 0, b.all);
+  const tinyLayer = JSON.parse(p.read('.cache/records/nodes/tiny-amd64.packages.json')).tree;
+  const alpine = JSON.parse(p.read('.cache/records/nodes/base-alpine-3.23-amd64.json')).tree;
+  execFileSync('rm', ['-rf', join(p.dir, 'appliances/tiny')]);
+  const d = await p.run(['nginx:amd64', '--no-index']);
+  assert.is(d.code, 0, d.all);
+  assert.match(d.stdout, new RegExp(`tiny:amd64: no longer exists .*\\.cache/trees/${tinyLayer}`));
+  assert.not.ok(p.exists(`.cache/trees/${tinyLayer}`));
+  assert.ok(p.exists(`.cache/trees/${alpine}`), 'a base may serve other appliances: the build keeps it');
+  const nginxBase = JSON.parse(p.read('.cache/records/nodes/base-debian-trixie-amd64.json')).tree;
+  const dry = await p.run(['clean', '--unused', '--dry-run']);
+  assert.is(dry.code, 0, dry.all);
+  assert.match(dry.stdout, new RegExp(`would remove \\.cache/trees/${alpine} \\(`));
+  assert.match(dry.stdout, /would remove \.cache\/records\/nodes\/base-alpine-3\.23-amd64\.json/);
+  assert.not.match(dry.stdout, new RegExp(nginxBase));
+  assert.match(dry.stdout, /\.cache\/ holds [\d.]+ \w*B: /);
+  assert.ok(p.exists(`.cache/trees/${alpine}`), 'a dry run removes nothing');
+  const r = await p.run(['clean', '--unused']);
+  assert.is(r.code, 0, r.all);
+  assert.not.ok(p.exists(`.cache/trees/${alpine}`));
+  assert.ok(p.exists(`.cache/trees/${nginxBase}`));
+  const doctor = await p.run(['doctor']);
+  assert.match(doctor.stdout, /Disk: \.cache\/ holds /);
+  const after = await p.run(['--dry-run', 'nginx:amd64']);
+  assert.match(after.stdout, /nginx:amd64: fresh/);
+});
+
+test('clean of one target takes its packages layer, never the shared base', async () => {
+  p.nodes();
+  const layer = JSON.parse(p.read('.cache/records/nodes/nginx-amd64.packages.json')).tree;
+  const base = JSON.parse(p.read('.cache/records/nodes/base-debian-trixie-amd64.json')).tree;
+  const r = await p.run(['clean', 'nginx:amd64']);
+  assert.is(r.code, 0, r.all);
+  assert.match(r.stdout, new RegExp(`removed \\.cache/trees/${layer} `));
+  assert.ok(p.exists(`.cache/trees/${base}`));
+  const b = await p.run(['nginx:amd64', '--no-index']);
+  assert.is(b.code, 0, b.all);
+  assert.equal(p.nodes(), ['nginx:amd64', 'nginx:amd64/packages']);
+});
+
+test('clean removes outputs, trees, records, logs; keeps downloads and the registry; says what it removed', async () => {
   p.write('.cache/sources/debootstrap.tar', 'x');
   const r = await p.run(['clean']);
   assert.is(r.code, 0, r.all);
-  for (const d of ['.cache/out', '.cache/records', '.cache/logs']) assert.match(r.stdout, new RegExp(`removed ${d.replace(/\./g, '\\.')} \\(`));
+  for (const d of ['.cache/out', '.cache/records', '.cache/logs', '.cache/trees']) assert.match(r.stdout, new RegExp(`removed ${d.replace(/\./g, '\\.')} \\(`));
   assert.match(r.stdout, /clean: removed \d+ path\(s\)/);
   assert.not.ok(p.exists('.cache/out'));
   assert.ok(p.exists('.cache/sources/debootstrap.tar'));
@@ -62,12 +105,12 @@ test('clean removes outputs, records, logs; keeps downloads and the registry; sa
 });
 
 test('clean of one target', async () => {
-  const b = await p.run(['nginx:amd64', 'tiny:amd64', '--no-index']);
+  const b = await p.run(['nginx:amd64', 'nginx:arm64', '--no-index']);
   assert.is(b.code, 0, b.all);
   const r = await p.run(['clean', 'nginx:amd64']);
   assert.match(r.stdout, /removed \.cache\/out\/nginx-amd64 /);
   assert.not.ok(p.exists('.cache/out/nginx-amd64'));
-  assert.ok(p.exists('.cache/out/tiny-amd64'));
+  assert.ok(p.exists('.cache/out/nginx-arm64'));
 });
 
 test('clean-all removes .cache/ and the registry, and says so', async () => {
