@@ -30,11 +30,12 @@ function mib(n?: number): string {
 export const testVerb: Verb = {
   name: 'test',
   summary: 'build, serve and launch appliances in Incus; wait for health; exercise launch-time settings',
-  usage: 'test [name...] [--json] [--plain] [-j N]',
+  usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD]',
   options: {
     json: { type: 'boolean', description: 'print the results as JSON on stdout' },
     plain: { type: 'boolean', description: 'plain build output (one line per event)' },
     jobs: { type: 'string', short: 'j', value: 'N', description: 'distrobuilder runs at once while building' },
+    compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' },
   },
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
   async run(ctx) {
@@ -66,6 +67,7 @@ export const testVerb: Verb = {
       specs: apps.map((a) => `${a.name}:${arch}`),
       jobs: ctx.options.jobs ? Number(ctx.options.jobs) : undefined,
       logger: new PlainLogger(sinks),
+      ...(ctx.options.compression ? { options: { compression: String(ctx.options.compression) } } : {}),
       env: ctx.env,
       context: { debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string },
     });
