@@ -3,16 +3,22 @@ import type { Verb } from '../cli.ts';
 import { compile, CompileError } from '../compile.ts';
 import { buildContext } from '../context.ts';
 import { UserError } from '../diagnostics.ts';
+import { toYaml } from '../yaml.ts';
 import { loadAppliances } from '../load.ts';
 import { parseTargetSpec, resolveTargets } from '../targets.ts';
 
 export const compileVerb: Verb = {
   name: 'compile',
   summary: 'print the distrobuilder YAML of a target on stdout',
-  usage: 'compile <name>[:<arch>]...',
-  examples: ['npx tsx build.ts compile nginx:amd64', 'npx tsx build.ts compile nginx:aarch64 > nginx-arm64.yaml'],
+  usage: 'compile <name>[:<arch>]... [--layer base|packages|image]',
+  options: {
+    layer: { type: 'string', value: 'LAYER', description: 'print one layer the build graph runs instead of the whole definition: base (build-dir), packages (build-dir on the base), image (pack-incus)' },
+  },
+  examples: ['npx tsx build.ts compile nginx:amd64', 'npx tsx build.ts compile nginx:aarch64 > nginx-arm64.yaml', 'npx tsx build.ts compile nginx --layer packages'],
   async run(ctx) {
     if (ctx.args.length === 0) throw new UserError('compile: name a target, e.g. `compile nginx:amd64`');
+    const layer = ctx.options.layer as string | undefined;
+    if (layer !== undefined && !['base', 'packages', 'image'].includes(layer)) throw new UserError(`--layer: expected base, packages or image, got "${layer}"`);
     const names = ctx.args.map((s) => parseTargetSpec(s).name);
     const apps = await loadAppliances(ctx.appliancesDir, names);
     const targets = resolveTargets(apps, ctx.args);
@@ -20,7 +26,10 @@ export const compileVerb: Verb = {
     const outputs: string[] = [];
     for (const t of targets) {
       try {
-        outputs.push(compile(t.appliance, t.arch, bctx).yaml);
+        const c = compile(t.appliance, t.arch, bctx);
+        if (!layer) outputs.push(c.yaml);
+        else if (c.layers[layer as 'base']) outputs.push(toYaml(c.layers[layer as 'base']));
+        else throw new UserError(`${t.id}: no ${layer} layer (it installs no packages: its image is packed straight on the base)`);
       } catch (e) {
         if (e instanceof CompileError) throw new UserError(`${t.id}: ${e.message}`, [{ file: e.file, message: e.message, severity: 'error' }]);
         throw e;

@@ -5,13 +5,19 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Verb } from '../cli.ts';
-import { compile, CompileError } from '../compile.ts';
+import { compile, CompileError, type Layers } from '../compile.ts';
+import { toYaml } from '../yaml.ts';
 import { buildContext } from '../context.ts';
 import { formatDiagnostic, sortDiagnostics, UserError, type Diagnostic } from '../diagnostics.ts';
 import { discoverAppliances, loadAppliance } from '../load.ts';
 import type { Appliance } from '../model.ts';
 import { checkAppliance, checkDuplicates } from '../validate/semantic.ts';
 import { distrobuilderValidate, distrobuilderVersion } from '../validate/distrobuilder.ts';
+
+/** The YAML of each layer of a compiled target (the parent's location stays a placeholder). */
+function layerYamls(l: Layers): Array<{ layer: string; yaml: string }> {
+  return (['base', 'packages', 'image'] as const).flatMap((k) => (l[k] ? [{ layer: k, yaml: toYaml(l[k]) }] : []));
+}
 
 export const validateVerb: Verb = {
   name: 'validate',
@@ -61,13 +67,14 @@ export const validateVerb: Verb = {
     // 4. Compile every target of the appliances without errors; distrobuilder validate them.
     const failed = new Set(diags.filter((d) => d.severity === 'error').map((d) => d.file));
     const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string }, ctx.env);
-    const compiled: Array<{ app: Appliance; target: string; yaml: string }> = [];
+    const compiled: Array<{ app: Appliance; target: string; yaml: string; layers: Array<{ layer: string; yaml: string }> }> = [];
     const all = [...apps.map((a) => ({ label: a.name, app: a })), ...variants];
     for (const { label, app: a } of all) {
       if (failed.has(a.module)) continue;
       for (const arch of a.architectures) {
         try {
-          compiled.push({ app: a, target: `${label}:${arch}`, yaml: compile(a, arch, bctx).yaml });
+          const c = compile(a, arch, bctx);
+          compiled.push({ app: a, target: `${label}:${arch}`, yaml: c.yaml, layers: layerYamls(c.layers) });
         } catch (e) {
           if (!(e instanceof CompileError)) throw e;
           diags.push({ file: a.module, ...locate(a.module, e.field ?? ''), message: `${label}:${arch}: ${e.message}`, severity: 'error' });
@@ -78,11 +85,15 @@ export const validateVerb: Verb = {
     if (!ctx.options['no-distrobuilder'] && compiled.length) {
       const version = await distrobuilderVersion(ctx.env);
       if (version) {
-        const results = await Promise.all(compiled.map(async (c) => ({ c, error: await distrobuilderValidate(c.yaml, ctx.env) })));
-        for (const { c, error } of results) {
-          if (error) diags.push({ file: c.app.module, ...locate(c.app.module, ''), message: `distrobuilder validate ${c.target}: ${error}`, severity: 'error' });
+        // Each target as one definition and as the layers the build graph runs; a few at a time.
+        const { default: PQueue } = await import('p-queue');
+        const queue = new PQueue({ concurrency: 4 });
+        const jobs = compiled.flatMap((c) => [{ c, what: c.target, yaml: c.yaml }, ...c.layers.map((l) => ({ c, what: `${c.target} (${l.layer} layer)`, yaml: l.yaml }))]);
+        const results = await Promise.all(jobs.map((j) => queue.add(async () => ({ ...j, error: await distrobuilderValidate(j.yaml, ctx.env) }))));
+        for (const { c, what, error } of results) {
+          if (error) diags.push({ file: c.app.module, ...locate(c.app.module, ''), message: `distrobuilder validate ${what}: ${error}`, severity: 'error' });
         }
-        dbNote = `, distrobuilder ${version} validated ${compiled.length} definition(s)`;
+        dbNote = `, distrobuilder ${version} validated ${jobs.length} definition(s) (targets and their layers)`;
       } else {
         dbNote = ', distrobuilder not installed: `distrobuilder validate` skipped';
       }
