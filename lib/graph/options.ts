@@ -8,8 +8,9 @@ import { availableParallelism } from 'node:os';
 /**
  * Version of this builder's own image logic: bump it when a change here changes the images
  * (distrobuilder flags, output post-processing), so every target rebuilds once.
+ * v2: the layered graph (base, packages layer, image packed with pack-incus).
  */
-export const BUILDER_VERSION = 1;
+export const BUILDER_VERSION = 2;
 
 /** Build options that are part of the key. */
 export interface BuildOptions {

@@ -9,7 +9,9 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
+import { privilegePrefix } from '../validate/distrobuilder.ts';
 import { ALPINE_MIRROR_UNSET } from '../context.ts';
 import { PARENT_URL } from '../compile.ts';
 import { NodeLog, runDistrobuilder } from './distrobuilder.ts';
@@ -48,7 +50,9 @@ export function buildProblem(yaml: string, arch: NodePlan['arch'], rc: Pick<RunC
 
 /** Tars a tree for the layers built on it (numeric owners, xattrs: what distrobuilder's unpack reads). */
 async function tarTree(tree: string, signal: AbortSignal): Promise<string | undefined> {
-  const r = await execa('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', join(tree, 'rootfs'), '-cf', join(tree, 'rootfs.tar'), '.'], { reject: false, cancelSignal: signal, stdin: 'ignore' });
+  // A root tree has files only root can read: tar as root (through sudo when we are not).
+  const [cmd, ...pre] = [...privilegePrefix(), 'tar'];
+  const r = await execa(cmd, [...pre, '--numeric-owner', '--xattrs', '--xattrs-include=*', '-C', join(tree, 'rootfs'), '-cf', join(tree, 'rootfs.tar'), '.'], { reject: false, cancelSignal: signal, stdin: 'ignore' });
   return r.exitCode === 0 ? undefined : `tar of the tree failed: ${r.stderr.split('\n')[0] || `exit code ${r.exitCode}`}`;
 }
 
@@ -104,13 +108,28 @@ export async function buildTree(n: NodePlan, parent: NodeRecord | undefined, rc:
   return end(undefined, install(n, parent, tree, tmp, started, rc));
 }
 
+/**
+ * Renames a root tree. Moving a folder to another parent needs write permission on the folder
+ * itself (its `..` entry): a tree distrobuilder made as root moves through `sudo mv` when we
+ * are not root.
+ */
+function moveTree(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+  } catch (e) {
+    if (process.getuid?.() === 0 || (e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    const r = spawnSync('sudo', ['-n', 'mv', '-T', from, to], { stdio: 'ignore' });
+    if (r.status !== 0) throw e;
+  }
+}
+
 /** Moves a finished tree into place and records it: the record is written last. */
 function install(n: NodePlan, parent: NodeRecord | undefined, tree: string, tmp: string, started: number, rc: RunContext): NodeRecord {
   const p = rc.paths;
   const final = treeDir(p, n.hash);
   // A tree with the same key (a restore, or one left by a run killed before its record): aside.
-  if (existsSync(final)) renameSync(final, join(tmp, 'previous'));
-  renameSync(tree, final);
+  if (existsSync(final)) moveTree(final, join(tmp, 'previous'));
+  moveTree(tree, final);
   const builtAt = new Date().toISOString();
   const record: NodeRecord = {
     format: NODE_RECORD_FORMAT,

@@ -107,8 +107,11 @@ export const buildVerb: Verb = {
         ctx.stdout(line + '\n');
       }
       for (const d of report.dead) ctx.stdout(`${d.target}: no longer exists (${d.reason}); a build removes its outputs\n`);
-      const n = (s: string) => report.targets.filter((t) => t.status === s).length;
-      ctx.stdout(`${report.targets.length} target(s): ${n('stale')} stale, ${n('fresh')} fresh${n('error') ? `, ${n('error')} with errors` : ''}${report.dead.length ? `, ${report.dead.length} dead` : ''} (dry run: nothing built)\n`);
+      const targets = report.targets.filter((t) => !t.target.startsWith('base/'));
+      const bases = report.targets.length - targets.length;
+      const staleBases = report.targets.filter((t) => t.target.startsWith('base/') && t.status === 'stale').length;
+      const n = (s: string) => targets.filter((t) => t.status === s).length;
+      ctx.stdout(`${targets.length} target(s): ${n('stale')} stale, ${n('fresh')} fresh${n('error') ? `, ${n('error')} with errors` : ''}${report.dead.length ? `, ${report.dead.length} dead` : ''}; ${bases} base(s), ${staleBases} to build (dry run: nothing built)\n`);
     }
     return report.exitCode;
   },

@@ -117,6 +117,18 @@ test('explain: a changed mirror alone explains a source change', () => {
   assert.equal(explain(state({}, mods), now), ['Debian mirror changed (http://m/debian -> http://n/debian)']);
 });
 
+test('explain, layered keys: a change confined to the base is the base\'s, named once', () => {
+  const mods = { 'appliances/nginx/appliance.ts': inp('m1'), 'appliances/_base/debian.ts': inp('b1') };
+  const layered = (basePkgs: string[], own: string[], url = 'http://m/debian') => ({ definition: { base: { packages: { sets: basePkgs }, source: { url } }, packages: { packages: { sets: own } }, image: { files: [] } } });
+  const old = state(layered(['systemd'], ['nginx']), mods, { packages: 'p1' as Hash });
+  const baseEdit = state(layered(['systemd', 'less'], ['nginx']), { ...mods, 'appliances/_base/debian.ts': inp('b2') }, { packages: 'p1' as Hash });
+  assert.equal(explainKeyChange('nginx', { record: rec(old), key: { hash: 'h' as Hash, key: old.key, fields: old.fields } }, baseEdit, 'debian-trixie:amd64'), ['base debian-trixie:amd64 changed: packages']);
+  const both = state(layered(['systemd', 'less'], ['nginx', 'curl']), { 'appliances/_base/debian.ts': inp('b2'), 'appliances/nginx/appliance.ts': inp('m2') }, { packages: 'p2' as Hash });
+  assert.equal(explainKeyChange('nginx', { record: rec(old), key: { hash: 'h' as Hash, key: old.key, fields: old.fields } }, both, 'debian-trixie:amd64'), ['base debian-trixie:amd64 changed: packages', 'appliance.ts: packages changed']);
+  const mirror = state(layered(['systemd'], ['nginx'], 'http://n/debian'), mods, { packages: 'p1' as Hash }, { debianMirror: 'http://n/debian' });
+  assert.equal(explainKeyChange('nginx', { record: rec(old), key: { hash: 'h' as Hash, key: old.key, fields: old.fields } }, mirror, 'debian-trixie:amd64'), ['base debian-trixie:amd64 changed: Debian mirror (http://m/debian -> http://n/debian)']);
+});
+
 test('record validation: a corrupt or foreign record is named, not trusted', () => {
   const good = rec(state());
   assert.is(recordProblem(good, 'nginx-amd64'), undefined);
