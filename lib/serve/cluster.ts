@@ -4,30 +4,47 @@
  * The primary generates/loads the certificate once, forks the workers (lib/serve/worker.ts),
  * relays their access-log lines, replaces a worker that dies, and on close() asks each worker
  * to finish its in-flight requests and exit.
+ *
+ * Privileges: the primary binds the shared port (node:cluster does, on the first worker's
+ * listen) and reads the key; it hands the key to each worker over the IPC channel (never
+ * through the environment or a file the worker must open). Started as root with `runAs`,
+ * workers are forked directly as that user and the primary drops to it once the port is bound.
  * @module
  */
 import cluster, { type Worker } from 'node:cluster';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { resolveCertificate, type ServerCertificate } from './cert.ts';
-import type { ServerOptions } from './server.ts';
+import { defaultCertDir, type ServerOptions } from './server.ts';
+import type { ServeLimits } from './limits.ts';
+import { assertKeyOutside, dropPrivileges, identityOf, isRoot, type RunAs } from './privileges.ts';
 
 /** Environment variable carrying a worker's configuration (JSON). */
 export const WORKER_CONFIG_ENV = 'APPLIANCE_SERVE_WORKER';
 
-/** A worker's configuration: {@link ServerOptions} without functions, certificate resolved. */
+/** A worker's configuration (no secrets: it travels in the environment): {@link ServerOptions} without functions. */
 export interface WorkerConfig {
   registryDir: string;
   host: string;
   port: number;
-  cert: string;
-  key: string;
+  /** Paths of the certificate and key, for messages only: the PEM comes over IPC. */
+  certPath: string;
+  keyPath: string;
+  /** Identities of files never served (the key), bigints as decimal strings. */
+  deny: { dev: string; ino: string }[];
   chunkSize?: number;
   shutdownGraceMs?: number;
+  limits?: Partial<ServeLimits>;
+  runAs?: RunAs;
 }
 
 /** Messages between primary and workers. */
-export type WorkerMessage = { type: 'ready'; port: number } | { type: 'error'; code?: string; message: string } | { type: 'shutdown' };
+export type WorkerMessage =
+  | { type: 'want-tls' }
+  | { type: 'tls'; cert: string; key: string }
+  | { type: 'ready'; port: number }
+  | { type: 'error'; code?: string; message: string }
+  | { type: 'shutdown' };
 
 /** A running cluster. */
 export interface RunningCluster {
@@ -41,18 +58,26 @@ export interface RunningCluster {
 /** Starts `workers` server processes sharing one port. */
 export async function startCluster(opts: Omit<ServerOptions, 'log'> & { workers: number; log?: (line: string) => void; warn?: (line: string) => void }): Promise<RunningCluster> {
   const host = opts.host ?? '0.0.0.0';
+  await assertKeyOutside(opts.registryDir, { certDir: opts.cert ? undefined : opts.certDir ?? defaultCertDir(opts.registryDir), key: opts.key });
   const certificate = await resolveCertificate({ ...opts, host });
+  await assertKeyOutside(opts.registryDir, { key: certificate.keyPath });
+  const keyId = await identityOf(certificate.keyPath);
   const log = opts.log ?? ((l: string) => void process.stdout.write(l + '\n'));
   const warn = opts.warn ?? ((l: string) => void process.stderr.write(l + '\n'));
   const config: WorkerConfig = {
-    registryDir: opts.registryDir, host, port: opts.port ?? 8443, cert: certificate.certPath, key: certificate.keyPath,
-    chunkSize: opts.chunkSize, shutdownGraceMs: opts.shutdownGraceMs,
+    registryDir: opts.registryDir, host, port: opts.port ?? 8443, certPath: certificate.certPath, keyPath: certificate.keyPath,
+    deny: [{ dev: String(keyId.dev), ino: String(keyId.ino) }],
+    chunkSize: opts.chunkSize, shutdownGraceMs: opts.shutdownGraceMs, limits: opts.limits, runAs: opts.runAs,
   };
+  const tls: WorkerMessage = { type: 'tls', cert: certificate.cert.toString(), key: certificate.key.toString() };
+  const dropTo = opts.runAs && isRoot() && opts.runAs.uid !== 0 ? opts.runAs : undefined;
   cluster.setupPrimary({
     exec: join(import.meta.dirname, 'worker.ts'),
     execArgv: ['--import', import.meta.resolve('tsx')],
     args: [],
     silent: true,
+    // Workers never hold root: the primary binds the port for them.
+    ...(dropTo ? { uid: dropTo.uid, gid: dropTo.gid } : {}),
   });
   let closing = false;
   const live = new Set<Worker>();
@@ -65,7 +90,9 @@ export async function startCluster(opts: Omit<ServerOptions, 'log'> & { workers:
     if (w.process.stdout) createInterface({ input: w.process.stdout }).on('line', log);
     w.process.stderr?.on('data', (d) => { stderr += d; if (stderr.length > 10_000) stderr = stderr.slice(-10_000); });
     w.on('message', (m: WorkerMessage) => {
-      if (m.type === 'ready') {
+      // Asked for, not pushed: a message sent before the worker listens would be lost.
+      if (m.type === 'want-tls') w.send(tls);
+      else if (m.type === 'ready') {
         ready = true;
         resolve(m.port);
       }
@@ -89,6 +116,8 @@ export async function startCluster(opts: Omit<ServerOptions, 'log'> & { workers:
     // shared listening socket by them, so all get the port the first one was given.
     port = await fork();
     await Promise.all(Array.from({ length: Math.max(0, opts.workers - 1) }, () => fork()));
+    // The port is bound and the key read: the primary needs root no more either.
+    if (dropTo) dropPrivileges(dropTo);
   } catch (e) {
     closing = true;
     killAll();

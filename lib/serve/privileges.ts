@@ -4,7 +4,7 @@
  * its port and read its key: it only needs to read world-readable registry files after that.
  * @module
  */
-import { constants } from 'node:fs';
+import { constants, readdirSync, readFileSync } from 'node:fs';
 import { access, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { execa } from 'execa';
@@ -44,6 +44,7 @@ export function isRoot(): boolean {
  */
 export function dropPrivileges(who: RunAs): void {
   if (!isRoot() || who.uid === 0) return;
+  stopLoaderHelpers();
   process.setgroups!([who.gid]);
   process.setgid!(who.gid);
   process.setuid!(who.uid);
@@ -54,6 +55,29 @@ export function dropPrivileges(who: RunAs): void {
     regained = false;
   }
   if (regained) throw new Error(`dropping privileges to ${who.name} failed: setuid(0) still succeeds`);
+}
+
+/** Child processes of this process (of every thread: the module loader runs in its own). */
+function childPids(): number[] {
+  try {
+    return readdirSync('/proc/self/task').flatMap((t) => readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+  } catch {
+    return []; // no /proc: nothing we can find
+  }
+}
+
+/**
+ * Stops the TypeScript loader's esbuild service (started by tsx while we were root): left
+ * running it would stay a root process for the server's lifetime, taking requests from ours
+ * over a pipe (esbuild can write files). tsx starts a new one, as the new user, if it needs one.
+ * Must run while still root: an unprivileged process cannot signal a root one.
+ */
+function stopLoaderHelpers(): void {
+  for (const pid of childPids()) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'esbuild') process.kill(pid, 'SIGTERM');
+    } catch { /* already gone */ }
+  }
 }
 
 /**

@@ -241,10 +241,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     return closed;
   };
 
-  // Root is needed only to bind (ports < 1024) and to read the key: both are done.
-  if (opts.runAs && isRoot()) {
+  // Root is needed only to bind (ports < 1024) and to read the key: both are done. (Cluster
+  // workers are started as the user already; they only check they can read the registry.)
+  if (opts.runAs) {
     try {
-      dropPrivileges(opts.runAs);
+      if (isRoot()) dropPrivileges(opts.runAs);
       await assertReadable(opts.registryDir, opts.runAs);
     } catch (e) {
       await close();

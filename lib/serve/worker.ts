@@ -1,10 +1,13 @@
 /**
- * One server process of a cluster (see cluster.ts): starts the server from the configuration in
- * the environment, reports its port, writes access-log lines on stdout, and on `shutdown` from
- * the primary (or SIGTERM) finishes in-flight requests and exits 0.
+ * One server process of a cluster (see cluster.ts): takes its configuration from the
+ * environment and the certificate and key from the primary's first IPC message, starts the
+ * server, reports its port, writes access-log lines on stdout, and on `shutdown` from the
+ * primary (or SIGTERM) finishes in-flight requests and exits 0.
  * @module
  */
+import { X509Certificate } from 'node:crypto';
 import { WORKER_CONFIG_ENV, type WorkerConfig, type WorkerMessage } from './cluster.ts';
+import type { ServerCertificate } from './cert.ts';
 import { startServer } from './server.ts';
 
 const config = JSON.parse(process.env[WORKER_CONFIG_ENV] ?? 'null') as WorkerConfig | null;
@@ -15,8 +18,27 @@ if (!config) {
   process.exit(2);
 }
 
+/** The certificate and key from the primary (the first message it sends). */
+function receiveCertificate(c: WorkerConfig): Promise<ServerCertificate> {
+  return new Promise((resolve) => {
+    const on = (m: WorkerMessage) => {
+      if (m?.type !== 'tls') return;
+      process.off('message', on);
+      const x509 = new X509Certificate(m.cert);
+      resolve({
+        certPath: c.certPath, keyPath: c.keyPath, cert: Buffer.from(m.cert), key: Buffer.from(m.key), generated: false,
+        subjectAltName: x509.subjectAltName ?? '', fingerprint256: x509.fingerprint256, validTo: new Date(x509.validTo),
+      });
+    };
+    process.on('message', on);
+    send({ type: 'want-tls' });
+  });
+}
+
 try {
-  const srv = await startServer({ ...config, log: (line) => void process.stdout.write(line + '\n') });
+  const certificate = await receiveCertificate(config);
+  const deny = config.deny.map((d) => ({ dev: BigInt(d.dev), ino: BigInt(d.ino) }));
+  const srv = await startServer({ ...config, certificate, deny, log: (line) => void process.stdout.write(line + '\n') });
   let stopping = false;
   const stop = async () => {
     if (stopping) return;

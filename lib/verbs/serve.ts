@@ -8,6 +8,8 @@ import { REGISTRY_OPTION, intOption, registryDirOf } from '../registry/options.t
 import { certCovers } from '../serve/cert.ts';
 import { startServer, type RunningServer } from '../serve/server.ts';
 import { startCluster } from '../serve/cluster.ts';
+import { DEFAULT_LIMITS, type ServeLimits } from '../serve/limits.ts';
+import { isRoot, lookupUser, ServeSetupError, type RunAs } from '../serve/privileges.ts';
 import { existsSync } from 'node:fs';
 import { IMAGES_JSON } from '../registry/format.ts';
 
@@ -36,6 +38,40 @@ export function clientInstructions(o: { url: string; remote: string; certPath: s
   return lines.join('\n');
 }
 
+/** Limit options: option name, limit, unit (timeouts are given in seconds). */
+const LIMIT_OPTIONS: [string, keyof ServeLimits, 's' | 'n', string][] = [
+  ['handshake-timeout', 'handshakeTimeoutMs', 's', 'seconds from connect to a completed TLS handshake'],
+  ['header-timeout', 'headersTimeoutMs', 's', 'seconds from the first byte of a request to the end of its headers'],
+  ['idle-timeout', 'idleTimeoutMs', 's', 'seconds an idle keep-alive connection stays open'],
+  ['send-timeout', 'sendTimeoutMs', 's', 'seconds a response may go without the client accepting a byte'],
+  ['max-pipelined', 'maxPipelined', 'n', 'requests in flight on one connection (one more closes it)'],
+  ['max-connections-per-address', 'maxConnectionsPerAddress', 'n', 'open connections per client address and server process'],
+  ['max-connections', 'maxConnections', 'n', 'open connections per server process'],
+];
+
+/** The limits given on the command line (unset ones keep the defaults). */
+function limitsOf(ctx: VerbContext): Partial<ServeLimits> {
+  const out: Partial<ServeLimits> = {};
+  for (const [name, key, unit] of LIMIT_OPTIONS) {
+    if (ctx.options[name] === undefined) continue;
+    const n = intOption(ctx, name, 0, 1);
+    out[key] = unit === 's' ? n * 1000 : n;
+  }
+  return out;
+}
+
+/** The user to become when started as root (`--user`, default nobody); undefined when not root. */
+async function runAsOf(ctx: VerbContext): Promise<RunAs | undefined> {
+  const name = typeof ctx.options.user === 'string' ? ctx.options.user : 'nobody';
+  if (!isRoot()) {
+    if (ctx.options.user !== undefined) ctx.stderr(`note: --user applies when serve is started as root; running as uid ${process.getuid?.()}\n`);
+    return undefined;
+  }
+  const who = await lookupUser(name).catch((e) => { throw new UserError((e as Error).message); });
+  if (who.uid === 0) ctx.stderr(`warning: --user ${name} keeps root: every server process can read anything on this machine\n`);
+  return who;
+}
+
 /** Waits for SIGINT or SIGTERM; resolves with the signal name. */
 function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((res) => {
@@ -62,6 +98,8 @@ async function run(ctx: VerbContext): Promise<number> {
   if (!existsSync(registryDir)) throw new UserError(`${registryDir}: no registry yet (build something first, or pass --registry DIR)`);
   if (!existsSync(join(registryDir, IMAGES_JSON))) ctx.stderr(`warning: ${registryDir} has no ${IMAGES_JSON} yet: clients will list nothing\n`);
   const workers = intOption(ctx, 'workers', availableParallelism(), 1);
+  const limits = limitsOf(ctx);
+  const runAs = await runAsOf(ctx);
   let srv: Pick<RunningServer, 'url' | 'port' | 'certificate' | 'close'>;
   try {
     const common = {
@@ -70,6 +108,8 @@ async function run(ctx: VerbContext): Promise<number> {
       port,
       certDir: typeof ctx.options['cert-dir'] === 'string' ? resolve(ctx.options['cert-dir']) : join(ctx.root, '.certs'),
       ...(cert && key ? { cert: resolve(cert), key: resolve(key) } : {}),
+      limits,
+      runAs,
     };
     srv = workers > 1
       ? await startCluster({ ...common, workers, log: (line) => ctx.stdout(line + '\n'), warn: (line) => ctx.stderr(`warning: ${line}\n`) })
@@ -79,6 +119,7 @@ async function run(ctx: VerbContext): Promise<number> {
     if (err.code === 'EADDRINUSE') throw new UserError(`${host}:${port} is already in use (another serve running?); pick --port`);
     if (err.code === 'EACCES') throw new UserError(`${host}:${port}: permission denied (ports below 1024 need privileges)`);
     if (err.code === 'EADDRNOTAVAIL') throw new UserError(`--host ${host}: not an address of this machine`);
+    if (e instanceof ServeSetupError) throw new UserError(e.message);
     throw new UserError((e as Error).message);
   }
   const c = srv.certificate;
@@ -87,6 +128,7 @@ async function run(ctx: VerbContext): Promise<number> {
   const localUrl = all ? `https://localhost:${srv.port}` : srv.url;
   const otherUrl = all ? `https://${hostname()}:${srv.port}` : undefined;
   ctx.stdout(`Serving ${registryDir} on ${srv.url.replace('127.0.0.1', host)} (TLS 1.3 and 1.2, ${workers} process${workers > 1 ? 'es' : ''})\n`);
+  if (runAs && runAs.uid !== 0) ctx.stdout(`Running as user ${runAs.name} (uid ${runAs.uid}): root was needed only to bind the port and read the key\n`);
   ctx.stdout(`${c.generated ? 'Generated a self-signed certificate' : 'Certificate'}: ${c.certPath} (valid until ${c.validTo.toISOString().slice(0, 10)}, SHA-256 ${c.fingerprint256})\n`);
   const x509 = new X509Certificate(c.cert);
   for (const u of [localUrl, otherUrl].filter((x): x is string => !!x)) {
@@ -105,7 +147,7 @@ async function run(ctx: VerbContext): Promise<number> {
 export const serveVerb: Verb = {
   name: 'serve',
   summary: 'serve the registry over HTTPS for `incus remote add ... --protocol simplestreams` (self-signed certificate on first run)',
-  usage: 'serve [--host ADDR] [--port N] [--cert FILE --key FILE | --cert-dir DIR] [--workers N] [--remote NAME] [--registry DIR]',
+  usage: 'serve [--host ADDR] [--port N] [--cert FILE --key FILE | --cert-dir DIR] [--workers N] [--user NAME] [--remote NAME] [--registry DIR] [limits]',
   options: {
     ...REGISTRY_OPTION,
     host: { type: 'string', value: 'ADDR', description: 'listen address (default 0.0.0.0)' },
@@ -115,6 +157,11 @@ export const serveVerb: Verb = {
     'cert-dir': { type: 'string', value: 'DIR', description: 'where the self-signed certificate is kept (default <project>/.certs)' },
     workers: { type: 'string', value: 'N', description: 'server processes sharing the port (default: one per CPU)' },
     remote: { type: 'string', value: 'NAME', description: 'remote name used in the printed client commands (default appliance)' },
+    user: { type: 'string', value: 'NAME', description: 'when started as root, become this user once the port is bound and the key read (default nobody; a dedicated user is better)' },
+    ...Object.fromEntries(LIMIT_OPTIONS.map(([name, key, unit, what]) => [name, {
+      type: 'string' as const, value: unit === 's' ? 'S' : 'N',
+      description: `${what} (default ${unit === 's' ? DEFAULT_LIMITS[key] / 1000 : DEFAULT_LIMITS[key]})`,
+    }])),
   },
   examples: ['npx tsx build.ts serve', 'npx tsx build.ts serve --host 127.0.0.1 --port 9443', 'npx tsx build.ts serve --cert /etc/ssl/site.pem --key /etc/ssl/site.key'],
   run,

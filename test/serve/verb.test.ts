@@ -1,6 +1,6 @@
 /** `build.ts serve` as a user runs it: printed instructions, access log, clean exit on SIGTERM/SIGINT. */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -8,6 +8,16 @@ import { ROOT, runCli, testEnv } from '../helpers.ts';
 import { addImages } from '../../lib/registry/index.ts';
 import { fakeImage, scratch } from '../registry/fake-images.ts';
 import { get, until } from './helpers.ts';
+
+/**
+ * A scratch folder the server can read after dropping root (as root, serve becomes `nobody`;
+ * mkdtemp makes folders 0700).
+ */
+function readableScratch() {
+  const s = scratch('serve-verb-');
+  chmodSync(s.dir, 0o755);
+  return s;
+}
 
 /** Starts `build.ts serve` as a child on a free port; resolves once it prints its URL. */
 function startChild(args: string[], detached = false) {
@@ -24,7 +34,7 @@ function startChild(args: string[], detached = false) {
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   test(`serve prints the client commands, logs requests, and exits 0 on ${signal}`, async () => {
-    const s = scratch('serve-verb-');
+    const s = readableScratch();
     try {
       const reg = join(s.dir, 'registry');
       await addImages(reg, [await fakeImage(s.dir)]);
@@ -53,7 +63,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
 }
 
 test('Ctrl-C (SIGINT to the whole process group) with several server processes: clean stop, exit 0', async () => {
-  const s = scratch('serve-verb-');
+  const s = readableScratch();
   try {
     const reg = join(s.dir, 'registry');
     await addImages(reg, [await fakeImage(s.dir)]);
@@ -75,7 +85,7 @@ test('Ctrl-C (SIGINT to the whole process group) with several server processes: 
 });
 
 test('serve: user errors are messages, not stack traces', async () => {
-  const s = scratch('serve-verb-');
+  const s = readableScratch();
   try {
     const missing = await runCli(['serve', '--registry', join(s.dir, 'nope'), '--port', '0']);
     assert.is(missing.code, 1);
