@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { constants, createReadStream } from 'node:fs';
-import { open, rename, unlink, readdir, mkdir, stat } from 'node:fs/promises';
+import { chmod, open, rename, unlink, readdir, mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Prefix of temporary files; the registry never serves or publishes dot files. */
@@ -15,6 +15,22 @@ export const TMP_PREFIX = '.tmp-';
 /** A unique temporary path next to `path` (same folder, so rename is atomic). */
 export function tempPathFor(path: string): string {
   return join(dirname(path), `${TMP_PREFIX}${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Creates `dir` and its missing parents with mode 0755 whatever the umask: under `umask 000`
+ * they would be world-writable and any local user could swap `images.json`; under `umask 077`
+ * the server, once it dropped root, could not read them. Existing folders are left alone.
+ */
+export async function mkdirRegistry(dir: string): Promise<void> {
+  const first = await mkdir(dir, { recursive: true, mode: 0o755 });
+  if (!first) return;
+  const created: string[] = [];
+  for (let d = dir; ; d = dirname(d)) {
+    created.push(d);
+    if (d === first || dirname(d) === d) break;
+  }
+  for (const d of created) await chmod(d, 0o755);
 }
 
 /** fsync a folder, so renames into it survive a power loss. */
@@ -32,7 +48,7 @@ export async function fsyncDir(dir: string): Promise<void> {
  * @param mode file mode of the new file
  */
 export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await mkdirRegistry(dirname(path));
   const tmp = tempPathFor(path);
   const fh = await open(tmp, 'wx', mode);
   try {

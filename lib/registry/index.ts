@@ -15,7 +15,7 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { BuiltImage, IndexEvent, IndexOptions, IndexResult } from './api.ts';
@@ -24,7 +24,7 @@ import {
   fingerprintOf, indexFor, nextVersionKey, parseProductKey, productFields, productKey, referencedFiles,
   versionsNewestFirst, type ImagesJson, type Item, type Version,
 } from './format.ts';
-import { copyHashing, exists, fsyncDir, removeTempFiles, writeFileAtomic } from './files.ts';
+import { copyHashing, exists, fsyncDir, mkdirRegistry, removeTempFiles, writeFileAtomic } from './files.ts';
 import { writeCatalogue } from '../catalogue/write.ts';
 
 /** Default number of versions kept per product. */
@@ -110,8 +110,8 @@ async function reindex(registryDir: string, opts: IndexOptions, change: (c: Chan
   const imagesDir = join(registryDir, IMAGES_DIR);
   const streamsDir = join(registryDir, 'streams', 'v1');
   if (!dry) {
-    await mkdir(imagesDir, { recursive: true });
-    await mkdir(streamsDir, { recursive: true });
+    await mkdirRegistry(imagesDir); // 0755 whatever the umask
+    await mkdirRegistry(streamsDir);
   }
   const release = dry
     ? async () => {}

@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { closeSync, constants, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, linkSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -213,6 +213,22 @@ test('the private key is never served: certificate folder or key inside the regi
   assert.is(r.status, 404);
   assert.not.match(r.body.toString(), /PRIVATE KEY/);
   assert.is((await get(srv.port, ca, '/tls/server.crt')).status, 200, 'the certificate itself may be fetched');
+});
+
+test('registry folders are created 0755 whatever the umask (never world-writable, always readable once root is dropped)', async () => {
+  for (const mask of [0o000, 0o077]) {
+    const dir = join(s.dir, `umask-${mask.toString(8)}`, 'registry');
+    const old = process.umask(mask);
+    try {
+      await addImages(dir, [await fakeImage(s.dir)]);
+    } finally {
+      process.umask(old);
+    }
+    for (const d of ['', 'images', 'streams', 'streams/v1']) {
+      assert.is((statSync(join(dir, d)).mode & 0o777).toString(8), '755', `umask ${mask.toString(8)}: ${d || 'registry'}/`);
+    }
+    for (const f of ['streams/v1/index.json', 'streams/v1/images.json']) assert.is((statSync(join(dir, f)).mode & 0o777).toString(8), '644', f);
+  }
 });
 
 test.run();
