@@ -95,64 +95,13 @@ export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: File
     throw new CompileError(`${app.name} does not declare architecture ${arch} (declares: ${app.architectures.join(', ')})`, app.module, 'architectures');
   }
   const distroArch = base.architectures[arch];
-  const filesDir = join(app.dir, 'files');
-  const inputFiles: string[] = [];
-
-  /** Reads a shipped file of files/ as UTF-8 text, recording it as an input. */
-  const shipped = (source: string, field: string): string => {
-    const abs = join(filesDir, source);
-    inputFiles.push(abs);
-    let buf: Buffer;
-    try {
-      buf = read(abs);
-    } catch {
-      throw new CompileError(`files/${source} does not exist`, app.module, field);
-    }
-    const content = buf.toString('utf8');
-    if (Buffer.compare(Buffer.from(content, 'utf8'), buf) !== 0) {
-      throw new CompileError(`files/${source} is not UTF-8 text`, app.module, field);
-    }
-    return content;
-  };
-
+  const reader = shippedReader(app, read);
   const applianceFiles: DefinitionFile[] = (app.files ?? []).map((f) => (
-    { generator: 'dump', path: f.path, content: shipped(f.source, 'files'), mode: f.mode ?? '0644', uid: f.uid, gid: f.gid }
+    { generator: 'dump', path: f.path, content: reader.text(f.source, 'files', f.path), mode: f.mode ?? '0644', uid: f.uid, gid: f.gid }
   ));
-
-  const services = [...new Set([...base.services, ...(app.services ?? [])])];
-  const settings = app.settings ?? {};
-  const settingFiles: DefinitionFile[] = [];
-  const settingActions: DefinitionAction[] = [];
-  if (Object.keys(settings).length > 0) {
-    const s = settingsFiles(app.name, settings, app.services ?? [], base);
-    settingFiles.push(...s.files);
-    settingActions.push(...s.actions);
-    services.push(s.service);
-    if (app.configure) {
-      settingFiles.push({ generator: 'dump', path: CONFIGURE_PATH, mode: '0755', content: shipped(app.configure, 'configure') });
-    }
-  }
-
-  const sets: PackageSet[] = [];
-  if (base.packages.length) sets.push({ packages: [...base.packages], action: 'install', early: true });
-  if (app.packages?.length) sets.push({ packages: [...app.packages], action: 'install' });
-  if (app.removePackages?.length) sets.push({ packages: [...app.removePackages], action: 'remove' });
-  sets.push(...(app.raw?.packages?.sets ?? []));
-
-  const actions: DefinitionAction[] = [
-    ...base.actions,
-    ...(app.actions ?? []).map((a) => ({ trigger: a.trigger, action: script(a.script) })),
-    ...settingActions,
-  ];
-  if (services.length) {
-    actions.push({
-      trigger: 'post-files',
-      action: `#!/bin/sh\nset -eu\n${services.map((s) => base.enableService.replace('%s', s)).join('\n')}\n`,
-    });
-  }
-  actions.push(...(app.raw?.actions ?? []), ...base.finalActions);
-
-  const source = { ...base.source(ctx), ...(app.raw?.source ?? {}) };
+  const s = settingsParts(app, reader);
+  const sets = packageSets(app);
+  const actions = buildActions(app, s.actions, s.services);
   const definition: Definition = {
     image: {
       distribution: base.distribution,
@@ -163,9 +112,9 @@ export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: File
       name: `${app.name}-${app.version}-${base.name}-${base.release}-${distroArch}`,
       ...(app.raw?.image ?? {}),
     },
-    source,
+    source: { ...base.source(ctx), ...(app.raw?.source ?? {}) },
     targets: app.raw?.targets ?? base.raw?.targets,
-    files: lastWinsByPath([...base.files, ...applianceFiles, ...settingFiles, ...(app.raw?.files ?? [])]),
+    files: lastWinsByPath([...base.files, ...applianceFiles, ...s.files, ...(app.raw?.files ?? [])]),
     packages: {
       manager: base.packageManager,
       update: app.raw?.packages?.update ?? true,
@@ -183,11 +132,75 @@ export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: File
   } catch (e) {
     throw new CompileError((e as Error).message, app.module, 'raw');
   }
-  inputFiles.sort();
-  const shippedMap = new Map<string, string>((app.files ?? []).map((f) => [f.path, join(filesDir, f.source)]));
-  if (app.configure && Object.keys(settings).length > 0) shippedMap.set(CONFIGURE_PATH, join(filesDir, app.configure));
   const layers = splitLayers(app, canonical, actions, sets);
-  return { target: `${app.name}:${arch}`, arch, distroArch, definition: canonical, yaml: toYaml(canonical), inputFiles, shipped: shippedMap, layers };
+  return { target: `${app.name}:${arch}`, arch, distroArch, definition: canonical, yaml: toYaml(canonical), inputFiles: reader.inputs.sort(), shipped: reader.shipped, layers };
+}
+
+/** Reads the appliance's shipped files as UTF-8 text, recording each as an input and by destination. */
+function shippedReader(app: Appliance, read: FileReader) {
+  const filesDir = join(app.dir, 'files');
+  const inputs: string[] = [];
+  const shipped = new Map<string, string>();
+  return {
+    inputs,
+    shipped,
+    /** The text of `files/<source>`, shipped to `dest`. */
+    text(source: string, field: string, dest: string): string {
+      const abs = join(filesDir, source);
+      inputs.push(abs);
+      let buf: Buffer;
+      try {
+        buf = read(abs);
+      } catch {
+        throw new CompileError(`files/${source} does not exist`, app.module, field);
+      }
+      const content = buf.toString('utf8');
+      if (Buffer.compare(Buffer.from(content, 'utf8'), buf) !== 0) {
+        throw new CompileError(`files/${source} is not UTF-8 text`, app.module, field);
+      }
+      shipped.set(dest, abs);
+      return content;
+    },
+  };
+}
+
+/** The settings machinery: its files (with the configure script), actions and services. */
+function settingsParts(app: Appliance, reader: ReturnType<typeof shippedReader>) {
+  const services = [...new Set([...app.base.services, ...(app.services ?? [])])];
+  const settings = app.settings ?? {};
+  if (Object.keys(settings).length === 0) return { files: [] as DefinitionFile[], actions: [] as DefinitionAction[], services };
+  const s = settingsFiles(app.name, settings, app.services ?? [], app.base);
+  const files: DefinitionFile[] = [...s.files];
+  if (app.configure) files.push({ generator: 'dump', path: CONFIGURE_PATH, mode: '0755', content: reader.text(app.configure, 'configure', CONFIGURE_PATH) });
+  return { files, actions: [...s.actions], services: [...services, s.service] };
+}
+
+/** Package sets: the base's (early), the appliance's installs and removals, raw ones. */
+function packageSets(app: Appliance): PackageSet[] {
+  const sets: PackageSet[] = [];
+  if (app.base.packages.length) sets.push({ packages: [...app.base.packages], action: 'install', early: true });
+  if (app.packages?.length) sets.push({ packages: [...app.packages], action: 'install' });
+  if (app.removePackages?.length) sets.push({ packages: [...app.removePackages], action: 'remove' });
+  sets.push(...(app.raw?.packages?.sets ?? []));
+  return sets;
+}
+
+/** Actions in order: base, appliance, settings, enabling services, raw, the base's final ones. */
+function buildActions(app: Appliance, settingActions: DefinitionAction[], services: string[]): DefinitionAction[] {
+  const base = app.base;
+  const actions: DefinitionAction[] = [
+    ...base.actions,
+    ...(app.actions ?? []).map((a) => ({ trigger: a.trigger, action: script(a.script) })),
+    ...settingActions,
+  ];
+  if (services.length) {
+    actions.push({
+      trigger: 'post-files',
+      action: `#!/bin/sh\nset -eu\n${services.map((s) => base.enableService.replace('%s', s)).join('\n')}\n`,
+    });
+  }
+  actions.push(...(app.raw?.actions ?? []), ...base.finalActions);
+  return actions;
 }
 
 /** True for actions that run before the files (they belong to a tree layer, not to the pack). */

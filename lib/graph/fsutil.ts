@@ -124,10 +124,13 @@ export function formatBytes(n: number): string {
 export function formatDuration(ms: number): string {
   if (ms < 1000) return `${Math.round(ms)} ms`;
   const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m${String(Math.round(s - m * 60)).padStart(2, '0')}s`;
-  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+  if (s < 59.95) return `${s.toFixed(1)} s`;
+  // Round once, then split: 119.6 s is 2m00s, never 1m60s.
+  const whole = Math.round(s);
+  const m = Math.floor(whole / 60);
+  if (m < 60) return `${m}m${String(whole % 60).padStart(2, '0')}s`;
+  const mins = Math.round(s / 60);
+  return `${Math.floor(mins / 60)}h${String(mins % 60).padStart(2, '0')}m`;
 }
 
 /** Parses a duration such as `7d`, `12h`, `30m`, `2w`, `90s`, `1d12h`. Returns ms, or undefined. */

@@ -209,6 +209,30 @@ function maxAgeOf(text: string | undefined): number | undefined {
   return ms;
 }
 
+/**
+ * Takes the build lock (waiting unless `wait: false`), plans again when another build changed
+ * the records meanwhile, and removes what interrupted builds left. Undefined when interrupted
+ * while waiting.
+ */
+async function takeLock(run: Run, pl: Plan, makePlan: () => Promise<Plan>): Promise<{ lock: HeldLock; plan: Plan } | undefined> {
+  const { acquireLock } = await import('./lock.ts');
+  const { p, emit, signal } = run;
+  let lock: HeldLock;
+  try {
+    lock = await acquireLock(p, { wait: run.req.wait !== false, onWait: (message) => emit({ type: 'waiting', message }), command: `build ${run.req.specs.join(' ')}`.trim(), signal });
+  } catch (e) {
+    if (signal.aborted) return undefined;
+    throw e;
+  }
+  // Another build may have finished while we waited: plan again against its records.
+  const plan = recordsChanged(pl.records, p) ? await makePlan() : pl;
+  const { removeLeftovers } = await import('./leftovers.ts');
+  for (const d of await removeLeftovers(p, (message) => emit({ type: 'warning', message }))) {
+    emit({ type: 'info', message: `removed ${relative(p.root, d)} (left by an interrupted build)` });
+  }
+  return { lock, plan };
+}
+
 /** Plans, then builds what is stale. Never throws for a failed target (see `exitCode`). */
 export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
   const started = Date.now();
@@ -237,19 +261,9 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
   let registryFailed = false;
   try {
     if (needsLock) {
-      const { acquireLock } = await import('./lock.ts');
-      try {
-        lock = await acquireLock(p, { wait: req.wait !== false, onWait: (message) => emit({ type: 'waiting', message }), command: `build ${req.specs.join(' ')}`.trim(), signal });
-      } catch (e) {
-        if (signal.aborted) return finish();
-        throw e;
-      }
-      // Another build may have finished while we waited: plan again against its records.
-      if (recordsChanged(pl.records, p)) pl = await makePlan();
-      const { removeLeftovers } = await import('./leftovers.ts');
-      for (const d of await removeLeftovers(p, (message) => emit({ type: 'warning', message }))) {
-        emit({ type: 'info', message: `removed ${relative(p.root, d)} (left by an interrupted build)` });
-      }
+      const held = await takeLock(run, pl, makePlan);
+      if (!held) return finish();
+      ({ lock, plan: pl } = held);
     }
     run.reports = initialReports(p, pl);
     announce(p, pl, emit);

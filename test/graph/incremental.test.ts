@@ -206,8 +206,8 @@ test('--max-age rebuilds old bases and everything on them; the other appliances 
   assert.equal(await dry(['--max-age', '7d']), { ...FRESH, ...fresh(['base/debian-bookworm:amd64', 'base/debian-bookworm:arm64']) });
   await new Promise((r) => setTimeout(r, 1100));
   const old = await dry(['tiny:amd64', '--max-age', '1s']);
-  assert.match(old['base/alpine-3.23:amd64'], /^stale: older than --max-age 1s \(built [\d.]+ s ago\)$/);
-  assert.match(old['tiny:amd64'], /^stale: base alpine-3.23:amd64 older than --max-age 1s \(built [\d.]+ s ago\)$/);
+  assert.match(old['base/alpine-3.23:amd64'], /^stale: older than --max-age 1s \(built [^)]+ ago\)$/);
+  assert.match(old['tiny:amd64'], /^stale: base alpine-3.23:amd64 older than --max-age 1s \(built [^)]+ ago\)$/);
   await build(['nginx:amd64', '--max-age', '1s']);
   assert.equal(p.nodes(), ['base/debian-trixie:amd64', 'nginx:amd64', 'nginx:amd64/packages']);
   const after = await dry();

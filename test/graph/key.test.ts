@@ -145,6 +145,9 @@ test('durations and sizes', () => {
   assert.is(parseDuration('soon'), undefined);
   assert.is(parseDuration('7x'), undefined);
   assert.is(formatDuration(82_000), '1m22s');
+  assert.is(formatDuration(119_600), '2m00s', 'rounds once: never 1m60s');
+  assert.is(formatDuration(59_970), '1m00s');
+  assert.is(formatDuration(3_599_700), '1h00m');
   assert.is(formatDuration(900), '900 ms');
   assert.is(formatBytes(35.4 * 1024 * 1024), '35.4 MiB');
 });
