@@ -114,6 +114,10 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.is(out.results[0]?.result, 'PASS', `${out.results[0]?.failure}\n${r.stderr.slice(-4000)}`);
     assert.match(r.stderr, /nginx:amd64: stale \(option --compression changed \(xz -> zstd-3\)\): rebuilds image/);
     assert.not.match(r.stderr, /base\/debian-trixie:amd64: building|nginx:amd64\/packages: building/, 'no base, no packages layer');
+    // The image node's own log: no debootstrap, no apt (those write "I: Retrieving", "Get:N http", "Setting up").
+    const log = readFileSync(join(ROOT, '.cache/logs/nginx-amd64.log'), 'utf8');
+    assert.match(log, /pack-incus/);
+    assert.not.match(log, /I: Retriev|Get:\d+ http|Setting up /, 'the image layer ran neither debootstrap nor apt');
     const sq = readFileSync(join(ROOT, '.cache/out/nginx-amd64/rootfs.squashfs')).subarray(20, 22).readUInt16LE(0);
     assert.is(sq, 6, 'the squashfs superblock says zstd (6)');
     console.log(`nginx zstd-3: repack + test in ${((Date.now() - t0) / 1000).toFixed(1)} s, healthy after ${out.results[0].launchToHealthySeconds.toFixed(1)} s`);

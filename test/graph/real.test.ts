@@ -1,5 +1,6 @@
 /**
- * A REAL distrobuilder build of nginx:amd64 (root or passwordless sudo, network, ~1-2 min),
+ * A REAL distrobuilder build of nginx:amd64 (root or passwordless sudo, network, ~1-2 min; with
+ * `--force` its own layers, packages and image, are rebuilt, on the base when it is built already),
  * in the project itself (its .cache/ and registry/, so the end-to-end suite reuses the image
  * instead of building it twice), with the Debian mirror of the host's apt configuration.
  * Runs only with APPLIANCE_REAL_BUILD=1 (CI sets it); otherwise skipped with a message.
@@ -35,7 +36,8 @@ if (!REAL) {
       assert.ok(rootfs > 10 << 20, `rootfs.squashfs is ${rootfs} bytes`);
       const list = execFileSync('unsquashfs', ['-l', join(out, 'rootfs.squashfs')], { encoding: 'utf8', maxBuffer: 256 << 20 });
       assert.match(list, /squashfs-root\/usr\/sbin\/nginx/);
-      process.stdout.write(`real build of nginx:amd64: ${(ms / 1000).toFixed(0)} s, rootfs.squashfs ${(rootfs / 1048576).toFixed(1)} MiB\n`);
+      const nodes = [...r.all.matchAll(/^(\S+): built in (\S+)/gm)].map((m) => `${m[1]} ${m[2]}`).join(', ');
+      process.stdout.write(`real build of nginx:amd64 (--force): ${(ms / 1000).toFixed(0)} s (${nodes}), rootfs.squashfs ${(rootfs / 1048576).toFixed(1)} MiB\n`);
       const t1 = Date.now();
       const again = await runBuildTs(['nginx:amd64', '--plain'], { cwd: ROOT, env });
       assert.is(again.code, 0, again.all);
