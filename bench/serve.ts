@@ -9,16 +9,27 @@
  * Besides throughput it prints the server CPU time per GiB served (user + system of the server
  * processes, from /proc), which is far less sensitive to other load on the machine.
  *
- * Environment: BENCH_CONCURRENCY (50), BENCH_SIZE_MB (100), BENCH_ROUNDS (3), BENCH_NGINX
+ * Then the soak (issue 11): normal clients download and verify a file for BENCH_SOAK_SECONDS alone,
+ * then as long again beside BENCH_SOAK_HOSTILE hostile sockets (slowloris on the handshake, the
+ * request line and the headers, idle sockets, stalled readers, pipeliners), from other loopback
+ * addresses; it reports the normal clients' throughput and latency in both phases and the
+ * server's peak RSS and open files, and fails under 80% of the unattacked throughput, on any bad
+ * download, or when a server process reaches 300 MiB RSS.
+ *
+ * Environment: BENCH_CONCURRENCY (50), BENCH_SIZE_MB (100), BENCH_ROUNDS (3; 0: soak only), BENCH_NGINX
  * (nginx executable, default `nginx`; install with `apt-get install -y nginx-light`),
  * BENCH_CLIENT (`curl`, one process per download, default when installed; or `node`),
- * BENCH_WORKERS (our server processes, default one per CPU like nginx's `worker_processes auto`).
+ * BENCH_WORKERS (our server processes, default one per CPU like nginx's `worker_processes auto`),
+ * BENCH_SOAK_SECONDS (60 per phase; 0: no soak), BENCH_SOAK_CLIENTS (8), BENCH_SOAK_HOSTILE (200),
+ * BENCH_SOAK_FILE_MB (16).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:https';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect as netConnect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureCertificate } from '../lib/serve/cert.ts';
@@ -152,6 +163,221 @@ async function round(port: number, ca: Buffer): Promise<{ mbps: number; errors: 
   return { mbps: total / (1024 * 1024) / seconds, errors, seconds };
 }
 
+// ---------------------------------------------------------------------------------------------
+// Soak: hostile sockets against the server while normal clients download and verify.
+
+const SOAK_SECONDS = Number(process.env.BENCH_SOAK_SECONDS ?? 60);
+const SOAK_CLIENTS = Number(process.env.BENCH_SOAK_CLIENTS ?? 8);
+const SOAK_HOSTILE = Number(process.env.BENCH_SOAK_HOSTILE ?? 200);
+const SOAK_FILE = Number(process.env.BENCH_SOAK_FILE_MB ?? 16) * 1024 * 1024;
+/** Hostile clients come from other loopback addresses than the normal ones (127.0.0.1). */
+const HOSTILE_ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
+
+/** Memory and file handles of the server: the primary and every descendant. */
+function serverFootprint(pid: number): { rssMiB: number; maxRssMiB: number; fds: number; procs: number } {
+  let rss = 0;
+  let maxRss = 0;
+  let fds = 0;
+  let procs = 0;
+  const visit = (p: number) => {
+    try {
+      const kb = Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+      rss += kb;
+      maxRss = Math.max(maxRss, kb);
+      fds += readdirSync(`/proc/${p}/fd`).length;
+      procs++;
+      for (const t of readdirSync(`/proc/${p}/task`)) {
+        for (const c of readFileSync(`/proc/${p}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) visit(Number(c));
+      }
+    } catch { /* exited meanwhile */ }
+  };
+  visit(pid);
+  return { rssMiB: rss / 1024, maxRssMiB: maxRss / 1024, fds, procs };
+}
+
+/** Samples {@link serverFootprint} until stopped; returns the peaks. */
+function watchFootprint(pid: number): () => { rssMiB: number; maxRssMiB: number; fds: number } {
+  const peak = { rssMiB: 0, maxRssMiB: 0, fds: 0 };
+  const sample = () => {
+    const f = serverFootprint(pid);
+    peak.rssMiB = Math.max(peak.rssMiB, f.rssMiB);
+    peak.maxRssMiB = Math.max(peak.maxRssMiB, f.maxRssMiB);
+    peak.fds = Math.max(peak.fds, f.fds);
+  };
+  sample();
+  const t = setInterval(sample, 250);
+  return () => {
+    clearInterval(t);
+    sample();
+    return peak;
+  };
+}
+
+/** Normal clients: download the soak file in a loop until `until`, each verified by sha256. */
+async function normalClients(port: number, ca: Buffer, sha256: string, until: number) {
+  const lat: number[] = [];
+  const failures: string[] = [];
+  let bytes = 0;
+  const t0 = Date.now();
+  const one = () => new Promise<void>((resolve) => {
+    const start = Date.now();
+    const h = createHash('sha256');
+    let n = 0;
+    const fail = (why: string) => { failures.push(why); resolve(); };
+    const r = request({ host: '127.0.0.1', port, path: '/images/soak.bin', ca, agent: false }, (res) => {
+      res.on('data', (c: Buffer) => { h.update(c); n += c.length; });
+      res.on('end', () => {
+        if (res.statusCode !== 200 || n !== SOAK_FILE || h.digest('hex') !== sha256) return fail(`status ${res.statusCode}, ${n} bytes, sha256 ${n === SOAK_FILE ? 'differs' : '-'}`);
+        bytes += n;
+        lat.push(Date.now() - start);
+        resolve();
+      });
+      res.on('error', (e) => fail(e.message));
+    });
+    r.on('error', (e) => fail(e.message));
+    r.end();
+  });
+  await Promise.all(Array.from({ length: SOAK_CLIENTS }, async () => {
+    while (Date.now() < until) await one();
+  }));
+  const seconds = (Date.now() - t0) / 1000;
+  lat.sort((a, b) => a - b);
+  const q = (x: number) => lat[Math.min(lat.length - 1, Math.floor(x * lat.length))] ?? NaN;
+  return { mibps: bytes / 1048576 / seconds, downloads: lat.length, failures, p50: q(0.5), p95: q(0.95), max: lat.at(-1) ?? NaN };
+}
+
+type HostileKind = 'slow headers' | 'slow request line' | 'slow handshake' | 'idle after handshake' | 'stalled reader' | 'pipeliner';
+/** Share of each kind among the hostile sockets (BENCH_SOAK_KINDS=pipeliner,... keeps only some, to see what each costs). */
+const HOSTILE_MIX: [HostileKind, number][] = ([
+  ['slow headers', 0.2], ['slow request line', 0.1], ['slow handshake', 0.1], ['idle after handshake', 0.1], ['stalled reader', 0.25], ['pipeliner', 0.25],
+] as [HostileKind, number][]).filter(([k]) => !process.env.BENCH_SOAK_KINDS || process.env.BENCH_SOAK_KINDS.split(',').includes(k));
+
+/**
+ * One hostile socket of `kind`, reopened 1 s after the server closes it, until `until`.
+ * Returns how many connections it opened and the longest one the server tolerated.
+ */
+async function hostile(kind: HostileKind, port: number, localAddress: string, until: number): Promise<{ opened: number; longestMs: number }> {
+  let opened = 0;
+  let longestMs = 0;
+  while (Date.now() < until) {
+    opened++;
+    const t0 = Date.now();
+    await new Promise<void>((resolve) => {
+      const raw = netConnect({ host: '127.0.0.1', port, localAddress });
+      const timers: NodeJS.Timeout[] = [];
+      const end = () => { timers.forEach(clearInterval); sock.destroy(); resolve(); };
+      const stopAt = setTimeout(end, Math.max(0, until - Date.now()));
+      timers.push(stopAt);
+      let sock: Socket = raw;
+      raw.on('error', () => {});
+      raw.on('close', end);
+      const drip = (write: () => void, ms: number) => timers.push(setInterval(write, ms));
+      if (kind === 'slow handshake') {
+        raw.on('connect', () => { raw.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00])); drip(() => raw.write(Buffer.from([1])), 1000); });
+        return;
+      }
+      const t = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+      sock = t;
+      t.on('error', () => {});
+      t.on('close', end);
+      t.on('secureConnect', () => {
+        if (kind === 'slow headers') {
+          t.write('GET /images/soak.bin HTTP/1.1\r\nHost: x\r\n');
+          drip(() => t.write('X-a: b\r\n'), 1000);
+        } else if (kind === 'slow request line') {
+          drip(() => t.write('G'), 1000);
+        } else if (kind === 'stalled reader') {
+          t.pause();
+          t.write('GET /images/soak.bin HTTP/1.1\r\nHost: x\r\n\r\n');
+        } else if (kind === 'pipeliner') {
+          t.pause();
+          t.write('GET /images/soak.bin HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(100));
+        }
+      });
+    });
+    longestMs = Math.max(longestMs, Date.now() - t0);
+    if (Date.now() < until) await new Promise((r) => setTimeout(r, 1000));
+  }
+  return { opened, longestMs };
+}
+
+/**
+ * Runs the attack in a child process (this file with BENCH_ATTACK set), so the hostile sockets
+ * do not share an event loop with the normal clients they are measured against: like other hosts.
+ */
+function attackInChild(port: number, until: number): Promise<string[]> {
+  const c = spawn(process.execPath, ['--import', 'tsx', import.meta.filename], { env: { ...process.env, BENCH_ATTACK: JSON.stringify({ port, until }) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(c);
+  let out = '';
+  c.stdout.on('data', (d) => { out += d; });
+  return new Promise((resolve) => c.on('close', () => resolve(out.trim().split('\n').filter(Boolean))));
+}
+
+/** Runs the hostile sockets until `until`; summarises per kind. */
+async function attack(port: number, until: number): Promise<string[]> {
+  const jobs: Promise<[HostileKind, { opened: number; longestMs: number }]>[] = [];
+  let i = 0;
+  for (const [kind, share] of HOSTILE_MIX) {
+    for (let k = 0; k < Math.round(share * SOAK_HOSTILE); k++, i++) {
+      jobs.push(hostile(kind, port, HOSTILE_ADDRESSES[i % HOSTILE_ADDRESSES.length], until).then((r) => [kind, r]));
+    }
+  }
+  const by = new Map<HostileKind, { sockets: number; opened: number; longestMs: number }>();
+  for (const [kind, r] of await Promise.all(jobs)) {
+    const b = by.get(kind) ?? { sockets: 0, opened: 0, longestMs: 0 };
+    by.set(kind, { sockets: b.sockets + 1, opened: b.opened + r.opened, longestMs: Math.max(b.longestMs, r.longestMs) });
+  }
+  return [...by].map(([kind, b]) => `${kind}: ${b.sockets} sockets, ${b.opened} connections, longest held ${(b.longestMs / 1000).toFixed(1)} s`);
+}
+
+/**
+ * The soak: SOAK_SECONDS of normal downloads alone, then SOAK_SECONDS of the same with
+ * SOAK_HOSTILE hostile sockets. Passes when the attacked throughput is >= 80% of the
+ * unattacked one, every download verifies, and the server stays under 300 MiB RSS.
+ */
+async function soak(reg: string, port: number, pid: number, ca: Buffer): Promise<number> {
+  const block = randomFillSync(Buffer.alloc(1 << 20));
+  const h = createHash('sha256');
+  const fd = openSync(join(reg, 'images', 'soak.bin'), 'w');
+  for (let off = 0; off < SOAK_FILE; off += block.length) {
+    const b = block.subarray(0, Math.min(block.length, SOAK_FILE - off));
+    writeSync(fd, b);
+    h.update(b);
+  }
+  closeSync(fd);
+  const sha256 = h.digest('hex');
+  process.stdout.write(`soak: ${SOAK_CLIENTS} normal clients downloading ${SOAK_FILE / 1048576} MiB (sha256 checked) for ${SOAK_SECONDS} s alone, then ${SOAK_SECONDS} s beside ${SOAK_HOSTILE} hostile sockets from ${HOSTILE_ADDRESSES.join(', ')}; default server limits\n`);
+  const phase = async (withAttack: boolean) => {
+    const until = Date.now() + SOAK_SECONDS * 1000;
+    const peak = watchFootprint(pid);
+    const cpu0 = cpuSeconds(pid);
+    const [normal, hostileSummary] = await Promise.all([normalClients(port, ca, sha256, until), withAttack ? attackInChild(port, until) : Promise.resolve([])]);
+    // Let the server settle, then see what it still holds.
+    const serverCpu = cpuSeconds(pid) - cpu0;
+    await new Promise((r) => setTimeout(r, 2000));
+    return { normal, hostileSummary, serverCpu, peak: peak(), after: serverFootprint(pid) };
+  };
+  const show = (name: string, r: Awaited<ReturnType<typeof phase>>) => {
+    const n = r.normal;
+    process.stdout.write(`  ${name.padEnd(9)}: ${n.mibps.toFixed(0)} MiB/s, ${n.downloads} downloads, latency p50 ${n.p50} ms, p95 ${n.p95} ms, max ${n.max} ms, ${n.failures.length} failed; server CPU ${r.serverCpu.toFixed(1)} s; ` +
+      `server peak RSS ${r.peak.rssMiB.toFixed(0)} MiB (largest process ${r.peak.maxRssMiB.toFixed(0)} MiB), peak open files ${r.peak.fds}; 2 s after: RSS ${r.after.rssMiB.toFixed(0)} MiB, ${r.after.fds} files\n`);
+    for (const line of r.hostileSummary) process.stdout.write(`    ${line}\n`);
+    for (const f of n.failures.slice(0, 5)) process.stdout.write(`    failure: ${f}\n`);
+  };
+  const calm = await phase(false);
+  show('alone', calm);
+  const hostileRun = await phase(true);
+  show('attacked', hostileRun);
+  const ratio = hostileRun.normal.mibps / calm.normal.mibps;
+  const failures = calm.normal.failures.length + hostileRun.normal.failures.length;
+  // Per process: an idle tsx-loaded Node process is ~100 MiB, so the sum over primary + workers
+  // says more about the worker count than about the attack.
+  const rssOk = hostileRun.peak.maxRssMiB < 300;
+  process.stdout.write(`soak: attacked/alone throughput ${ratio.toFixed(2)} (target >= 0.80), ${failures} failed downloads, ` +
+    `peak RSS of the largest server process ${hostileRun.peak.maxRssMiB.toFixed(0)} MiB (target < 300; all processes ${hostileRun.peak.rssMiB.toFixed(0)} MiB), peak open files ${hostileRun.peak.fds}\n`);
+  return ratio >= 0.8 && failures === 0 && rssOk ? 0 : 1;
+}
+
 async function main(): Promise<number> {
   const reg = join(work, 'registry');
   mkdirSync(join(reg, 'images'), { recursive: true });
@@ -228,15 +454,25 @@ http {
       process.stdout.write(`  round ${i} ${name.padEnd(5)}: ${r.mbps.toFixed(0).padStart(6)} MiB/s  (${r.seconds.toFixed(2)} s, server CPU ${perGiB.toFixed(2)} s/GiB, ${r.errors.length} error(s))\n`);
     }
   }
-  process.stdout.write(`serve (ours, ${WORKERS} processes): ${best.ours.toFixed(0)} MiB/s (best round), server CPU ${cpu.ours.toFixed(2)} s/GiB\n`);
-  if (nginxAvailable) {
+  if (ROUNDS > 0) process.stdout.write(`serve (ours, ${WORKERS} processes): ${best.ours.toFixed(0)} MiB/s (best round), server CPU ${cpu.ours.toFixed(2)} s/GiB\n`);
+  if (ROUNDS === 0) {
+    // soak only
+  } else if (nginxAvailable) {
     process.stdout.write(`nginx (${nginxVersion}, ${cpus().length} workers): ${best.nginx.toFixed(0)} MiB/s (best round), server CPU ${cpu.nginx.toFixed(2)} s/GiB\n`);
     process.stdout.write(`ratio ours/nginx: ${(best.ours / best.nginx).toFixed(2)} (target >= 0.90)\n`);
   } else {
     process.stdout.write(`nginx: not available (${NGINX}); install nginx-light to compare\n`);
   }
   process.stdout.write(`errors: ${errors}\n`);
-  return errors ? 1 : 0;
+  const soakFailed = SOAK_SECONDS > 0 ? await soak(reg, oursPort, ours.pid!, ca) : 0;
+  return errors || soakFailed ? 1 : 0;
+}
+
+if (process.env.BENCH_ATTACK) {
+  const { port, until } = JSON.parse(process.env.BENCH_ATTACK) as { port: number; until: number };
+  for (const line of await attack(port, until)) process.stdout.write(line + '\n');
+  rmSync(work, { recursive: true, force: true });
+  process.exit(0);
 }
 
 try {

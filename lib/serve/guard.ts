@@ -29,7 +29,11 @@ export type GuardReason =
   | 'send timeout'
   | 'too many connections'
   | 'too many connections from this address'
+  | 'too many cut connections from this address'
   | 'too many pipelined requests';
+
+/** Window in which cut connections count against an address. */
+const CUT_WINDOW_MS = 60_000;
 
 /** One connection as the guard sees it. */
 interface Conn {
@@ -56,6 +60,8 @@ export class ConnectionGuard {
   private readonly conns = new Map<string, Conn>();
   private readonly bySocket = new WeakMap<TLSSocket, Conn>();
   private readonly perAddress = new Map<string, number>();
+  /** Times of recent cuts per address (oldest first, at most maxCutsPerAddress kept). */
+  private readonly cuts = new Map<string, number[]>();
   private readonly timer: NodeJS.Timeout;
 
   /**
@@ -83,14 +89,15 @@ export class ConnectionGuard {
   admit(raw: Socket): boolean {
     const remote = raw.remoteAddress ?? '-';
     const n = this.perAddress.get(remote) ?? 0;
+    const t = this.now();
     const reason = this.conns.size >= this.limits.maxConnections ? 'too many connections'
-      : n >= this.limits.maxConnectionsPerAddress ? 'too many connections from this address' : undefined;
+      : n >= this.limits.maxConnectionsPerAddress ? 'too many connections from this address'
+        : this.recentCuts(remote, t) >= this.limits.maxCutsPerAddress ? 'too many cut connections from this address' : undefined;
     if (reason) {
       this.onEvent(reason, remote);
       raw.destroy();
       return false;
     }
-    const t = this.now();
     const c: Conn = { raw, remote, key: keyOf(raw), acceptedAt: t, secured: false, inFlight: 0, idleSince: t, readMark: 0, headersSince: 0, writeMark: 0, progressAt: t };
     this.conns.set(c.key, c);
     this.perAddress.set(remote, n + 1);
@@ -115,6 +122,9 @@ export class ConnectionGuard {
   requestStarted(tls: TLSSocket): boolean {
     const c = this.bySocket.get(tls);
     if (!c) return true;
+    // Node's parser goes on through the rest of a pipelined batch after the close: refuse each
+    // of those requests quietly (logging each would let one packet write a hundred lines).
+    if (c.raw.destroyed) return false;
     if (c.inFlight === 0) {
       c.headersSince = 0;
       c.writeMark = c.raw.bytesWritten;
@@ -154,9 +164,22 @@ export class ConnectionGuard {
     else this.perAddress.delete(c.remote);
   }
 
+  /** Cuts of `remote` within the window ending at `t`. */
+  private recentCuts(remote: string, t: number): number {
+    const list = this.cuts.get(remote);
+    if (!list) return 0;
+    while (list.length && t - list[0] > CUT_WINDOW_MS) list.shift();
+    if (list.length === 0) this.cuts.delete(remote);
+    return list.length;
+  }
+
   private close(c: Conn, reason: GuardReason): void {
     this.onEvent(reason, c.remote);
     this.forget(c);
+    const list = this.cuts.get(c.remote) ?? [];
+    list.push(this.now());
+    if (list.length > this.limits.maxCutsPerAddress) list.shift();
+    this.cuts.set(c.remote, list);
     // A reset, not a FIN: a FIN would queue behind the megabytes a stalled reader left in the
     // kernel's send buffer, which would stay allocated for minutes (FIN-WAIT-1).
     c.raw.resetAndDestroy();
@@ -166,6 +189,7 @@ export class ConnectionGuard {
   sweep(): void {
     const t = this.now();
     const l = this.limits;
+    for (const remote of [...this.cuts.keys()]) this.recentCuts(remote, t); // forget old cuts
     for (const c of [...this.conns.values()]) {
       if (c.raw.destroyed) {
         this.forget(c);

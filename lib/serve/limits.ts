@@ -21,6 +21,12 @@ export interface ServeLimits {
   maxConnectionsPerAddress: number;
   /** Open connections in total (per server process); more are closed at once. */
   maxConnections: number;
+  /**
+   * Connections of one address the guard had to cut (a timeout or the pipelining cap) in the
+   * last minute; at this many, its new connections are closed at accept until the oldest cut is
+   * a minute old. A cut costs the server a TLS handshake and parsing; a refusal costs nothing.
+   */
+  maxCutsPerAddress: number;
 }
 
 /** The defaults (per server process). */
@@ -32,6 +38,7 @@ export const DEFAULT_LIMITS: Readonly<ServeLimits> = Object.freeze({
   maxPipelined: 16,
   maxConnectionsPerAddress: 64,
   maxConnections: 1024,
+  maxCutsPerAddress: 10,
 });
 
 /** The defaults overridden by the defined fields of `partial`; rejects values that are not positive integers. */

@@ -73,6 +73,7 @@ const GUARD_STATUS: Record<GuardReason, number> = {
   'send timeout': 408,
   'too many connections': 503,
   'too many connections from this address': 503,
+  'too many cut connections from this address': 503,
   'too many pipelined requests': 503,
 };
 

@@ -105,46 +105,101 @@ function writeAndWait(res: ServerResponse, buf: Buffer): Promise<boolean> {
 }
 
 /**
- * Streams bytes `start..end` of an open file into the response with two reusable buffers: one
- * is read while the other is being encrypted and sent. Under TLS this costs far less CPU than
- * a read stream (no buffer per chunk, fewer larger writes): see docs/registry.md, Benchmark.
- * Closes the file in every case; destroys the response on a read error.
+ * Read buffers of one size, reused across responses. A flood of short-lived responses
+ * (pipeliners, clients that leave at once) allocating 2 MiB each made the heap's external
+ * memory, and the RSS, balloon before the GC caught up. Only buffers whose write completed (or
+ * that were never written) come back: a buffer of a destroyed response may still be referenced.
  */
-async function sendRange(fh: FileHandle, res: ServerResponse, start: number, end: number, chunk: number, sent: { bytes: number }): Promise<void> {
+export class BufferPool {
+  private readonly free: Buffer[] = [];
+
+  /** @param size bytes per buffer; @param keep free buffers kept at most (the rest go to the GC) */
+  constructor(readonly size: number, private readonly keep = 32) {}
+
+  /** A buffer of `size` bytes, reused when one is free. */
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(this.size);
+  }
+
+  /** Returns a buffer taken from this pool. */
+  give(b: Buffer): void {
+    if (this.free.length < this.keep) this.free.push(b);
+  }
+}
+
+/** A write slower than this marks the client slow: no read-ahead while it is (see sendRange). */
+const SLOW_WRITE_MS = 250;
+
+/** `p`, or 'late' when it takes longer than `ms`. */
+function within<T>(p: Promise<T>, ms: number): Promise<T | 'late'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => { timer = setTimeout(() => resolve('late'), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
+/** A chunk of the file in a pooled buffer. */
+interface Chunk {
+  buf: Buffer;
+  data: Buffer;
+  at: number;
+}
+
+/**
+ * Streams bytes `start..end` of an open file into the response with pooled buffers: the next
+ * chunk is read while the previous one is being encrypted and sent. Under TLS this costs far
+ * less CPU than a read stream (no buffer per chunk, fewer larger writes): see docs/registry.md,
+ * Benchmark. While the client is slow (a write takes over 250 ms) nothing is read ahead, so a
+ * stalled reader pins one buffer, not two, until the send timeout cuts it. Closes the file in
+ * every case; destroys the response on a read error.
+ */
+async function sendRange(fh: FileHandle, res: ServerResponse, start: number, end: number, pool: BufferPool, sent: { bytes: number }): Promise<void> {
   const total = end - start + 1;
-  const size = Math.min(chunk, total);
-  const bufs = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(total > size ? size : 0)];
   let pos = start;
-  const readInto = (b: Buffer) => {
-    const n = Math.min(b.length, end + 1 - pos);
+  const readChunk = async (): Promise<Chunk | undefined> => {
+    const n = Math.min(pool.size, end + 1 - pos);
+    if (n <= 0) return undefined;
     const at = pos;
     pos += n;
-    const p = n > 0 ? fh.read(b, 0, n, at).then((r) => b.subarray(0, r.bytesRead)) : Promise.resolve(b.subarray(0, 0));
-    p.catch(() => {}); // handled where awaited; not an unhandled rejection if abandoned
-    return p;
-  };
-  try {
-    let i = 0;
-    let next = readInto(bufs[0]);
-    let writing: Promise<boolean> = Promise.resolve(true);
-    for (;;) {
-      const data = await next;
-      if (data.length === 0) break;
-      // Let the previous buffer finish before reading into it again.
-      if (!(await writing)) return;
-      i ^= 1;
-      writing = writeAndWait(res, data).then((ok) => {
-        if (ok) sent.bytes += data.length;
-        return ok;
-      });
-      next = pos <= end ? readInto(bufs[i]) : Promise.resolve(Buffer.alloc(0));
+    const buf = pool.take();
+    try {
+      const { bytesRead } = await fh.read(buf, 0, n, at);
+      if (bytesRead > 0) return { buf, data: buf.subarray(0, bytesRead), at };
+    } catch (e) {
+      pool.give(buf);
+      throw e;
     }
-    if (!(await writing)) return;
+    pool.give(buf);
+    return undefined;
+  };
+  let ahead: Promise<Chunk | undefined> | undefined;
+  try {
+    let current = await readChunk();
+    while (current) {
+      const writing = writeAndWait(res, current.data);
+      ahead = readChunk();
+      ahead.catch(() => {}); // handled where awaited
+      let ok = await within(writing, SLOW_WRITE_MS);
+      if (ok === 'late') {
+        const unread = await ahead; // give the read-ahead back; read it again after this write
+        ahead = undefined;
+        if (unread) {
+          pos = unread.at;
+          pool.give(unread.buf);
+        }
+        ok = await writing;
+      }
+      if (!ok) return; // the response is gone; `current` may still be referenced by its write
+      sent.bytes += current.data.length;
+      pool.give(current.buf);
+      current = await (ahead ?? readChunk());
+      ahead = undefined;
+    }
     if (sent.bytes !== total) throw new Error(`file shrank while being sent (${sent.bytes} of ${total} bytes)`);
     res.end();
   } catch {
     res.destroy();
   } finally {
+    void ahead?.then((c) => c && pool.give(c.buf), () => {});
     await fh.close().catch(() => {});
   }
 }
@@ -218,7 +273,7 @@ async function openRegular(real: string, deny: FileIdentity[]): Promise<FileHand
 /** The request handler. */
 export async function createStaticHandler(opts: StaticOptions): Promise<(req: IncomingMessage, res: ServerResponse) => void> {
   const root = await realpath(opts.root);
-  const chunk = opts.chunkSize ?? 1024 * 1024;
+  const pool = new BufferPool(opts.chunkSize ?? 1024 * 1024);
   const deny = opts.deny ?? [];
 
   const plain = (res: ServerResponse, status: number, text: string, head = false) => {
@@ -280,7 +335,7 @@ export async function createStaticHandler(opts: StaticOptions): Promise<(req: In
         return;
       }
       handedOff = true;
-      void sendRange(fh, res, start, end, chunk, sent);
+      void sendRange(fh, res, start, end, pool, sent);
     } finally {
       if (!handedOff) await fh.close().catch(() => {});
     }

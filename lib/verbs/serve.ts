@@ -47,6 +47,7 @@ const LIMIT_OPTIONS: [string, keyof ServeLimits, 's' | 'n', string][] = [
   ['max-pipelined', 'maxPipelined', 'n', 'requests in flight on one connection (one more closes it)'],
   ['max-connections-per-address', 'maxConnectionsPerAddress', 'n', 'open connections per client address and server process'],
   ['max-connections', 'maxConnections', 'n', 'open connections per server process'],
+  ['max-cuts-per-address', 'maxCutsPerAddress', 'n', 'connections of one address cut by a timeout or the pipelining cap within a minute before its new ones are refused'],
 ];
 
 /** The limits given on the command line (unset ones keep the defaults). */

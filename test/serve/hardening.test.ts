@@ -33,7 +33,7 @@ const reg = join(s.dir, 'registry');
 const certDir = join(s.dir, 'certs');
 const big = join(reg, 'images', 'big.bin');
 const BIG = 32 << 20; // more than loopback socket buffers absorb, so a non-reader really stalls
-const LIMITS = { handshakeTimeoutMs: 600, headersTimeoutMs: 800, idleTimeoutMs: 500, sendTimeoutMs: 800, maxPipelined: 8 };
+const LIMITS = { handshakeTimeoutMs: 600, headersTimeoutMs: 800, idleTimeoutMs: 500, sendTimeoutMs: 800, maxPipelined: 8, maxCutsPerAddress: 1000 };
 let srv: RunningServer;
 let ca: Buffer;
 const logs: string[] = [];
@@ -141,19 +141,22 @@ test('send timeout: a client that stops reading is cut and its file closed; a sl
   assert.ok(await closesWithin(stalled, 3000), 'connection closed');
   assert.ok(got < BIG, 'the download was cut');
 
-  // Reads in short bursts with pauses shorter than the send timeout: gets all it asked for.
-  const slow = await tlsOpen(srv.port, ca);
+  // Reads in short bursts with pauses well under the send timeout: gets all it asked for.
+  // Progress is seen a TLS write (up to 1 MiB) at a time, so its own server allows 2 s.
+  const patient = await startServer({ registryDir: reg, host: '127.0.0.1', port: 0, certDir, log: () => {}, limits: { sendTimeoutMs: 2000 } });
+  const slow = await tlsOpen(patient.port, ca);
   let body = 0;
   slow.sock.on('data', (d: Buffer) => { body += d.length; });
   slow.sock.pause();
   const burst = setInterval(() => {
     slow.sock.resume();
-    setTimeout(() => slow.sock.pause(), 20);
+    setTimeout(() => slow.sock.pause(), 30);
   }, 500);
   const t0 = Date.now();
   slow.sock.write(`GET /images/big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=0-${(16 << 20) - 1}\r\nConnection: close\r\n\r\n`);
   await closesWithin(slow, 20_000);
   clearInterval(burst);
+  await patient.close();
   if (process.env.DEBUG_SERVE) process.stdout.write(`  slow reader: ${Date.now() - t0} ms\n`);
   assert.ok(body > 16 << 20, `slow reader got ${body} bytes`);
 });
@@ -195,6 +198,20 @@ test('connection caps: per address and in total, extra connections are closed at
   } finally {
     for (const w of open) w.sock.destroy();
     await capped.close();
+  }
+});
+
+test('an address whose connections keep being cut is refused at accept for a minute; others are not', async () => {
+  const strict = await startServer({ registryDir: reg, host: '127.0.0.1', port: 0, certDir, log: (l) => logs.push(l), limits: { handshakeTimeoutMs: 300, maxCutsPerAddress: 2 } });
+  try {
+    const silent = [0, 1].map(() => watch(netConnect({ host: '127.0.0.1', port: strict.port, localAddress: '127.0.0.9' })));
+    for (const w of silent) assert.ok(await closesWithin(w, 2000), 'silent connection cut');
+    await rejects(() => tlsOpen(strict.port, ca, { localAddress: '127.0.0.9' }), 'third connection of a twice-cut address');
+    assert.ok(logs.some((l) => /127\.0\.0\.9 "- \(too many cut connections from this address\)" 503/.test(l)));
+    const other = await tlsOpen(strict.port, ca, { localAddress: '127.0.0.10' });
+    other.sock.destroy();
+  } finally {
+    await strict.close();
   }
 });
 
