@@ -40,7 +40,7 @@ export interface BuildRequest {
   maxAge?: string;
   /** Build nothing; report fresh/stale with reasons. */
   dryRun?: boolean;
-  /** distrobuilder runs at once. @default half the CPUs (1..4) */
+  /** Tree builds (build-dir) at once, and as many packs (pack-incus). @default half the CPUs (1..4) */
   jobs?: number;
   /** Stop starting builds after the first failure. */
   failFast?: boolean;
@@ -161,9 +161,11 @@ async function runPlan(run: Run, pl: Plan): Promise<TargetRecord[]> {
   const { Scheduler } = await import('./schedule.ts');
   const { refreshRecord } = await import('./image-node.ts');
   const p = run.p;
-  const heavy = new PQueue({ concurrency: Math.max(1, run.req.jobs ?? defaultJobs()) });
+  const jobs = Math.max(1, run.req.jobs ?? defaultJobs());
+  const trees = new PQueue({ concurrency: jobs });
+  const packs = new PQueue({ concurrency: jobs });
   const rc = { paths: p, toolchain: pl.toolchain, options: { ...run.options }, context: pl.context, env: run.env, emit: (e: BuildEvent) => onNodeEvent(run, e), signal: run.signal };
-  const sched = new Scheduler(heavy, rc, !!run.req.failFast);
+  const sched = new Scheduler(trees, packs, rc, !!run.req.failFast);
   removeDead(p, pl.dead, run.emit);
   // Fresh targets whose inputs were touched without changing the key: refresh the record.
   for (const t of pl.targets) {

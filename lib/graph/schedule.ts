@@ -1,6 +1,8 @@
 /**
  * Runs the nodes of a plan as a DAG on p-queue: a base builds once however many appliances need
- * it, packages layers and images on a built base run in parallel up to `-j`, and a node that
+ * it, packages layers and images on a built base run in parallel up to `-j` each (two pools:
+ * tree builds wait on the network and the disk, packs on the CPU, so one of each overlaps well
+ * even on 2 cores), and a node that
  * fails fails its dependants with one message naming it and its log. Waiting for a parent never
  * holds a slot of the pool (the child is queued only once its parent is done), so any `-j` works.
  * @module
@@ -18,18 +20,22 @@ type Ready = { ok: true; record: NodeRecord; chain: NodeRef[] } | { ok: false; m
 
 /** Scheduling state of one run. */
 export class Scheduler {
-  private trees = new Map<string, Promise<Ready>>();
+  private ready = new Map<string, Promise<Ready>>();
   /** Set after the first failure when `failFast`: nothing new starts. */
   stopped = false;
 
-  constructor(private heavy: PQueue, private rc: RunContext, private failFast: boolean) {}
+  /**
+   * @param trees pool of `build-dir` runs (downloads and package installs: network and disk bound)
+   * @param packs pool of `pack-incus` runs (squashfs compression: CPU bound, itself multi-threaded)
+   */
+  constructor(private trees: PQueue, private packs: PQueue, private rc: RunContext, private failFast: boolean) {}
 
   /** Builds (once) or reuses the tree of `n`, after its parent's. */
   tree(n: NodePlan): Promise<Ready> {
-    let t = this.trees.get(n.node);
+    let t = this.ready.get(n.node);
     if (!t) {
       t = this.buildTreeAfterParent(n);
-      this.trees.set(n.node, t);
+      this.ready.set(n.node, t);
     }
     return t;
   }
@@ -40,7 +46,7 @@ export class Scheduler {
     const parent = n.parent ? await this.tree(n.parent) : undefined;
     if (parent && !parent.ok) return parent;
     const chain = parent?.ok ? parent.chain : [];
-    const out = await this.heavy.add(async (): Promise<NodeOutcome> => {
+    const out = await this.trees.add(async (): Promise<NodeOutcome> => {
       if (this.stopped || this.rc.signal.aborted) return { ok: false, message: this.rc.signal.aborted ? 'interrupted' : 'an earlier build failed and --fail-fast is set', log: '', tail: [], ms: 0 };
       this.rc.emit({ type: 'start', target: n.node });
       const r = await buildTree(n, parent?.ok ? parent.record : undefined, this.rc);
@@ -60,7 +66,7 @@ export class Scheduler {
   async image(tp: TargetPlan): Promise<BuildResult & { skipped?: boolean }> {
     const tree = await this.tree(tp.chain!.at(-1)!);
     if (!tree.ok) return { target: tp.target, ok: false, ms: 0, message: tree.message, log: '', skipped: true };
-    return this.heavy.add(async () => {
+    return this.packs.add(async () => {
       if (this.stopped || this.rc.signal.aborted) {
         return { target: tp.target, ok: false, ms: 0, message: this.rc.signal.aborted ? 'interrupted' : 'an earlier build failed and --fail-fast is set', log: '', skipped: true };
       }

@@ -20,7 +20,7 @@ export const BUILD_OPTIONS: NonNullable<Verb['options']> = {
   force: { type: 'boolean', description: "rebuild the named targets' own layers (packages, image) even when they are fresh" },
   'max-age': { type: 'string', value: 'AGE', description: 'rebuild base layers built longer ago than AGE (e.g. 7d), and every appliance on them: how mirror updates (security fixes) get in' },
   'all-arch': { type: 'boolean', description: 'every architecture each appliance declares (default: the host architecture)' },
-  jobs: { type: 'string', short: 'j', value: 'N', description: `distrobuilder runs at once (default: half the CPUs, 1 to 4; here ${defaultJobs()})` },
+  jobs: { type: 'string', short: 'j', value: 'N', description: `tree builds (debootstrap, apt) at once, and as many image packs (default: half the CPUs, 1 to 4; here ${defaultJobs()})` },
   'fail-fast': { type: 'boolean', description: 'start no new build after the first failure (default: independent targets keep building)' },
   plain: { type: 'boolean', description: 'one line per event, no live redraw (the default in CI and when not on a terminal)' },
   'no-index': { type: 'boolean', description: 'do not hand the built images to the registry' },
