@@ -10,7 +10,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Arch } from '../model.ts';
-import { PARENT_URL } from '../compile.ts';
 import type { Hash } from './hash.ts';
 import { formatDuration } from './fsutil.ts';
 import { BUILDER_VERSION } from './options.ts';
@@ -29,7 +28,7 @@ export interface NodePlan {
   distroArch: string;
   hash: Hash;
   key: NodeKey;
-  /** The `build-dir` definition, with {@link PARENT_URL} where the parent's tarball goes. */
+  /** The `build-dir` definition, with the compiler's `PARENT_URL` where the parent's tarball goes. */
   yaml: string;
   parent?: NodePlan;
   record?: NodeRecord;
@@ -189,4 +188,3 @@ export function refOf(n: NodePlan, built?: NodeRecord): NodeRef {
   return { node: n.node, hash: r.hash, refreshedAt: r.refreshedAt };
 }
 
-export { PARENT_URL };

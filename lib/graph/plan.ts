@@ -28,7 +28,6 @@ import type { CompiledTarget } from '../compile.ts';
 import { canonicalJson, type Hash } from './hash.ts';
 import { InputCache, moduleGraphs } from './inputs.ts';
 import { BUILDER_VERSION, type BuildOptions } from './options.ts';
-import { formatDuration } from './fsutil.ts';
 import { outDir, type BuildPaths } from './paths.ts';
 import { readKeyFile, readNodeRecords, readRecords, type ApplianceMeta, type BadRecord, type BuildKey, type InputKind, type InputStat, type KeyFile, type NodeRecord, type TargetRecord } from './record.ts';
 import { toolchain, type Toolchain } from './toolchain.ts';
@@ -436,4 +435,3 @@ export async function plan(req: PlanRequest): Promise<Plan> {
   };
 }
 
-export { formatDuration };
