@@ -173,6 +173,9 @@ const SOAK_FILE = Number(process.env.BENCH_SOAK_FILE_MB ?? 16) * 1024 * 1024;
 /** Hostile clients come from other loopback addresses than the normal ones (127.0.0.1). */
 const HOSTILE_ADDRESSES = ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'];
 
+/** What the server's guard cut or refused, by reason, from its access log (reset per soak phase). */
+const guardCounts = new Map<string, number>();
+
 /** Memory and file handles of the server: the primary and every descendant. */
 function serverFootprint(pid: number): { rssMiB: number; maxRssMiB: number; fds: number; procs: number } {
   let rss = 0;
@@ -327,7 +330,9 @@ async function attack(port: number, until: number): Promise<string[]> {
     const b = by.get(kind) ?? { sockets: 0, opened: 0, longestMs: 0 };
     by.set(kind, { sockets: b.sockets + 1, opened: b.opened + r.opened, longestMs: Math.max(b.longestMs, r.longestMs) });
   }
-  return [...by].map(([kind, b]) => `${kind}: ${b.sockets} sockets, ${b.opened} connections, longest held ${(b.longestMs / 1000).toFixed(1)} s`);
+  // A paused socket (stalled reader, pipeliner) never reads, so it cannot see the server's reset:
+  // its "longest held" is the phase length; the server's side is in the guard counts.
+  return [...by].map(([kind, b]) => `${kind}: ${b.sockets} sockets, ${b.opened} connections, longest held ${(b.longestMs / 1000).toFixed(1)} s${kind === 'stalled reader' ? ' (as the client sees it)' : ''}`);
 }
 
 /**
@@ -351,17 +356,20 @@ async function soak(reg: string, port: number, pid: number, ca: Buffer): Promise
     const until = Date.now() + SOAK_SECONDS * 1000;
     const peak = watchFootprint(pid);
     const cpu0 = cpuSeconds(pid);
+    guardCounts.clear();
     const [normal, hostileSummary] = await Promise.all([normalClients(port, ca, sha256, until), withAttack ? attackInChild(port, until) : Promise.resolve([])]);
     // Let the server settle, then see what it still holds.
     const serverCpu = cpuSeconds(pid) - cpu0;
     await new Promise((r) => setTimeout(r, 2000));
-    return { normal, hostileSummary, serverCpu, peak: peak(), after: serverFootprint(pid) };
+    const guard = [...guardCounts].map(([k, v]) => `${k} ${v}`).join(', ') || 'nothing';
+    return { normal, hostileSummary, serverCpu, guard, peak: peak(), after: serverFootprint(pid) };
   };
   const show = (name: string, r: Awaited<ReturnType<typeof phase>>) => {
     const n = r.normal;
     process.stdout.write(`  ${name.padEnd(9)}: ${n.mibps.toFixed(0)} MiB/s, ${n.downloads} downloads, latency p50 ${n.p50} ms, p95 ${n.p95} ms, max ${n.max} ms, ${n.failures.length} failed; server CPU ${r.serverCpu.toFixed(1)} s; ` +
       `server peak RSS ${r.peak.rssMiB.toFixed(0)} MiB (largest process ${r.peak.maxRssMiB.toFixed(0)} MiB), peak open files ${r.peak.fds}; 2 s after: RSS ${r.after.rssMiB.toFixed(0)} MiB, ${r.after.fds} files\n`);
     for (const line of r.hostileSummary) process.stdout.write(`    ${line}\n`);
+    process.stdout.write(`    server cut or refused (access log; refusals are logged once per address per 10 s): ${r.guard}\n`);
     for (const f of n.failures.slice(0, 5)) process.stdout.write(`    failure: ${f}\n`);
   };
   const calm = await phase(false);
@@ -397,7 +405,10 @@ async function main(): Promise<number> {
   });
   children.push(ours);
   const oursPort = Number(await waitForOutput(ours, /Serving .* on https:\/\/127\.0\.0\.1:(\d+)/, 'serve'));
-  ours.stdout?.resume(); // access log lines are discarded (but still produced and written)
+  // Access-log lines are produced and written as usual; only the guard's lines are counted (soak).
+  ours.stdout?.on('data', (d: Buffer) => {
+    for (const m of d.toString().matchAll(/"- \((too many [a-z ]+|[a-z]+ timeout)[;)]/g)) guardCounts.set(m[1], (guardCounts.get(m[1]) ?? 0) + 1);
+  });
 
   // nginx with a private configuration: same file, same certificate, loopback only.
   const nginxPort = await freePort();
