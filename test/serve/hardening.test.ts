@@ -172,7 +172,11 @@ test('oversized request lines and headers get 431, never a reset', async () => {
 
 test('FIFOs in the registry are 404 at once and never block other requests', async () => {
   execFileSync('mkfifo', FIFOS);
-  const bounded = <T>(p: Promise<T>, what: string) => Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`${what}: no answer in 3 s`)), 3000))]);
+  const bounded = <T>(p: Promise<T>, what: string) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, rej) => { timer = setTimeout(() => rej(new Error(`${what}: no answer in 3 s`)), 3000); });
+    return Promise.race([p, late]).finally(() => clearTimeout(timer));
+  };
   // More requests than libuv has pool threads (4): blocking opens would take them all.
   try {
     const fifos = await bounded(Promise.all(Array.from({ length: 6 }, (_, i) => get(srv.port, ca, i % 2 ? '/streams/v1/fifo.json' : '/images/fifo.squashfs'))), 'FIFO requests');

@@ -93,7 +93,9 @@ export function tlsOpen(port: number, ca: Buffer, opts: { localAddress?: string 
 
 /** True when `w` closes within `ms`. */
 export async function closesWithin(w: Watched<unknown>, ms: number): Promise<boolean> {
-  return Promise.race([w.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((r) => { timer = setTimeout(() => r(false), ms); });
+  return Promise.race([w.closed.then(() => true), late]).finally(() => clearTimeout(timer));
 }
 
 /** Open file descriptors of this process whose target is `path`. */
