@@ -95,6 +95,9 @@ test('serve: user errors are messages, not stack traces', async () => {
     assert.match(half.stderr, /--cert and --key go together/);
     const port = await runCli(['serve', '--registry', s.dir, '--port', '99999']);
     assert.is(port.code, 1);
+    const limit = await runCli(['serve', '--registry', s.dir, '--port', '0', '--idle-timeout', '0']);
+    assert.is(limit.code, 1);
+    assert.match(limit.stderr, /--idle-timeout: expected an integer >= 1/);
   } finally {
     s.cleanup();
   }
