@@ -7,8 +7,10 @@
  *
  * Privileges: the primary binds the shared port (node:cluster does, on the first worker's
  * listen) and reads the key; it hands the key to each worker over the IPC channel (never
- * through the environment or a file the worker must open). Started as root with `runAs`,
- * workers are forked directly as that user and the primary drops to it once the port is bound.
+ * through the environment or a file the worker must open). Started as root with `runAs`, each
+ * worker drops to that user as soon as it listens, before it takes a connection, and the
+ * primary drops once every worker is ready. A worker that dies later is replaced by one forked
+ * by the unprivileged primary (so it must be able to read the project's code).
  * @module
  */
 import cluster, { type Worker } from 'node:cluster';
@@ -76,8 +78,9 @@ export async function startCluster(opts: Omit<ServerOptions, 'log'> & { workers:
     execArgv: ['--import', import.meta.resolve('tsx')],
     args: [],
     silent: true,
-    // Workers never hold root: the primary binds the port for them.
-    ...(dropTo ? { uid: dropTo.uid, gid: dropTo.gid } : {}),
+    // Workers start as this process's user and drop to `runAs` once listening, before their
+    // first connection (startServer): forked as the user, they could not even load their
+    // code from a project under a private folder (/root, a CI checkout).
   });
   let closing = false;
   const live = new Set<Worker>();
