@@ -29,7 +29,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, writeSync, writeFileSync } from 'node:fs';
 import { request, Agent } from 'node:https';
 import { connect as netConnect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureCertificate } from '../lib/serve/cert.ts';
@@ -249,6 +249,10 @@ async function normalClients(port: number, ca: Buffer, sha256: string, until: nu
   return { mibps: bytes / 1048576 / seconds, downloads: lat.length, failures, p50: q(0.5), p95: q(0.95), max: lat.at(-1) ?? NaN };
 }
 
+/** One TLS context for every hostile socket: a context per connection cost the attacker ~1 ms of CPU, on cores it shares with the clients measured. */
+let attackCtx: SecureContext | undefined;
+const attackContext = () => (attackCtx ??= createSecureContext());
+
 type HostileKind = 'slow headers' | 'slow request line' | 'slow handshake' | 'idle after handshake' | 'stalled reader' | 'pipeliner';
 /** Share of each kind among the hostile sockets (BENCH_SOAK_KINDS=pipeliner,... keeps only some, to see what each costs). */
 const HOSTILE_MIX: [HostileKind, number][] = ([
@@ -279,7 +283,7 @@ async function hostile(kind: HostileKind, port: number, localAddress: string, un
         raw.on('connect', () => { raw.write(Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00])); drip(() => raw.write(Buffer.from([1])), 1000); });
         return;
       }
-      const t = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost' });
+      const t = tlsConnect({ socket: raw, rejectUnauthorized: false, servername: 'localhost', secureContext: attackContext() });
       sock = t;
       t.on('error', () => {});
       t.on('close', end);
@@ -482,6 +486,8 @@ http {
 if (process.env.BENCH_ATTACK) {
   const { port, until } = JSON.parse(process.env.BENCH_ATTACK) as { port: number; until: number };
   for (const line of await attack(port, until)) process.stdout.write(line + '\n');
+  const cpu = process.cpuUsage();
+  process.stdout.write(`attacker process CPU: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s (the same 2 cores as the server and the clients)\n`);
   rmSync(work, { recursive: true, force: true });
   process.exit(0);
 }
