@@ -122,6 +122,28 @@ test('kill -9 mid-build: nothing half-recorded; the next run rebuilds just that 
   assert.equal(summary(after)['nginx:amd64'], 'fresh');
 });
 
+test('kill -9 while a base builds: no node record, no tree; the next run builds it again', async () => {
+  p.edit('appliances/_base/debian.ts', (t) => t.replace("'less', ", "'less', 'nano', "));
+  p.nodes();
+  const child = p.start(['hello:amd64', '--no-index'], { FAKE_DB_SLEEP: '30' });
+  await started();
+  assert.equal(p.nodes(), ['base/debian-trixie:amd64'], 'the base is what runs');
+  const before = JSON.parse(p.read('.cache/records/nodes/base-debian-trixie-amd64.json')).hash;
+  child.kill('SIGKILL');
+  await child;
+  assert.is(JSON.parse(p.read('.cache/records/nodes/base-debian-trixie-amd64.json')).hash, before, 'the old record stands');
+  const d = parseReport(await p.run(['--dry-run', '--json', 'hello:amd64']));
+  assert.equal(summary(d)['base/debian-trixie:amd64'], 'stale: packages changed');
+  const r = await p.run(['hello:amd64', '--no-index']);
+  assert.is(r.code, 0, r.all);
+  assert.match(r.stdout, /removed \.cache\/tmp\/base-debian-trixie-amd64\.\w+ \(left by an interrupted build\)/);
+  assert.equal(p.nodes(), ['base/debian-trixie:amd64', 'hello:amd64', 'hello:amd64/packages']);
+  assert.equal(tmpLeft(p), []);
+  // The edit undone: the arm64 base (never rebuilt) is as the tests below expect it.
+  p.edit('appliances/_base/debian.ts', (t) => t.replace("'less', 'nano', ", "'less', "));
+  p.nodes();
+});
+
 test('Ctrl-C mid-build: the build stops, cleans up, exits 130, records nothing', async () => {
   p.builds();
   const child = p.start(['nginx:arm64', '--no-index'], { FAKE_DB_SLEEP: '30' });
