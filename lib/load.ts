@@ -3,10 +3,10 @@
  * @module
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Appliance, ApplianceSpec } from './model.ts';
-import { UserError } from './diagnostics.ts';
+import { UserError, type Diagnostic } from './diagnostics.ts';
 
 /** Folder names under appliances/ that are not appliances. */
 const NOT_APPLIANCES = new Set(['_base']);
@@ -24,22 +24,23 @@ export function discoverAppliances(appliancesDir: string): string[] {
 export type LoadResult = { ok: true; appliance: Appliance; variants: Record<string, Appliance> } | { ok: false; file: string; message: string; line?: number; column?: number };
 
 /**
- * Imports one appliance module and checks it exports a definition object. Never throws:
- * import failures (syntax errors, throwing code) come back as a message naming the file.
+ * Imports one appliance module (under the import time limit, see `validate/deadline.ts`) and
+ * checks it exports a definition object. Never throws: import failures (syntax errors, throwing
+ * code, missing modules, a time-out) come back as a message located in the module.
  */
-export async function loadAppliance(appliancesDir: string, name: string): Promise<LoadResult> {
+export async function loadAppliance(appliancesDir: string, name: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadResult> {
   const dir = resolve(appliancesDir, name);
   const file = join(dir, 'appliance.ts');
   let mod: { default?: unknown; variants?: Record<string, ApplianceSpec> };
+  // Loaded here: the build's no-op path imports no appliance, so it never starts the watchdog.
+  const { withDeadline, importTimeoutMs, timeoutMessage, ImportTimeout } = await import('./validate/deadline.ts');
+  const ms = importTimeoutMs(env);
   try {
-    mod = await import(pathToFileURL(file).href);
+    mod = await withDeadline(() => import(pathToFileURL(file).href), ms, `${relative(process.cwd(), file) || file}: ${timeoutMessage(ms)}`, name);
   } catch (e) {
-    const err = e as Error;
-    const text = String(err?.message ?? err);
-    // esbuild (through tsx) reports syntax errors as "<file>:<line>:<col>: ERROR: <message>".
-    const syntax = text.match(/:(\d+):(\d+): ERROR: (.+)/);
-    if (syntax) return { ok: false, file, line: Number(syntax[1]), column: Number(syntax[2]) + 1, message: `syntax error: ${syntax[3]}` };
-    return { ok: false, file, message: `cannot load module: ${text.split('\n')[0]}` };
+    if (e instanceof ImportTimeout) return { ok: false, file, message: e.message };
+    const { importProblem } = await import('./validate/import-error.ts');
+    return { ok: false, ...importProblem(e, file, resolve(appliancesDir)) };
   }
   const spec = mod.default as ApplianceSpec | undefined;
   if (!spec || typeof spec !== 'object') {
@@ -58,22 +59,24 @@ export async function loadAppliance(appliancesDir: string, name: string): Promis
 }
 
 /**
- * Loads the named appliances (all when `names` is empty). Throws a {@link UserError} listing
- * every module that failed to load, or naming an unknown appliance with the list of known ones.
+ * Loads the named appliances (all when `names` is empty) and passes each through the gate
+ * (`validate/gate.ts`): the checks `validate` runs. Throws a {@link UserError} with a located
+ * diagnostic for every module that failed to load or is refused, or naming an unknown appliance
+ * with the list of known ones.
  */
-export async function loadAppliances(appliancesDir: string, names: string[] = []): Promise<Appliance[]> {
+export async function loadAppliances(appliancesDir: string, names: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Appliance[]> {
   const known = discoverAppliances(appliancesDir);
   for (const n of names) {
     if (!known.includes(n)) throw new UserError(`unknown appliance "${n}"; appliances: ${known.join(', ') || '(none)'}`);
   }
   const wanted = names.length ? [...new Set(names)] : known;
-  const results = await Promise.all(wanted.map((n) => loadAppliance(appliancesDir, n)));
-  const failures = results.filter((r): r is Extract<LoadResult, { ok: false }> => !r.ok);
-  if (failures.length) {
-    throw new UserError(
-      `${failures.length} appliance module(s) failed to load`,
-      failures.map((f) => ({ file: f.file, message: f.message, severity: 'error' as const })),
-    );
+  const results = await Promise.all(wanted.map((n) => loadAppliance(appliancesDir, n, env)));
+  const { loadDiagnostic, gateErrors } = await import('./validate/gate.ts');
+  const diags: Diagnostic[] = [];
+  for (const r of results) diags.push(...(r.ok ? await gateErrors(r.appliance, r.variants) : [loadDiagnostic(r)]));
+  if (diags.length) {
+    const bad = new Set(diags.map((d) => d.file)).size;
+    throw new UserError(`${bad} appliance module(s) refused: fix the errors above (\`npx tsx build.ts validate\` checks them all)`, diags);
   }
   return results.map((r) => (r as Extract<LoadResult, { ok: true }>).appliance);
 }

@@ -21,7 +21,7 @@ import { join, relative } from 'node:path';
 import type { Appliance, Arch } from '../model.ts';
 import { hostArch } from '../arch.ts';
 import { buildContext, type ContextOptions } from '../context.ts';
-import { UserError } from '../diagnostics.ts';
+import { UserError, type Diagnostic } from '../diagnostics.ts';
 import { discoverAppliances, loadAppliance } from '../load.ts';
 import { parseTargetSpec } from '../targets.ts';
 import type { CompiledTarget } from '../compile.ts';
@@ -87,6 +87,8 @@ export interface TargetPlan {
   error?: string;
   /** Source file of the error, for a located message. */
   errorFile?: string;
+  /** The located problems behind `error` (the gate's, or the import's). */
+  diagnostics?: Diagnostic[];
   /** The tree nodes this target's image is packed on, base first (known once compiled). */
   chain?: NodePlan[];
   /** Which of its own layers run: `packages` and/or `image` (stale targets). */
@@ -135,7 +137,7 @@ interface PlanState {
   cache: InputCache;
   meta: Map<string, ApplianceMeta>;
   loaded: Map<string, Appliance>;
-  loadErrors: Map<string, { message: string; file: string }>;
+  loadErrors: Map<string, { message: string; file: string; diagnostics: Diagnostic[] }>;
   byName: Map<string, TargetRecord[]>;
   nowMs: number;
 }
@@ -189,14 +191,20 @@ function startPlanning(req: PlanRequest): PlanState {
   };
 }
 
+/**
+ * Imports an appliance (slow path only) and passes it through the gate: an appliance that does
+ * not load or is refused becomes a load error with located diagnostics, and is never compiled.
+ */
 async function load(s: PlanState, name: string, why: string): Promise<void> {
   if (s.loaded.has(name) || s.loadErrors.has(name)) return;
   s.req.debug?.(`import ${name}: ${why}`);
-  const r = await loadAppliance(s.p.appliancesDir, name);
-  if (r.ok) {
-    s.loaded.set(name, r.appliance);
-    s.meta.set(name, metaOf(r.appliance));
-  } else s.loadErrors.set(name, { message: r.message, file: r.file });
+  const r = await loadAppliance(s.p.appliancesDir, name, s.req.env);
+  const { gateErrors, loadDiagnostic } = await import('../validate/gate.ts');
+  if (!r.ok) return void s.loadErrors.set(name, { message: r.message, file: r.file, diagnostics: [loadDiagnostic(r)] });
+  const refused = await gateErrors(r.appliance, r.variants);
+  if (refused.length) return void s.loadErrors.set(name, { message: refused[0].message, file: r.appliance.module, diagnostics: refused });
+  s.loaded.set(name, r.appliance);
+  s.meta.set(name, metaOf(r.appliance));
 }
 
 /** Learns the metadata of appliances: from a record whose modules are unchanged, else by import. */
@@ -223,7 +231,7 @@ function resolveWanted(s: PlanState, specs: Array<{ name: string; arch?: Arch }>
     if (!m) {
       const e = s.loadErrors.get(sp.name)!;
       const arch = sp.arch ?? host;
-      errors.push({ target: `${sp.name}:${arch}`, name: sp.name, arch, status: 'error', reasons: [], error: e.message, errorFile: e.file });
+      errors.push({ target: `${sp.name}:${arch}`, name: sp.name, arch, status: 'error', reasons: [], error: e.message, errorFile: e.file, diagnostics: e.diagnostics });
       continue;
     }
     if (sp.arch) {
@@ -324,7 +332,7 @@ async function planSlow(s: PlanState, tp: TargetPlan, graph: string[] | { error:
   const app = s.loaded.get(tp.name);
   if (!app) {
     const e = s.loadErrors.get(tp.name)!;
-    Object.assign(tp, { status: 'error', error: e.message, errorFile: e.file });
+    Object.assign(tp, { status: 'error', error: e.message, errorFile: e.file, diagnostics: e.diagnostics });
     return;
   }
   if (!graph || !Array.isArray(graph)) {

@@ -6,8 +6,8 @@
  * imports (tsx erases types), so any field may hold anything.
  * @module
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, join, relative, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { ARCHES, type Appliance } from '../model.ts';
 import { canonicalDefinition } from '../yaml.ts';
 
@@ -26,7 +26,9 @@ const PACKAGE_RE: Record<string, RegExp> = {
   apt: /^[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+~:-]+)?$/,
   apk: /^[a-z0-9][a-z0-9+._-]*(?:[<>=~]+[A-Za-z0-9._-]+)?$/,
 };
-const SERVICE_RE = /^[A-Za-z0-9@._:-]+$/;
+// systemd unit names (and OpenRC service names): no shell text, never an option (no leading -).
+const SERVICE_RE = /^[A-Za-z0-9_][A-Za-z0-9_.:-]*(?:@[A-Za-z0-9_.:-]*)?(?:\.(?:service|socket|timer|path|target|mount))?$/;
+const ID_RE = /^\d{1,10}$/;
 const MODE_RE = /^0?[0-7]{3}$/;
 
 function isStr(v: unknown): v is string {
@@ -42,6 +44,48 @@ function listFiles(dir: string, prefix = ''): string[] {
     else out.push(`${prefix}${name}`);
   }
   return out;
+}
+
+/** Whether `p` is inside folder `dir` (or is it). */
+function inside(dir: string, p: string): boolean {
+  const r = relative(dir, p);
+  return !r.startsWith('..') && !r.startsWith('/');
+}
+
+/**
+ * Why a file the image receives from `files/` cannot be shipped, or undefined: it must exist, be
+ * a regular file, and its real path (symlinks followed) must stay inside the appliance folder or
+ * `appliances/_shared/`, so no file of the build host reaches an image.
+ */
+export function shippedFileProblem(app: Appliance, source: string): string | undefined {
+  const filesDir = join(app.dir, 'files');
+  const abs = resolve(filesDir, source);
+  if (!inside(filesDir, abs)) return `"${source}" escapes files/`;
+  if (!existsSync(abs)) return `files/${source} does not exist`;
+  if (!statSync(abs).isFile()) return `files/${source} is not a regular file`;
+  const real = realpathSync(abs);
+  const shared = join(dirname(app.dir), '_shared');
+  const roots = [app.dir, shared].map((d) => (existsSync(d) ? realpathSync(d) : d));
+  if (!roots.some((d) => inside(d, real))) return `files/${source} is a link to ${real}, outside the appliance folder and appliances/_shared/`;
+  return undefined;
+}
+
+/**
+ * Why `p` is not usable as a path inside the image, or undefined: absolute and normalised (no
+ * `.` or `..` segment, no `//`, no trailing `/`), no control characters. distrobuilder joins it
+ * onto the root tree as root on the build host, so `..` would write outside it.
+ */
+export function imagePathProblem(p: unknown): string | undefined {
+  if (!isStr(p) || !p.startsWith('/')) return 'must be an absolute path inside the image';
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(p)) return `"${JSON.stringify(p).slice(1, -1)}" holds a control character`;
+  if (p !== '/' && (posix.normalize(p) !== p || p.endsWith('/'))) return `"${p}" is not a normalised path (no ".", "..", "//" or trailing "/"; write ${posix.normalize(p).replace(/(.)\/$/, '$1')})`;
+  return undefined;
+}
+
+/** The field path of a setting: bracketed when the key is not a plain word (`settings["tls.cert"]`). */
+function settingField(key: string): string {
+  return /^[A-Za-z0-9_$-]+$/.test(key) ? `settings.${key}` : `settings[${JSON.stringify(key)}]`;
 }
 
 /** Checks one appliance. Returns problems in field order. */
@@ -114,19 +158,23 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
         if (!f || typeof f !== 'object') { err(at, `files: entry ${i} must be an object { source, path }`); return; }
         if (!isStr(f.source) || !f.source) err(`${at}.source`, `files[${i}].source: required path relative to files/`);
         else {
-          const abs = resolve(filesDir, f.source);
-          if (relative(filesDir, abs).startsWith('..')) err(`${at}.source`, `files[${i}].source: "${f.source}" escapes files/`);
-          else if (!existsSync(abs) || !statSync(abs).isFile()) err(`${at}.source`, `files[${i}].source: files/${f.source} does not exist`);
+          const problem = shippedFileProblem(app, f.source);
+          if (problem) err(`${at}.source`, `files[${i}].source: ${problem}`);
           else {
+            const abs = resolve(filesDir, f.source);
             referenced.add(relative(filesDir, abs));
             const buf = readFileSync(abs);
             if (Buffer.compare(Buffer.from(buf.toString('utf8'), 'utf8'), buf) !== 0) err(`${at}.source`, `files[${i}].source: files/${f.source} is not UTF-8 text`);
           }
         }
-        if (!isStr(f.path) || !f.path.startsWith('/')) err(`${at}.path`, `files[${i}].path: must be an absolute path inside the image`);
+        const pathProblem = imagePathProblem(f.path);
+        if (pathProblem) err(`${at}.path`, `files[${i}].path: ${pathProblem}`);
         else {
           if (dests.has(f.path)) err(`${at}.path`, `files[${i}].path: ${f.path} is also the destination of files[${dests.get(f.path)}]`);
           dests.set(f.path, i);
+        }
+        for (const k of ['uid', 'gid'] as const) {
+          if (f[k] !== undefined && (!isStr(f[k]) || !ID_RE.test(f[k]!))) err(`${at}.${k}`, `files[${i}].${k}: "${String(f[k])}" is not a numeric id such as "0"`);
         }
         if (f.mode !== undefined && (!isStr(f.mode) || !MODE_RE.test(f.mode))) err(`${at}.mode`, `files[${i}].mode: "${String(f.mode)}" is not an octal mode like "0644"`);
       });
@@ -161,7 +209,8 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
   if (app.volumes !== undefined) {
     if (!Array.isArray(app.volumes)) err('volumes', 'volumes: must be a list of { path, description }');
     else app.volumes.forEach((v, i) => {
-      if (!v || !isStr(v.path) || !v.path.startsWith('/')) err(`volumes[${i}].path`, `volumes[${i}].path: must be an absolute path`);
+      const problem = imagePathProblem(v?.path);
+      if (problem) err(`volumes[${i}].path`, `volumes[${i}].path: ${problem}`);
     });
   }
 
@@ -171,17 +220,19 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
   if (settings !== undefined && (typeof settings !== 'object' || Array.isArray(settings))) err('settings', 'settings: must be an object keyed by setting name');
   else if (hasSettings) {
     for (const [key, s] of Object.entries(settings)) {
-      const at = `settings.${key}`;
+      const at = settingField(key);
       if (!SETTING_RE.test(key)) err(at, `settings.${key}: not usable in the config key user.${app.name}.${key} (lower-case letters, digits, _ and -)`);
       if (!s || typeof s !== 'object' || !isStr(s.description) || !s.description) err(at, `settings.${key}.description: required`);
-      else if (s.secret && s.default) err(`${at}.default`, `settings.${key}.default: a secret must not have a default (it would be baked into the image)`);
+      // Any default, even '': the image template would hold it, and a secret never ships in an image.
+      else if (s.secret && s.default !== undefined) err(`${at}.default`, `settings.${key}.default: a secret must not have a default (it would be baked into the image)`);
     }
     if (!isStr(app.configure)) err('configure', `configure: required when settings are declared (a script in files/ that applies them)`);
   }
   if (isStr(app.configure)) {
-    const abs = resolve(filesDir, app.configure);
-    if (!existsSync(abs)) err('configure', `configure: files/${app.configure} does not exist`);
+    const problem = shippedFileProblem(app, app.configure);
+    if (problem) err('configure', `configure: ${problem}`);
     else {
+      const abs = resolve(filesDir, app.configure);
       referenced.add(relative(filesDir, abs));
       if (!readFileSync(abs, 'utf8').startsWith('#!')) err('configure', `configure: files/${app.configure} must start with a shebang line`);
     }
@@ -205,6 +256,12 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
     } catch (e) {
       err('raw', `raw: ${(e as Error).message}`);
     }
+    (Array.isArray(app.raw.files) ? app.raw.files : []).forEach((f, i) => {
+      const problem = f?.path === undefined ? undefined : imagePathProblem(f.path);
+      if (problem) err(`raw.files[${i}].path`, `raw.files[${i}].path: ${problem}`);
+      // A copy generator reads a host path: ship files through files: instead.
+      if (f && (f as { source?: unknown }).source !== undefined) err(`raw.files[${i}].source`, `raw.files[${i}].source: host paths are not allowed; ship the file through files: (from files/)`);
+    });
     (app.raw.actions ?? []).forEach((a, i) => {
       if (!isStr(a?.action) || !a.action.startsWith('#!')) err(`raw.actions[${i}]`, `raw.actions[${i}].action: must start with a shebang line`);
     });

@@ -61,11 +61,12 @@ function definitionObject(sf: SourceFile): Node | undefined {
 export function locateField(sf: SourceFile, field: string): { line: number; column: number } {
   let node = definitionObject(sf);
   if (!node) return { line: 1, column: 1 };
-  const parts = field.match(/[^.[\]]+/g) ?? [];
+  // `files[2].source`, `settings["tls.cert"].default`: a quoted key may hold dots.
+  const parts = [...field.matchAll(/\[("(?:[^"\\]|\\.)*")\]|([^.[\]]+)/g)].map((m) => (m[1] ? (JSON.parse(m[1]) as string) : m[2]));
   for (const part of parts) {
     let next: Node | undefined;
     if (Node.isObjectLiteralExpression(node)) {
-      const prop: Node | undefined = node.getProperty(part) ?? node.getProperty(`'${part}'`) ?? node.getProperty(`"${part}"`);
+      const prop: Node | undefined = node.getProperty(part) ?? node.getProperty(`'${part}'`) ?? node.getProperty(`"${part}"`) ?? node.getProperties().find((q) => Node.isPropertyAssignment(q) && q.getNameNode().getText().slice(1, -1) === part);
       if (prop && Node.isPropertyAssignment(prop)) next = prop.getInitializer() ?? prop;
       else if (prop) next = prop;
     } else if (Node.isArrayLiteralExpression(node) && /^\d+$/.test(part)) {

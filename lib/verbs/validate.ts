@@ -11,7 +11,8 @@ import { buildContext } from '../context.ts';
 import { formatDiagnostic, sortDiagnostics, UserError, type Diagnostic } from '../diagnostics.ts';
 import { discoverAppliances, loadAppliance } from '../load.ts';
 import type { Appliance } from '../model.ts';
-import { checkAppliance, checkDuplicates } from '../validate/semantic.ts';
+import { checkDuplicates } from '../validate/semantic.ts';
+import { applianceProblems, loadDiagnostic, locateProblems, type ModuleProblem } from '../validate/gate.ts';
 import { distrobuilderValidate, distrobuilderVersion } from '../validate/distrobuilder.ts';
 
 /** The YAML of each layer of a compiled target (the parent's location stays a placeholder). */
@@ -43,26 +44,20 @@ export const validateVerb: Verb = {
     const project = createProject([...modules, ...bases]);
     diags.push(...typeErrors(project, [...modules, ...bases]));
 
-    // 2. Import each module; a failing import is one located error.
+    // 2. Import each module (under the time limit); a failing import is one located error.
     const apps: Appliance[] = [];
     const variants: Array<{ label: string; app: Appliance }> = [];
+    const problems: ModuleProblem[] = [];
     for (const n of names) {
-      const r = await loadAppliance(ctx.appliancesDir, n);
-      if (r.ok) {
-        apps.push(r.appliance);
-        for (const [k, v] of Object.entries(r.variants)) variants.push({ label: `${n}[${k}]`, app: v });
-      }
-      else diags.push({ file: r.file, line: r.line ?? 1, column: r.column ?? 1, message: r.message, severity: 'error' });
+      const r = await loadAppliance(ctx.appliancesDir, n, ctx.env);
+      if (!r.ok) { diags.push(loadDiagnostic(r)); continue; }
+      apps.push(r.appliance);
+      for (const [k, v] of Object.entries(r.variants)) variants.push({ label: `${n}[${k}]`, app: v });
+      // 3. The gate's checks (the same every verb runs), located through the AST.
+      problems.push(...applianceProblems(r.appliance, r.variants));
     }
-
-    // 3. Semantic checks, located through the AST.
     const locate = (module: string, field: string) => locateField(project.getSourceFileOrThrow(module), field);
-    const problems = [
-      ...apps.flatMap((a) => checkAppliance(a).map((p) => ({ ...p, module: a.module }))),
-      ...checkDuplicates(apps),
-      ...variants.flatMap((v) => checkAppliance(v.app).filter((p) => p.severity === 'error').map((p) => ({ ...p, message: `variant ${v.label}: ${p.message}`, module: v.app.module }))),
-    ];
-    for (const p of problems) diags.push({ file: p.module, ...locate(p.module, p.field), message: p.message, severity: p.severity });
+    diags.push(...await locateProblems([...problems, ...checkDuplicates(apps)], locate));
 
     // 4. Compile every target of the appliances without errors; distrobuilder validate them.
     const failed = new Set(diags.filter((d) => d.severity === 'error').map((d) => d.file));

@@ -55,7 +55,7 @@ const cases: Case[] = [
   { dir: 'bad-version', source: ok('bad-version').replace(`'1.0'`, `'1.0/beta,2'`), line: 5, message: /version: .* not usable in the alias/ },
   { dir: 'raw-unknown', source: ok('raw-unknown', `  raw: { image: { colour: 'blue' } } as never,\n`), line: 10, message: /unknown distrobuilder key "image\.colour"/ },
   { dir: 'no-arch', source: ok('no-arch').replace(`['amd64']`, `[]`), line: 8, message: /architectures: required non-empty list/ },
-  { dir: 'throws', source: `${head}throw new Error('boom at import');\n`, line: 1, message: /cannot load module: boom at import/ },
+  { dir: 'throws', source: `${head}throw new Error('boom at import');\n`, line: 3, message: /cannot load module: boom at import/ },
   { dir: 'bad-package', source: ok('bad-package', `  packages: ['Nginx Light'],\n`), line: 10, message: /"Nginx Light" is not a valid apt package name/ },
   { dir: 'bad-timeout', source: ok('bad-timeout').replace(`{ command: 'true' }`, `{ command: 'true', timeout: -5 }`), line: 9, message: /health\.timeout: must be a positive number/ },
 ];
