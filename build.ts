@@ -12,3 +12,9 @@ try {
   process.stderr.write(`internal error: ${(e as Error)?.stack ?? e}\n`);
   process.exitCode = 2;
 }
+if (process.exitCode) {
+  // An appliance whose import timed out may have left timers or sockets that would keep node
+  // alive forever: exit now (checked only on failure, so a no-op build loads nothing more).
+  const { importsTimedOut } = await import('./lib/validate/deadline.ts');
+  if (importsTimedOut()) process.exit();
+}
