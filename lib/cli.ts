@@ -51,6 +51,11 @@ export interface Verb {
   summary: string;
   /** Usage line after `npx tsx build.ts`. */
   usage: string;
+  /**
+   * How many positional arguments the verb takes (default: any number). Checked before the
+   * verb runs, so a verb never ignores an argument (`clean-all tiny` must not clean it all).
+   */
+  args?: { min?: number; max?: number };
   /** Verb-specific options. */
   options?: Record<string, OptionSpec>;
   /** Example command lines. */
@@ -136,6 +141,11 @@ export async function main(argv: string[], verbs: VerbEntry[], io: Partial<Pick<
     interrupt: () => new AbortController().signal,
   };
   if (ctx.options.help) return (await byName.get('help')!.load()).run({ ...ctx, args: [verb.name] });
+  const argProblem = checkArgCount(verb, ctx.args);
+  if (argProblem) {
+    stderr(`error: ${verb.name}: ${argProblem}\n  usage: npx tsx build.ts ${verb.usage}\n`);
+    return 1;
+  }
   const signals = new InterruptHandlers(stderr);
   ctx.interrupt = () => signals.signal();
   try {
@@ -150,6 +160,15 @@ export async function main(argv: string[], verbs: VerbEntry[], io: Partial<Pick<
   } finally {
     signals.remove();
   }
+}
+
+/** Why `args` do not fit the verb's positional arguments, or undefined. */
+export function checkArgCount(verb: Pick<Verb, 'args'>, args: string[]): string | undefined {
+  const { min = 0, max = Infinity } = verb.args ?? {};
+  const got = args.map((a) => JSON.stringify(a)).join(' ');
+  if (args.length > max) return max === 0 ? `takes no arguments (got ${got})` : `takes at most ${max} argument${max > 1 ? 's' : ''} (got ${args.length}: ${got})`;
+  if (args.length < min) return `needs ${min === 1 && max === 1 ? 'one argument' : `at least ${min} argument${min > 1 ? 's' : ''}`}`;
+  return undefined;
 }
 
 /** SIGINT/SIGTERM handlers behind {@link VerbContext.interrupt}. */

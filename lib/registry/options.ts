@@ -1,5 +1,6 @@
 /** Command-line pieces shared by the registry verbs. */
-import { resolve } from 'node:path';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { OptionSpec, VerbContext } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { defaultRegistryDir } from './index.ts';
@@ -13,6 +14,21 @@ export const REGISTRY_OPTION: Record<string, OptionSpec> = {
 export function registryDirOf(ctx: VerbContext): string {
   const o = ctx.options.registry;
   return typeof o === 'string' && o ? resolve(o) : defaultRegistryDir(ctx.root);
+}
+
+/**
+ * Why `dir` is not a registry folder, or undefined. A registry folder is a directory holding
+ * `streams/v1/` or `images/` (or nothing yet, when `emptyOk`): a verb handed a regular file, or
+ * a folder of something else (`/var/www`, the project itself), must not serve or overwrite it.
+ */
+export function notRegistryProblem(dir: string, opts: { emptyOk?: boolean } = {}): string | undefined {
+  const st = statSync(dir, { throwIfNoEntry: false });
+  if (!st) return undefined;
+  if (!st.isDirectory()) return `${dir}: not a registry folder (it is not a folder)`;
+  const names = readdirSync(dir).filter((n) => !n.startsWith('.'));
+  if (names.length === 0 && opts.emptyOk) return undefined;
+  if (existsSync(join(dir, 'streams', 'v1')) || existsSync(join(dir, 'images'))) return undefined;
+  return `${dir}: not a registry folder (no streams/v1/ or images/ in it${names.length ? `; it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}` : ''})`;
 }
 
 /** Parses a positive integer option, with a user-facing error. */

@@ -109,6 +109,7 @@ export const cleanVerb: Verb = {
 export const cleanAllVerb: Verb = {
   name: 'clean-all',
   summary: 'remove .cache/ entirely (outputs, records, logs, download cache) and the registry',
+  args: { max: 0 },
   usage: 'clean-all [--registry DIR] [--no-wait]',
   options: {
     ...LOCK_OPTIONS,

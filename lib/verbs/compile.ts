@@ -10,6 +10,7 @@ import { parseTargetSpec, resolveTargets } from '../targets.ts';
 export const compileVerb: Verb = {
   name: 'compile',
   summary: 'print the distrobuilder YAML of a target on stdout',
+  args: { min: 1 },
   usage: 'compile <name>[:<arch>]... [--layer base|packages|image]',
   options: {
     layer: { type: 'string', value: 'LAYER', description: 'print one layer the build graph runs instead of the whole definition: base (build-dir), packages (build-dir on the base), image (pack-incus)' },

@@ -54,6 +54,7 @@ function binfmt(): string | undefined {
 export const doctorVerb: Verb = {
   name: 'doctor',
   summary: 'show which tools are present, their versions, and what is missing for which verb',
+  args: { max: 0 },
   usage: 'doctor',
   examples: ['npx tsx build.ts doctor'],
   async run(ctx) {
@@ -86,6 +87,7 @@ export const doctorVerb: Verb = {
 export const setupVerb: Verb = {
   name: 'setup',
   summary: 'set up this host: Incus, distrobuilder, qemu-user, squashfs-tools (lib/host/setup.sh)',
+  args: { max: 0 },
   usage: 'setup [--no-incus]',
   options: { 'no-incus': { type: 'boolean', description: 'skip Incus (a build-only host)' } },
   examples: ['npx tsx build.ts setup'],

@@ -15,6 +15,7 @@ export function helpVerb(verbs: () => Promise<Verb[]>): Verb {
   return {
     name: 'help',
     summary: 'show this help, or the help of one verb',
+    args: { max: 1 },
     usage: 'help [verb]',
     examples: ['npx tsx build.ts help', 'npx tsx build.ts help build'],
     async run(ctx) {

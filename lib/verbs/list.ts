@@ -11,6 +11,7 @@ export function table(rows: string[][]): string {
 export const listVerb: Verb = {
   name: 'list',
   summary: 'list the appliances (name, version, base, architectures, description)',
+  args: { max: 0 },
   usage: 'list [--json]',
   options: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
   examples: ['npx tsx build.ts list'],

@@ -10,6 +10,7 @@ import { profileYaml, ProfileError } from '../profile.ts';
 export const profileVerb: Verb = {
   name: 'profile',
   summary: 'print an Incus profile (YAML) with proxy devices for the ports of an appliance',
+  args: { min: 1, max: 1 },
   usage: 'profile <name> [--listen-address ADDR] [--port-offset N] [--name PROFILE]',
   options: {
     'listen-address': { type: 'string', value: 'ADDR', description: 'host address the proxy devices listen on (default 0.0.0.0; e.g. 127.0.0.1)' },

@@ -7,6 +7,7 @@ import { REGISTRY_OPTION, asUserError, intOption, registryDirOf } from '../regis
 export const pruneVerb: Verb = {
   name: 'prune',
   summary: 'keep the newest N versions per image, drop images of removed appliances/architectures, delete files past their grace period',
+  args: { max: 0 },
   usage: 'prune [--keep N] [--dry-run] [--registry DIR]',
   options: {
     ...REGISTRY_OPTION,

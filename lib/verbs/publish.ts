@@ -1,12 +1,15 @@
 /** `publish <destination>`: copy the registry to a folder or rsync destination in a safe order. */
 import type { Verb } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { publish } from '../registry/publish.ts';
-import { REGISTRY_OPTION, registryDirOf } from '../registry/options.ts';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { isRsyncDestination, publish } from '../registry/publish.ts';
+import { REGISTRY_OPTION, notRegistryProblem, registryDirOf } from '../registry/options.ts';
 
 export const publishVerb: Verb = {
   name: 'publish',
   summary: 'copy the registry to a folder or rsync destination: images, then images.json, then index.json, stale files last',
+  args: { min: 1, max: 1 },
   usage: 'publish <destination> [--rsync] [--registry DIR]',
   options: {
     ...REGISTRY_OPTION,
@@ -17,6 +20,11 @@ export const publishVerb: Verb = {
     const [dest, extra] = ctx.args;
     if (!dest || extra !== undefined) throw new UserError('publish: expected exactly one destination (a folder or [user@]host:/path)');
     const src = registryDirOf(ctx);
+    // The source must be a registry; a local destination too, unless it is new or empty
+    // (publishing deletes stale files under images/ of the destination).
+    if (!existsSync(src)) throw new UserError(`${src}: no registry yet (build something first, or pass --registry DIR)`);
+    const problem = notRegistryProblem(src) ?? (ctx.options.rsync || isRsyncDestination(dest) ? undefined : notRegistryProblem(resolve(dest), { emptyOk: true }));
+    if (problem) throw new UserError(`publish: ${problem}`);
     let copied = 0;
     try {
       await publish(src, dest, {

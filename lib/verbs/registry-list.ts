@@ -54,6 +54,7 @@ export async function registryRows(registryDir: string): Promise<RegistryRow[]> 
 export const registryListVerb: Verb = {
   name: 'registry-list',
   summary: 'list the images the registry publishes (alias, version, arch, type, size, fingerprint, date)',
+  args: { max: 0 },
   usage: 'registry-list [--registry DIR] [--json]',
   options: { ...REGISTRY_OPTION, json: { type: 'boolean', description: 'print JSON instead of a table' } },
   examples: ['npx tsx build.ts registry-list', 'npx tsx build.ts registry-list --json'],

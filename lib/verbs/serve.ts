@@ -4,7 +4,7 @@ import { X509Certificate } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Verb, VerbContext } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { REGISTRY_OPTION, intOption, registryDirOf } from '../registry/options.ts';
+import { REGISTRY_OPTION, intOption, notRegistryProblem, registryDirOf } from '../registry/options.ts';
 import { certCovers } from '../serve/cert.ts';
 import { startServer, type RunningServer } from '../serve/server.ts';
 import { startCluster } from '../serve/cluster.ts';
@@ -97,6 +97,8 @@ async function run(ctx: VerbContext): Promise<number> {
   const key = ctx.options.key as string | undefined;
   if (!!cert !== !!key) throw new UserError('--cert and --key go together');
   if (!existsSync(registryDir)) throw new UserError(`${registryDir}: no registry yet (build something first, or pass --registry DIR)`);
+  const notRegistry = notRegistryProblem(registryDir, { emptyOk: true });
+  if (notRegistry) throw new UserError(notRegistry);
   if (!existsSync(join(registryDir, IMAGES_JSON))) ctx.stderr(`warning: ${registryDir} has no ${IMAGES_JSON} yet: clients will list nothing\n`);
   const workers = intOption(ctx, 'workers', availableParallelism(), 1);
   const limits = limitsOf(ctx);
@@ -148,6 +150,7 @@ async function run(ctx: VerbContext): Promise<number> {
 export const serveVerb: Verb = {
   name: 'serve',
   summary: 'serve the registry over HTTPS for `incus remote add ... --protocol simplestreams` (self-signed certificate on first run)',
+  args: { max: 0 },
   usage: 'serve [--host ADDR] [--port N] [--cert FILE --key FILE | --cert-dir DIR] [--workers N] [--user NAME] [--remote NAME] [--registry DIR] [limits]',
   options: {
     ...REGISTRY_OPTION,

@@ -6,6 +6,7 @@ import { REGISTRY_OPTION, asUserError, humanSize, registryDirOf } from '../regis
 export const verifyVerb: Verb = {
   name: 'verify',
   summary: 'recompute every sha256 and combined hash of the registry; report each mismatch or missing file',
+  args: { max: 0 },
   usage: 'verify [--registry DIR]',
   options: { ...REGISTRY_OPTION },
   examples: ['npx tsx build.ts verify'],
