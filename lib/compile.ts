@@ -6,6 +6,7 @@
  * The same inputs give byte-identical YAML on every run and machine.
  * @module
  */
+import { shellQuote } from './shell.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Definition, DefinitionAction, DefinitionFile, PackageSet } from './distrobuilder/definition.ts';
@@ -196,7 +197,7 @@ function buildActions(app: Appliance, settingActions: DefinitionAction[], servic
   if (services.length) {
     actions.push({
       trigger: 'post-files',
-      action: `#!/bin/sh\nset -eu\n${services.map((s) => base.enableService.replace('%s', s)).join('\n')}\n`,
+      action: `#!/bin/sh\nset -eu\n${services.map((s) => base.enableService.replace('%s', shellQuote(s))).join('\n')}\n`,
     });
   }
   actions.push(...(app.raw?.actions ?? []), ...base.finalActions);

@@ -8,6 +8,7 @@
  * secret values and the env file, so secrets are never baked into the image nor left on disk.
  * @module
  */
+import { shellQuote } from './shell.ts';
 import type { DefinitionAction, DefinitionFile } from './distrobuilder/definition.ts';
 import type { Base, Setting } from './model.ts';
 
@@ -52,7 +53,7 @@ done
 status=0
 ${CONFIGURE_PATH} "$env" || status=$?
 # Secrets never stay on disk, whether configure succeeded or not.
-${secretKeys.length ? secretKeys.map((k) => `rm -f ${SETTINGS_DIR}/${k}`).join('\n') : ':'}
+${secretKeys.length ? secretKeys.map((k) => `rm -f ${shellQuote(`${SETTINGS_DIR}/${k}`)}`).join('\n') : ':'}
 rm -f "$env"
 [ "$status" -eq 0 ] || { echo "appliance: configure failed with status $status" >&2; exit "$status"; }
 touch ${CONFIGURED_MARKER}

@@ -8,6 +8,7 @@
  * `UPDATE_README=1 npm test -- appliances`.
  * @module
  */
+import { shellQuote } from '../../lib/shell.ts';
 import type { ApplianceSpec } from '../../lib/model.ts';
 import { deviceName } from '../../lib/profile.ts';
 import { settingConfigKey } from '../../lib/settings.ts';
@@ -32,10 +33,8 @@ function code(s: string): string {
   return s.includes('`') ? `\`\` ${s} \`\`` : `\`${s}\``;
 }
 
-/** Single-quotes a value for a POSIX shell command line. */
-export function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+/** Single-quotes a value for a POSIX shell command line (the project's one quoting helper). */
+export { shellQuote };
 
 /** A volume's short name, e.g. `/var/lib/postgresql` -> `postgresql`, `/etc/nginx/conf.d` -> `conf-d`. */
 export function volumeSlug(path: string): string {

@@ -47,10 +47,14 @@ fi
     if [ "$tls" = off ]; then
       # Plain HTTP: an http:// address turns automatic HTTPS off for the site.
       out=""
+      # Split on spaces but never glob: a wildcard address such as * or *.example.test must
+      # not expand to the names of the container's root folder.
+      set -f
       for a in $addresses; do
         case "$a" in http://*) ;; https://*) a=http://${a#https://} ;; *) a=http://$a ;; esac
         out="$out${out:+, }$a"
       done
+      set +f
       addresses=$out
     else
       addresses=$(printf '%s' "$addresses" | sed 's/  */, /g')
