@@ -127,8 +127,9 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     const t0 = Date.now();
     const r = await runBuildTs(['build', 'nginx:arm64', '--plain'], { env });
     assert.is(r.code, 0, r.all.slice(-4000));
-    const built = r.all.match(/nginx:arm64: built in (\S+) \(rootfs ([\d.]+ MiB)\)/);
-    console.log(built ? `nginx:arm64 (qemu-user): built in ${built[1]}, rootfs ${built[2]}` : `nginx:arm64: already fresh (${Date.now() - t0} ms)`);
+    const built = r.all.match(/nginx:arm64: built in (.+?) \(rootfs ([\d.]+ MiB)\)/);
+    const nodes = [...r.all.matchAll(/^(\S+): built in (.+?)(?: \(rootfs|$)/gm)].map((m) => `${m[1]} ${m[2]}`).join(', ');
+    console.log(built ? `nginx:arm64 (qemu-user): ${((Date.now() - t0) / 1000).toFixed(0)} s in all (${nodes}), rootfs ${built[2]}` : `nginx:arm64: already fresh (${Date.now() - t0} ms)`);
     const list = await runBuildTs(['registry-list'], { env });
     assert.is(list.code, 0, list.all);
     assert.match(list.stdout, /nginx.*arm64/);
