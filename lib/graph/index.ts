@@ -23,7 +23,7 @@ import type { RegistryStage } from './reindex.ts';
 import { logFile, outDir, buildPaths, type BuildPaths } from './paths.ts';
 import { plan, type DeadTarget, type Plan, type TargetPlan } from './plan.ts';
 import { readRecords, removeRecord, type TargetRecord } from './record.ts';
-import { UserError, type Diagnostic } from '../diagnostics.ts';
+import { UserError } from '../diagnostics.ts';
 import { targetNodePaths } from './gc.ts';
 
 /** What to build. */
@@ -235,23 +235,6 @@ async function takeLock(run: Run, pl: Plan, makePlan: () => Promise<Plan>): Prom
   return { lock, plan };
 }
 
-/**
- * The gate, for the requested targets: an appliance that does not load or that the checks
- * refuse stops the run before the lock is taken, so nothing is built, written or removed.
- */
-function refuseBroken(pl: Plan): void {
-  const broken = pl.targets.filter((t) => t.status === 'error');
-  if (!broken.length) return;
-  const diags = new Map<string, Diagnostic>();
-  for (const t of broken) {
-    for (const d of t.diagnostics ?? [{ file: t.errorFile ?? t.target, message: `${t.target}: ${t.error}`, severity: 'error' as const }]) {
-      diags.set(`${d.file}:${d.line}:${d.column}:${d.message}`, d);
-    }
-  }
-  const names = [...new Set(broken.map((t) => t.name))];
-  throw new UserError(`refused ${names.join(', ')}: nothing built (\`npx tsx build.ts validate ${names.join(' ')}\` checks more)`, [...diags.values()]);
-}
-
 /** Plans, then builds what is stale. Never throws for a failed target (see `exitCode`). */
 export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
   const started = Date.now();
@@ -266,8 +249,8 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
     options, env, context: req.context, warn: (message) => emit({ type: 'warning', message }),
     debug: env.APPLIANCE_BUILD_DEBUG ? (message) => emit({ type: 'debug', message }) : undefined,
   });
+  // Refuses a broken requested appliance (the gate) before the lock: nothing is written.
   let pl = await makePlan();
-  refuseBroken(pl);
   if (req.dryRun) {
     const targets = [...initialReports(p, pl).values()];
     return { targets, dead: pl.dead, exitCode: targets.some((t) => t.status === 'error') ? 1 : 0, ms: Date.now() - started };

@@ -131,6 +131,7 @@ interface PlanState {
   records: Map<string, TargetRecord>;
   bad: BadRecord[];
   nodeRecords: Map<string, NodeRecord>;
+  /** Known once the requested appliances passed the gate (its cache is the one file planning writes). */
   tc: Toolchain;
   context: Record<string, string>;
   options: Record<string, string>;
@@ -179,7 +180,7 @@ function startPlanning(req: PlanRequest): PlanState {
     records,
     bad,
     nodeRecords: new Map(readNodeRecords(p).map((r) => [r.node, r])),
-    tc: toolchain(p, req.env),
+    tc: undefined as unknown as Toolchain,
     context: { ...buildContext(req.context ?? {}, req.env) },
     options: { ...req.options },
     cache,
@@ -412,7 +413,24 @@ function deadTargets(s: PlanState): DeadTarget[] {
   return dead;
 }
 
-/** Plans a build (or a dry run). Throws a UserError for unknown targets. */
+/**
+ * Throws a {@link UserError} with the located diagnostics of every target in `targets` whose
+ * appliance does not load, is refused by the gate or does not compile: nothing is built.
+ */
+function refuseBroken(targets: TargetPlan[]): void {
+  const broken = targets.filter((t) => t.status === 'error');
+  if (!broken.length) return;
+  const diags = new Map<string, Diagnostic>();
+  for (const t of broken) {
+    for (const d of t.diagnostics ?? [{ file: t.errorFile ?? t.target, message: `${t.target}: ${t.error}`, severity: 'error' as const }]) {
+      diags.set(`${d.file}:${d.line}:${d.column}:${d.message}`, d);
+    }
+  }
+  const names = [...new Set(broken.map((t) => t.name))];
+  throw new UserError(`refused ${names.join(', ')}: nothing built (\`npx tsx build.ts validate ${names.join(' ')}\` checks more)`, [...diags.values()]);
+}
+
+/** Plans a build (or a dry run). Throws a UserError for unknown targets and refused appliances. */
 export async function plan(req: PlanRequest): Promise<Plan> {
   const s = startPlanning(req);
   const nameSet = new Set(s.names);
@@ -422,8 +440,13 @@ export async function plan(req: PlanRequest): Promise<Plan> {
   // Which appliances we need to know: the requested ones, and those with records (dead targets).
   await known(s, new Set([...requested, ...[...s.byName.keys()].filter((n) => nameSet.has(n))]));
   const { wanted, errors } = resolveWanted(s, specs);
+  // The gate: a requested appliance that does not load or is refused stops here, before
+  // anything is written (the toolchain cache included).
+  refuseBroken(errors);
+  s.tc = toolchain(s.p, req.env);
   const { results, slow } = fastPath(s, wanted);
   if (slow.length) await slowPath(s, slow);
+  refuseBroken(results);
   const targets = [...results, ...errors].sort((a, b) => a.target.localeCompare(b.target));
   const bases = await planNodes({ paths: s.p, targets, nodeRecords: s.nodeRecords, toolchain: s.tc, context: s.context, force: !!req.force, maxAgeMs: req.maxAgeMs, maxAgeText: req.maxAgeText, nowMs: s.nowMs });
   return {

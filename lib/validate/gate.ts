@@ -25,10 +25,13 @@ export function loadDiagnostic(r: Extract<LoadResult, { ok: false }>): Diagnosti
 
 /** Field problems of an appliance and its variants (variants: errors only, labelled). */
 export function applianceProblems(app: Appliance, variants: Record<string, Appliance> = {}): ModuleProblem[] {
+  const own = checkAppliance(app).map((p) => ({ ...p, module: app.module }));
+  // A variant shares most fields with the published appliance: say each problem once.
+  const said = new Set(own.map((p) => `${p.field}\0${p.message}`));
   return [
-    ...checkAppliance(app).map((p) => ({ ...p, module: app.module })),
+    ...own,
     ...Object.entries(variants).flatMap(([k, v]) => checkAppliance(v)
-      .filter((p) => p.severity === 'error')
+      .filter((p) => p.severity === 'error' && !said.has(`${p.field}\0${p.message}`))
       .map((p) => ({ ...p, message: `variant ${app.name}[${k}]: ${p.message}`, module: v.module }))),
   ];
 }
@@ -40,8 +43,8 @@ export function applianceProblems(app: Appliance, variants: Record<string, Appli
 export async function locateProblems(problems: ModuleProblem[], locate?: (module: string, field: string) => { line: number; column: number }): Promise<Diagnostic[]> {
   if (!problems.length) return [];
   if (!locate) {
-    const { createProject, locateField } = await import('./typecheck.ts');
-    const project = createProject([...new Set(problems.map((p) => p.module))]);
+    const { createAstProject, locateField } = await import('./typecheck.ts');
+    const project = createAstProject([...new Set(problems.map((p) => p.module))]);
     locate = (module, field) => locateField(project.getSourceFileOrThrow(module), field);
   }
   return problems.map((p) => ({ file: p.module, ...locate!(p.module, p.field), message: p.message, severity: p.severity }));

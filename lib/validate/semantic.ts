@@ -35,13 +35,13 @@ function isStr(v: unknown): v is string {
   return typeof v === 'string';
 }
 
+/** Entries under `dir`, recursively; a symlink is an entry (never followed: it may lead anywhere). */
 function listFiles(dir: string, prefix = ''): string[] {
   if (!existsSync(dir)) return [];
   const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const abs = join(dir, name);
-    if (statSync(abs).isDirectory()) out.push(...listFiles(abs, `${prefix}${name}/`));
-    else out.push(`${prefix}${name}`);
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    if (e.isDirectory()) out.push(...listFiles(join(dir, e.name), `${prefix}${e.name}/`));
+    else out.push(`${prefix}${e.name}`);
   }
   return out;
 }
@@ -159,10 +159,10 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
         if (!isStr(f.source) || !f.source) err(`${at}.source`, `files[${i}].source: required path relative to files/`);
         else {
           const problem = shippedFileProblem(app, f.source);
+          const abs = resolve(filesDir, f.source);
+          referenced.add(relative(filesDir, abs));
           if (problem) err(`${at}.source`, `files[${i}].source: ${problem}`);
           else {
-            const abs = resolve(filesDir, f.source);
-            referenced.add(relative(filesDir, abs));
             const buf = readFileSync(abs);
             if (Buffer.compare(Buffer.from(buf.toString('utf8'), 'utf8'), buf) !== 0) err(`${at}.source`, `files[${i}].source: files/${f.source} is not UTF-8 text`);
           }
@@ -230,10 +230,10 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
   }
   if (isStr(app.configure)) {
     const problem = shippedFileProblem(app, app.configure);
+    const abs = resolve(filesDir, app.configure);
+    referenced.add(relative(filesDir, abs));
     if (problem) err('configure', `configure: ${problem}`);
     else {
-      const abs = resolve(filesDir, app.configure);
-      referenced.add(relative(filesDir, abs));
       if (!readFileSync(abs, 'utf8').startsWith('#!')) err('configure', `configure: files/${app.configure} must start with a shebang line`);
     }
     if (!hasSettings) warn('configure', 'configure: given but no settings are declared');

@@ -25,6 +25,16 @@ export function createProject(files: string[]): Project {
   return project;
 }
 
+/**
+ * A project for locating fields only: syntax trees of the given files, no imports resolved, no
+ * type information (several times cheaper than {@link createProject}).
+ */
+export function createAstProject(files: string[]): Project {
+  const project = new Project({ compilerOptions: { noLib: true }, skipAddingFilesFromTsConfig: true, skipFileDependencyResolution: true, skipLoadingLibFiles: true });
+  for (const f of files) project.addSourceFileAtPath(f);
+  return project;
+}
+
 /** TypeScript errors of the given files, as located diagnostics. */
 export function typeErrors(project: Project, files: string[]): Diagnostic[] {
   const out: Diagnostic[] = [];
