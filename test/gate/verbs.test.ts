@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { runCli } from '../helpers.ts';
 import { project, type Project } from '../graph/project.ts';
 import { CASES, locatedLine, writeCases, type Case } from './corpus.ts';
@@ -40,6 +41,15 @@ function assertNothingWritten(what: string): void {
   assert.ok(!existsSync(join(p.dir, 'registry')), `${what}: registry/ was created`);
 }
 
+/**
+ * Runs build.ts in the project under the 1 s import limit, killed after `timeoutMs`: a broken
+ * limit must fail these tests, not hang the suite.
+ */
+async function runLimited(argv: string[], timeoutMs = 60_000): Promise<{ code: number; stderr: string }> {
+  const child = await execa(process.execPath, ['--import', 'tsx', join(p.dir, 'build.ts'), ...argv], { cwd: p.dir, env: { ...p.env, ...IMPORT_LIMIT }, reject: false, timeout: timeoutMs });
+  return { code: child.timedOut ? -1 : child.exitCode ?? 1, stderr: String(child.stderr) };
+}
+
 function assertRefused(c: Case, verb: string, r: { code: number; stderr: string }): string {
   assert.is(r.code, 1, `${verb} ${c.dir}: exit code\n${r.stderr}`);
   const line = locatedLine(c, r.stderr);
@@ -49,7 +59,7 @@ function assertRefused(c: Case, verb: string, r: { code: number; stderr: string 
 }
 
 test('validate: every case located, exit 1', async () => {
-  const r = await p.run(['validate', '--no-distrobuilder', ...CASES.map((c) => c.dir)], IMPORT_LIMIT);
+  const r = await runLimited(['validate', '--no-distrobuilder', ...CASES.map((c) => c.dir)]);
   for (const c of CASES) expected.set(c.dir, assertRefused(c, 'validate', r));
   // The healthy appliances of the project are not blamed.
   assert.not.match(r.stderr, /appliances\/(nginx|hello|tiny)\//);
@@ -58,7 +68,7 @@ test('validate: every case located, exit 1', async () => {
 
 test('build: one run naming every case refuses each with validate\'s line, nothing written', async () => {
   const cases = CASES.filter((c) => !c.hangs);
-  const r = await p.run(['build', ...cases.map((c) => c.dir), '--plain'], IMPORT_LIMIT);
+  const r = await runLimited(['build', ...cases.map((c) => c.dir), '--plain']);
   for (const c of cases) assert.is(assertRefused(c, 'build', r), expected.get(c.dir), `build ${c.dir}: the same located line as validate`);
   assertNothingWritten('build');
 });
@@ -69,7 +79,7 @@ const SAMPLE = ['secret-default', 'impostor', 'escape', 'link-out', 'configure-d
 
 test('build <case>: refused alone before planning, same message, nothing written', async () => {
   await pool(CASES.filter((c) => SAMPLE.includes(c.dir)), 3, async (c) => {
-    const r = await p.run(['build', c.dir, '--plain'], IMPORT_LIMIT);
+    const r = await runLimited(['build', c.dir, '--plain']);
     assert.is(assertRefused(c, 'build', r), expected.get(c.dir), `build ${c.dir}: the same located line as validate`);
     assert.match(r.stderr, new RegExp(`error: refused ${c.dir}: nothing built`));
   });
@@ -91,7 +101,7 @@ test('compile, test and a build of two targets refuse hanging imports within the
   const runs = hanging.flatMap((c) => [['compile', `${c.dir}:amd64`], ['test', c.dir], ['profile', c.dir], ['build', 'hello', c.dir]].map((argv) => ({ c, argv })));
   await pool(runs, 2, async ({ c, argv }) => {
     const t0 = Date.now();
-    const r = await p.run(argv, IMPORT_LIMIT);
+    const r = await runLimited(argv, 20_000);
     assert.is(assertRefused(c, argv[0], r), expected.get(c.dir), `${argv.join(' ')}: the same located line as validate`);
     assert.ok(Date.now() - t0 < 15_000, `${argv.join(' ')} took ${Date.now() - t0} ms`);
   });
@@ -100,7 +110,7 @@ test('compile, test and a build of two targets refuse hanging imports within the
 
 test('test verb: refused by the gate before any build or Incus', async () => {
   await pool(CASES.filter((c) => !c.hangs).slice(0, 4), 2, async (c) => {
-    const r = await p.run(['test', c.dir], IMPORT_LIMIT);
+    const r = await runLimited(['test', c.dir]);
     assert.is(assertRefused(c, 'test', r), expected.get(c.dir));
   });
   assertNothingWritten('test');
