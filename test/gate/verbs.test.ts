@@ -6,7 +6,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { runCli } from '../helpers.ts';
@@ -122,6 +122,22 @@ test('a healthy target next to a broken one: nothing is built at all', async () 
   assert.is(assertRefused(c, 'build', r), expected.get(c.dir));
   assert.equal(p.builds(), [], 'no distrobuilder run');
   assertNothingWritten('build hello link-out');
+});
+
+// Last: it builds, so .cache/ exists afterwards.
+test('a built appliance whose shipped file becomes a link outside: the next build refuses it, its record and outputs stay', async () => {
+  const first = await p.run(['build', 'hello', '--plain', '--no-index']);
+  assert.is(first.code, 0, first.all);
+  p.builds();
+  const record = p.read('.cache/records/hello-amd64.json');
+  rmSync(join(p.dir, 'appliances/hello/files/hello.txt'));
+  symlinkSync('/etc/hostname', join(p.dir, 'appliances/hello/files/hello.txt'));
+  const r = await runLimited(['build', 'hello', '--plain', '--no-index']);
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, /^appliances\/hello\/appliance\.ts:\d+:\d+ files\[0\]\.source: files\/hello\.txt is a link to \/etc\/hostname, outside/m);
+  assert.equal(p.builds(), [], 'nothing built');
+  assert.is(p.read('.cache/records/hello-amd64.json'), record, 'the record is untouched');
+  assert.ok(!existsSync(join(p.dir, '.cache/lock')) && !existsSync(join(p.dir, 'registry')), 'no lock, no registry');
 });
 
 test.run();
