@@ -6,11 +6,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, writeFileSync, type WriteStream } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { privilegePrefix } from '../validate/distrobuilder.ts';
 import type { BuildEvent } from './events.ts';
+import { formatDuration, safeRemove } from './fsutil.ts';
 
 /** The per-node log: every line goes to the file; the last few are kept for a failure message. */
 export class NodeLog {
@@ -48,6 +49,19 @@ export function stageOf(line: string): string | undefined {
   const trigger = /trigger=(\S+)/.exec(m[2]);
   if (trigger) return `${msg} (${trigger[1]})`;
   return msg;
+}
+
+/**
+ * Ends one node build: the closing line in its log, the log flushed, its scratch folder removed
+ * (a folder that cannot be removed is a warning, never a failure). Returns the elapsed ms.
+ */
+export async function closeRun(log: NodeLog, tmp: string, started: number, root: string, emit: (e: BuildEvent) => void, failure?: string): Promise<number> {
+  const ms = Date.now() - started;
+  log.note(failure ? `# FAILED after ${formatDuration(ms)}: ${failure}` : `# built in ${formatDuration(ms)}`);
+  await log.close();
+  const removed = safeRemove(tmp);
+  if (!removed.removed) emit({ type: 'warning', message: `${relative(root, tmp)}: ${removed.problem}` });
+  return ms;
 }
 
 /** One distrobuilder invocation. */

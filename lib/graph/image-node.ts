@@ -11,8 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, st
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { PARENT_URL } from '../compile.ts';
-import { NodeLog, runDistrobuilder } from './distrobuilder.ts';
-import { formatDuration, safeRemove } from './fsutil.ts';
+import { closeRun, NodeLog, runDistrobuilder } from './distrobuilder.ts';
 import { BUILDER_VERSION } from './options.ts';
 import { logFile, outDir, targetSlug, treeDir, type BuildPaths } from './paths.ts';
 import type { TargetPlan } from './plan.ts';
@@ -89,11 +88,7 @@ export async function packImage(tp: TargetPlan, tree: NodeRecord, chain: NodeRef
   const tmp = mkdtempSync(join(p.tmp, `${targetSlug(tp.target)}.`));
   const log = new NodeLog(logFile(p, tp.target));
   const end = async (message?: string, record?: TargetRecord): Promise<BuildResult> => {
-    const ms = Date.now() - started;
-    log.note(message ? `# FAILED after ${formatDuration(ms)}: ${message}` : `# built in ${formatDuration(ms)}`);
-    await log.close();
-    const removed = safeRemove(tmp);
-    if (!removed.removed) rc.emit({ type: 'warning', message: `${relative(p.root, tmp)}: ${removed.problem}` });
+    const ms = await closeRun(log, tmp, started, p.root, rc.emit, message);
     return { target: tp.target, ok: !message, ms, record, message, log: relative(p.root, log.file), tail: log.last() };
   };
   log.note(`# ${tp.target}: image build started ${new Date(started).toISOString()} on ${chain.at(-1)!.node}`);

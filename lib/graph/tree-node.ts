@@ -7,16 +7,16 @@
  * a tree in `.cache/trees/` is never modified (packs work on an overlay of it).
  * @module
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
 import { privilegePrefix } from '../validate/distrobuilder.ts';
 import { ALPINE_MIRROR_UNSET } from '../context.ts';
 import { PARENT_URL } from '../compile.ts';
-import { NodeLog, runDistrobuilder } from './distrobuilder.ts';
+import { closeRun, NodeLog, runDistrobuilder } from './distrobuilder.ts';
 import type { BuildEvent } from './events.ts';
-import { formatDuration, safeRemove } from './fsutil.ts';
+import { safeRemove } from './fsutil.ts';
 import { foreignArchProblem } from './arch-check.ts';
 import type { NodePlan } from './node-plan.ts';
 import { nodeLogFile, nodeSlug, treeDir, type BuildPaths } from './paths.ts';
@@ -56,20 +56,6 @@ async function tarTree(tree: string, signal: AbortSignal): Promise<string | unde
   return r.exitCode === 0 ? undefined : `tar of the tree failed: ${r.stderr.split('\n')[0] || `exit code ${r.exitCode}`}`;
 }
 
-/** Removes the trees no node record points to any more (the one a rebuild replaced). */
-export function removeUnreferencedTrees(p: BuildPaths, warn: (m: string) => void): string[] {
-  if (!existsSync(p.trees)) return [];
-  const used = new Set(readNodeRecords(p).map((r) => r.tree));
-  const removed: string[] = [];
-  for (const n of readdirSync(p.trees)) {
-    if (used.has(n)) continue;
-    const r = safeRemove(join(p.trees, n));
-    if (r.removed) removed.push(join(p.trees, n));
-    else warn(`${relative(p.root, join(p.trees, n))}: ${r.problem}`);
-  }
-  return removed;
-}
-
 /** Builds one tree node on its parent's record (packages layers). Never throws for a build failure. */
 export async function buildTree(n: NodePlan, parent: NodeRecord | undefined, rc: RunContext): Promise<NodeOutcome> {
   const p = rc.paths;
@@ -78,11 +64,7 @@ export async function buildTree(n: NodePlan, parent: NodeRecord | undefined, rc:
   const tmp = mkdtempSync(join(p.tmp, `${nodeSlug(n.node)}.`));
   const log = new NodeLog(nodeLogFile(p, n.node));
   const end = async (message?: string, record?: NodeRecord): Promise<NodeOutcome> => {
-    const ms = Date.now() - started;
-    log.note(message ? `# FAILED after ${formatDuration(ms)}: ${message}` : `# built in ${formatDuration(ms)}`);
-    await log.close();
-    const removed = safeRemove(tmp);
-    if (!removed.removed) rc.emit({ type: 'warning', message: `${relative(p.root, tmp)}: ${removed.problem}` });
+    const ms = await closeRun(log, tmp, started, p.root, rc.emit, message);
     if (record) return { ok: true, record, ms };
     return { ok: false, message: message ?? 'failed', log: relative(p.root, log.file), tail: log.last(), ms };
   };
