@@ -7,7 +7,7 @@
  * the record written only after that.
  * @module
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { PARENT_URL } from '../compile.ts';
@@ -17,6 +17,7 @@ import { logFile, outDir, targetSlug, treeDir, type BuildPaths } from './paths.t
 import type { TargetPlan } from './plan.ts';
 import { RECORD_FORMAT, writeRecord, type NodeRecord, type NodeRef, type OutputStat, type TargetRecord } from './record.ts';
 import { buildProblem, type RunContext } from './tree-node.ts';
+import type { Attestation } from '../trust/attest.ts';
 
 /** The outcome of one image build. */
 export interface BuildResult {
@@ -100,20 +101,56 @@ export async function packImage(tp: TargetPlan, tree: NodeRecord, chain: NodeRef
   const failed = await pack(tp, tree, tmp, out, log, rc);
   if (failed) return end(rc.signal.aborted ? 'interrupted' : failed);
   if (rc.signal.aborted) return end('interrupted');
-  return end(undefined, install(tp, chain, tmp, out, started, rc));
+  const builtAt = new Date();
+  let attestation: Attestation | undefined;
+  try {
+    attestation = await attest(tp, chain, out, started, builtAt, rc);
+  } catch (e) {
+    return end(rc.signal.aborted ? 'interrupted' : `SBOM and provenance: ${(e as Error).message}`);
+  }
+  if (rc.signal.aborted) return end('interrupted');
+  return end(undefined, install(tp, chain, tmp, out, started, builtAt, attestation, rc));
+}
+
+/** This project's version (package.json), for the SBOM's tool and the provenance's builder. */
+function registryVersion(root: string): string {
+  try {
+    return String(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * The SBOM (read from the finished squashfs) and the provenance statement, written into `out`
+ * beside the image. Unified images (never indexed) get none.
+ */
+async function attest(tp: TargetPlan, chain: NodeRef[], out: string, started: number, finishedOn: Date, rc: RunContext): Promise<Attestation | undefined> {
+  const names = readdirSync(out);
+  const meta = metadataFile(names);
+  if (!meta || !names.includes('rootfs.squashfs')) return undefined;
+  rc.emit({ type: 'stage', target: tp.target, stage: 'SBOM and provenance' });
+  const { attestImage } = await import('../trust/attest.ts');
+  const c = tp.compiled!;
+  return attestImage(out, meta, {
+    target: tp.target, appliance: { name: c.meta.name, version: c.meta.version }, arch: tp.arch, key: c.hash, chain, inputs: c.inputs,
+    options: { ...rc.options }, context: rc.context,
+    toolchain: { distrobuilder: rc.toolchain.version, builder: BUILDER_VERSION, registry: registryVersion(rc.paths.root), node: process.version },
+    startedOn: new Date(started), finishedOn,
+  }, rc.signal);
 }
 
 /** Moves finished outputs into place and records them: the record is written last. */
-function install(tp: TargetPlan, chain: NodeRef[], tmp: string, out: string, started: number, rc: RunContext): TargetRecord {
+function install(tp: TargetPlan, chain: NodeRef[], tmp: string, out: string, started: number, finished: Date, attestation: Attestation | undefined, rc: RunContext): TargetRecord {
   const p = rc.paths;
   const c = tp.compiled!;
-  const builtAt = new Date().toISOString();
-  const durationMs = Date.now() - started;
+  const builtAt = finished.toISOString();
+  const durationMs = finished.getTime() - started;
   const names = readdirSync(out);
   writeFileSync(join(out, 'build.json'), JSON.stringify({
     target: tp.target, appliance: c.meta, arch: tp.arch, hash: c.hash, builtAt, durationMs,
     distrobuilder: rc.toolchain.version, options: rc.options, reasons: tp.reasons, chain,
-    metadata: metadataFile(names), rootfs: names.includes('rootfs.squashfs') ? 'rootfs.squashfs' : undefined,
+    metadata: metadataFile(names), rootfs: names.includes('rootfs.squashfs') ? 'rootfs.squashfs' : undefined, attestation,
   }, null, 1) + '\n');
   // Into place: the old outputs step aside (into tmp, removed with it), the new ones move in.
   const final = outDir(p, tp.target);
@@ -122,7 +159,7 @@ function install(tp: TargetPlan, chain: NodeRef[], tmp: string, out: string, sta
   const record: TargetRecord = {
     format: RECORD_FORMAT, target: tp.target, name: tp.name, arch: tp.arch, hash: c.hash, builder: BUILDER_VERSION,
     distrobuilder: rc.toolchain.version, options: { ...rc.options }, context: rc.context, inputs: c.inputs, appliance: c.meta,
-    outputs: outputStats(final), builtAt, durationMs, indexed: false, chain,
+    outputs: outputStats(final), builtAt, durationMs, indexed: false, chain, ...(attestation ? { attestation } : {}),
   };
   // Only now, with the outputs complete and in place, is the key recorded.
   writeRecord(p, record, c.keyFile);

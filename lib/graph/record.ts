@@ -11,6 +11,7 @@ import type { Arch } from '../model.ts';
 import type { Hash } from './hash.ts';
 import { writeFileAtomic } from './fsutil.ts';
 import { nodeSlug, targetSlug, type BuildPaths } from './paths.ts';
+import type { Attestation } from '../trust/attest.ts';
 
 /** Format tag of record files; a record with another tag is foreign and ignored with a warning. */
 export const RECORD_FORMAT = 'incus-appliance-build-record/1';
@@ -80,6 +81,13 @@ export interface TargetRecord {
    * node rebuilt since (another key, or refreshed by `--max-age`) makes the target stale.
    */
   chain?: NodeRef[];
+  /**
+   * The SBOM and provenance written beside the image (`sbom.cdx.json`,
+   * `provenance.intoto.jsonl` in its outputs), with its fingerprint and package count. A split
+   * image recorded without them (built before they existed) is stale: its image layer is packed
+   * again (see plan.ts `outputsProblem`).
+   */
+  attestation?: Attestation;
 }
 
 /** Format tag of node records. */
