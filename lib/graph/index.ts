@@ -15,7 +15,7 @@ import { DEFAULT_OPTIONS, defaultJobs, type BuildOptions } from './options.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ContextOptions } from '../context.ts';
-import type { BuiltImage } from '../registry/api.ts';
+import type { BuiltImage, IndexOptions } from '../registry/api.ts';
 import type { BuildEvent, Logger } from './events.ts';
 import { formatDuration, parseDuration, safeRemove } from './fsutil.ts';
 import type { HeldLock } from './lock.ts';
@@ -275,7 +275,7 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
     // Registry stage: the images built now, and fresh ones never indexed (a run killed before it).
     if (index && !signal.aborted) {
       const images = [...built, ...pl.targets.filter(unindexed).map((t) => t.record!)];
-      registryFailed = !(await registryStage(p, req.registryDir ?? p.registry, images, pl, emit));
+      registryFailed = !(await registryStage(p, req.registryDir ?? p.registry, images, pl, emit, env));
     }
     return finish();
   } finally {
@@ -298,7 +298,7 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
  * Hands images to the registry and drops dead targets. Failures are reported, not thrown;
  * returns false when the registry stage failed.
  */
-async function registryStage(p: BuildPaths, registryDir: string, records: TargetRecord[], pl: Plan, emit: (e: BuildEvent) => void): Promise<boolean> {
+async function registryStage(p: BuildPaths, registryDir: string, records: TargetRecord[], pl: Plan, emit: (e: BuildEvent) => void, env: NodeJS.ProcessEnv): Promise<boolean> {
   const { registry } = await import('./reindex.ts');
   const images: BuiltImage[] = [];
   const indexed: TargetRecord[] = [];
@@ -308,7 +308,11 @@ async function registryStage(p: BuildPaths, registryDir: string, records: Target
       emit({ type: 'warning', message: `${r.target}: not indexed: the registry takes split images (build with --type split)` });
       continue;
     }
-    images.push({ name: r.appliance.name, version: r.appliance.version, description: r.appliance.description, arch: r.arch, base: r.appliance.base, metadataPath: o.metadata, rootfsPath: o.rootfs, builtAt: new Date(r.builtAt) });
+    const attachments = r.attestation ? [
+      { ftype: 'sbom.cdx.json' as const, path: join(o.dir, r.attestation.sbom) },
+      { ftype: 'provenance.intoto.jsonl' as const, path: join(o.dir, r.attestation.provenance) },
+    ] : undefined;
+    images.push({ name: r.appliance.name, version: r.appliance.version, description: r.appliance.description, arch: r.arch, base: r.appliance.base, metadataPath: o.metadata, rootfsPath: o.rootfs, builtAt: new Date(r.builtAt), attachments });
     indexed.push(r);
   }
   const dead = pl.dead.length > 0;
@@ -319,14 +323,18 @@ async function registryStage(p: BuildPaths, registryDir: string, records: Target
     return true;
   }
   try {
+    // The index is signed when the project has a key (`keygen`); see lib/trust/.
+    const { keyPaths, loadSigningKey } = await import('../trust/keys.ts');
+    const key = loadSigningKey(keyPaths(p.root, env));
+    const opts = key ? { signing: { key } } : {};
     if (images.length) {
       const t0 = Date.now();
-      const res = await reg.addImages(registryDir, images);
+      const res = await reg.addImages(registryDir, images, opts);
       const { markIndexed } = await import('./image-node.ts');
       for (const r of indexed) markIndexed(p, r);
       emit({ type: 'info', message: `registry: ${res.added.length} version(s) added, ${images.length - res.added.length} unchanged, in ${formatDuration(Date.now() - t0)} (${relative(p.root, registryDir) || registryDir})` });
     }
-    if (dead) await dropDead(registryDir, reg, pl, emit);
+    if (dead) await dropDead(registryDir, reg, pl, emit, opts);
   } catch (e) {
     emit({ type: 'warning', message: `registry stage failed: ${(e as Error).message} (the built outputs are kept; the next build indexes them)` });
     return false;
@@ -335,10 +343,10 @@ async function registryStage(p: BuildPaths, registryDir: string, records: Target
 }
 
 /** Drops the registry products of dead targets. */
-async function dropDead(registryDir: string, reg: RegistryStage, pl: Plan, emit: (e: BuildEvent) => void): Promise<void> {
+async function dropDead(registryDir: string, reg: RegistryStage, pl: Plan, emit: (e: BuildEvent) => void, opts: IndexOptions): Promise<void> {
   const live = await pl.liveTargets();
   if (!live) return void emit({ type: 'warning', message: 'registry: dead targets not dropped from the registry: an appliance does not load, so the live targets are unknown' });
-  const res = await reg.dropTargets(registryDir, (name, arch) => live.has(`${name}:${arch}`));
+  const res = await reg.dropTargets(registryDir, (name, arch) => live.has(`${name}:${arch}`), opts);
   const gone = res.dropped.filter((d) => d.reason === 'target-gone').map((d) => d.product);
   emit({ type: 'info', message: `registry: ${gone.length ? `dropped ${gone.join(', ')}` : 'no product of a dead target'}` });
 }

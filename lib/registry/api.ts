@@ -6,6 +6,24 @@
  */
 import type { Arch } from '../model.ts';
 import type { CatalogueOptions } from '../catalogue/write.ts';
+import type { SecretKey } from '../trust/minisign.ts';
+
+/**
+ * A document published beside an image, as an extra item of its version (clients ignore items
+ * of other ftypes): the SBOM and the provenance statement (lib/trust/).
+ */
+export interface Attachment {
+  /** Item key and ftype: `sbom.cdx.json` or `provenance.intoto.jsonl`. */
+  ftype: AttachmentType;
+  /** The file to publish (a JSON document, or JSON lines). */
+  path: string;
+}
+
+/** The attachment types, with the extension of their content-addressed file. */
+export const ATTACHMENT_EXTENSIONS = { 'sbom.cdx.json': 'cdx.json', 'provenance.intoto.jsonl': 'intoto.jsonl' } as const;
+
+/** An attachment's ftype. */
+export type AttachmentType = keyof typeof ATTACHMENT_EXTENSIONS;
 
 /** One successfully built image, as the build stage hands it to the registry. */
 export interface BuiltImage {
@@ -25,6 +43,8 @@ export interface BuiltImage {
   rootfsPath: string;
   /** When the build finished. */
   builtAt: Date;
+  /** SBOM and provenance, published with the image (absent for images built before them). */
+  attachments?: Attachment[];
 }
 
 /** Options of re-indexing. */
@@ -53,6 +73,12 @@ export interface IndexOptions {
    * @default {}
    */
   catalogue?: CatalogueOptions | false;
+  /**
+   * Signs images.json after every re-index (`streams/v1/images.json.minisig`, lib/trust/); with
+   * none, the registry is unsigned and a signature left from before is removed (it would no
+   * longer match). `validMs`: how long the signature holds (default 30 days).
+   */
+  signing?: { key: SecretKey; validMs?: number };
 }
 
 /** Why a version or product left the index. */
@@ -79,6 +105,8 @@ export type IndexEvent =
   | { type: 'drop'; product: string; version?: string; reason: DropReason }
   /** An index file was written atomically (`file` relative to the registry). */
   | { type: 'write'; file: string }
+  /** The index was signed (`file` is the signature). */
+  | { type: 'sign'; file: string; serial: number; expires: Date }
   /** A file no longer referenced waits for its grace period (`until` = earliest deletion). */
   | { type: 'defer'; file: string; until: Date }
   /** A file was deleted after its grace period. */

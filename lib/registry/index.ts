@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { open, readFile, readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
-import type { BuiltImage, IndexEvent, IndexOptions, IndexResult } from './api.ts';
+import { ATTACHMENT_EXTENSIONS, type BuiltImage, type IndexEvent, type IndexOptions, type IndexResult } from './api.ts';
 import {
   IMAGES_DIR, IMAGES_JSON, INDEX_JSON, KNOWN_ARCHES, ROOT_FTYPE, ROOT_ITEM, canonical, checkImagesJson, emptyImages,
   fingerprintOf, indexFor, nextVersionKey, parseProductKey, productFields, productKey, referencedFiles,
@@ -26,6 +26,7 @@ import {
 } from './format.ts';
 import { copyHashing, exists, fsyncDir, mkdirRegistry, removeTempFiles, writeFileAtomic } from './files.ts';
 import { writeCatalogue } from '../catalogue/write.ts';
+import { SIGNATURE_FILE, signIndex } from '../trust/index-signature.ts';
 
 /** Default number of versions kept per product. */
 export const DEFAULT_KEEP = 3;
@@ -51,6 +52,7 @@ const NAME = /^[a-z0-9][a-z0-9-]*$/;
 const VERSION = /^[A-Za-z0-9][A-Za-z0-9._+~-]*$/;
 const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
 const SQUASHFS_MAGIC = Buffer.from('hsqs', 'latin1');
+const JSON_MAGIC = Buffer.from('{');
 
 /** Reads images.json; an absent file is an empty catalogue, a malformed one an error. */
 export async function readImages(registryDir: string): Promise<ImagesJson> {
@@ -146,10 +148,13 @@ async function reindex(registryDir: string, opts: IndexOptions, change: (c: Chan
       // The web pages first (they link only to stored files), then the index files: the
       // catalogue, then the index that points at it; then pages of dropped appliances go.
       const pages = opts.catalogue === false ? undefined : await writeCatalogue(registryDir, images, fresh, { ...opts.catalogue, onWrite: (file) => emit({ type: 'write', file }) });
-      await writeFileAtomic(join(registryDir, IMAGES_JSON), JSON.stringify(canonical(images), null, 1) + '\n');
+      const imagesText = JSON.stringify(canonical(images), null, 1) + '\n';
+      const indexText = JSON.stringify(indexFor(images), null, 1) + '\n';
+      await writeFileAtomic(join(registryDir, IMAGES_JSON), imagesText);
       emit({ type: 'write', file: IMAGES_JSON });
-      await writeFileAtomic(join(registryDir, INDEX_JSON), JSON.stringify(indexFor(images), null, 1) + '\n');
+      await writeFileAtomic(join(registryDir, INDEX_JSON), indexText);
       emit({ type: 'write', file: INDEX_JSON });
+      await writeSignature(registryDir, imagesText, indexText, opts, now, emit);
       for (const file of (await pages?.removeStale()) ?? []) emit({ type: 'delete', file });
     }
 
@@ -185,6 +190,24 @@ async function reindex(registryDir: string, opts: IndexOptions, change: (c: Chan
   } finally {
     await release();
   }
+}
+
+/**
+ * Signs the index just written (the signature comes last: it names bytes already in place), or
+ * removes a signature that no longer matches when there is no key.
+ */
+async function writeSignature(registryDir: string, imagesText: string, indexText: string, opts: IndexOptions, now: Date, emit: (e: IndexEvent) => void): Promise<void> {
+  const path = join(registryDir, SIGNATURE_FILE);
+  const previous = await readFile(path, 'utf8').catch(() => undefined);
+  if (!opts.signing) {
+    if (previous === undefined) return;
+    await unlink(path);
+    emit({ type: 'delete', file: SIGNATURE_FILE });
+    return;
+  }
+  const { text, claims } = signIndex(imagesText, indexText, opts.signing.key, { now, validMs: opts.signing.validMs, previous });
+  await writeFileAtomic(path, text);
+  emit({ type: 'sign', file: SIGNATURE_FILE, serial: claims.serial, expires: claims.expires });
 }
 
 function checkImage(img: BuiltImage): void {
@@ -235,6 +258,7 @@ export async function addImages(registryDir: string, images: BuiltImage[], opts:
   for (const img of images) {
     await sniff(img.metadataPath, XZ_MAGIC, 'xz metadata tarball');
     await sniff(img.rootfsPath, SQUASHFS_MAGIC, 'squashfs');
+    for (const a of img.attachments ?? []) await sniff(a.path, JSON_MAGIC, `JSON ${a.ftype}`);
   }
   if (opts.dryRun) throw new Error('addImages: dryRun is not supported (it would have to copy to hash)');
   const ordered = [...images].sort((a, b) => a.builtAt.getTime() - b.builtAt.getTime());
@@ -244,12 +268,19 @@ export async function addImages(registryDir: string, images: BuiltImage[], opts:
       const meta = await store(registryDir, img.metadataPath, 'incus.tar.xz', XZ_MAGIC, 'xz metadata tarball', [combined], c);
       const root = await store(registryDir, img.rootfsPath, 'squashfs', SQUASHFS_MAGIC, 'squashfs', [combined], c);
       const fingerprint = combined.digest('hex');
+      const attached: Record<string, Item> = {};
+      for (const a of img.attachments ?? []) {
+        const f = await store(registryDir, a.path, ATTACHMENT_EXTENSIONS[a.ftype], JSON_MAGIC, `JSON ${a.ftype}`, [], c);
+        attached[a.ftype] = { ftype: a.ftype, ...f };
+      }
       const key = productKey(img.name, img.arch);
       const existing = c.images.products[key];
       const product = { ...productFields(img), versions: existing?.versions ?? {} };
       c.images.products[key] = product;
       const newest = versionsNewestFirst(product)[0];
       if (newest && fingerprintOf(product.versions[newest]) === fingerprint) {
+        // The same image: its SBOM and provenance (new, or regenerated) join the version.
+        Object.assign(product.versions[newest].items, attached);
         c.emit({ type: 'unchanged', product: key, version: newest, fingerprint });
         continue;
       }
@@ -267,6 +298,7 @@ export async function addImages(registryDir: string, images: BuiltImage[], opts:
           'incus.tar.xz': metaItem('incus.tar.xz'),
           'lxd.tar.xz': metaItem('lxd.tar.xz'),
           [ROOT_ITEM]: { ftype: ROOT_FTYPE, path: root.path, sha256: root.sha256, size: root.size },
+          ...attached,
         },
         appliance_version: img.version,
       };
