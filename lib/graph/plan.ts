@@ -159,7 +159,7 @@ function outputsProblem(p: BuildPaths, rec: TargetRecord): string | undefined {
   if (names.length === 0) return 'output missing';
   // Issue 12: every published image carries its SBOM and provenance. Made from the finished
   // squashfs at pack time, so an image recorded without them repacks (image layer only).
-  if (rec.outputs['rootfs.squashfs'] && !rec.attestation) return 'no SBOM or provenance yet (built before they existed): repacking the image';
+  if (rec.outputs['rootfs.squashfs'] && !rec.attestation) return 'no SBOM or provenance yet (built before they existed)';
   for (const n of names) {
     const s = statSync(join(outDir(p, rec.target), n), { throwIfNoEntry: false });
     if (!s) return 'output missing';

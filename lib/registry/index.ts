@@ -338,3 +338,10 @@ export async function prune(registryDir: string, opts: IndexOptions & { keepTarg
   return reindex(registryDir, opts, async () => {});
 }
 
+/**
+ * Re-indexes without changing the catalogue (no retention beyond what is already there): the
+ * `sign` verb, to renew the signature's serial and expiry between builds.
+ */
+export async function resign(registryDir: string, opts: IndexOptions = {}): Promise<IndexResult> {
+  return reindex(registryDir, { ...opts, keep: Number.MAX_SAFE_INTEGER }, async () => {});
+}

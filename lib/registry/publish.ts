@@ -3,7 +3,9 @@
  * `[user@]host:/path`) in an order that never exposes a broken index:
  * 1. image files (new ones only; content-addressed names never change content),
  * 2. the web catalogue: appliances/<name>.html, then index.html (lib/catalogue),
- * 3. streams/v1/images.json, 4. streams/v1/index.json (each replaced atomically),
+ * 3. streams/v1/images.json, 4. streams/v1/index.json, then its signature images.json.minisig
+ *    when the registry is signed (each replaced atomically; a folder destination loses a
+ *    signature the registry no longer has),
  * 5. deletion of stale files (images, pages of dropped appliances) at the destination.
  * The index files and pages are snapshotted BEFORE the images are copied, so a re-index running
  * at the same time cannot make us publish an index naming a file we did not copy.
@@ -17,6 +19,7 @@ import { execa } from 'execa';
 import { IMAGES_DIR, IMAGES_JSON, INDEX_JSON, referencedFiles, type ImagesJson } from './format.ts';
 import { fsyncDir, tempPathFor, writeFileAtomic } from './files.ts';
 import { PAGES_DIR, readPages } from '../catalogue/write.ts';
+import { SIGNATURE_FILE } from '../trust/index-signature.ts';
 
 /** One step of a publish, in the order performed. */
 export type PublishStep =
@@ -57,6 +60,8 @@ export async function publish(registryDir: string, dest: string, opts: PublishOp
   } catch {
     throw new Error(`${registryDir}: no index to publish (run a build first)`);
   }
+  // The signature belongs to this images.json: snapshotted with it, published right after it.
+  const sigText = await readFile(join(registryDir, SIGNATURE_FILE), 'utf8').catch(() => undefined);
   const pages = await readPages(registryDir);
   const referenced = referencedFiles(JSON.parse(imagesText) as ImagesJson);
   const srcFiles = new Set((await readdir(join(registryDir, IMAGES_DIR)).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).map((n) => `${IMAGES_DIR}/${n}`));
@@ -73,6 +78,7 @@ export async function publish(registryDir: string, dest: string, opts: PublishOp
     try {
       await writeFileAtomic(join(snap, 'images.json'), imagesText);
       await writeFileAtomic(join(snap, 'index.json'), indexText);
+      if (sigText !== undefined) await writeFileAtomic(join(snap, 'images.json.minisig'), sigText);
       for (const p of pages) await writeFileAtomic(join(snap, 'site', p.file), p.text);
       // rsync writes each file to a hidden temporary name and renames it: atomic per file.
       await rsync(['-rt', '--mkpath', '--exclude=.*', join(registryDir, IMAGES_DIR) + '/', joinDest(dest, IMAGES_DIR) + '/']);
@@ -80,6 +86,7 @@ export async function publish(registryDir: string, dest: string, opts: PublishOp
       if (pages.length) await rsync(['-rt', '--mkpath', join(snap, 'site') + '/', joinDest(dest, '')]);
       await rsync(['-t', '--mkpath', join(snap, 'images.json'), joinDest(dest, IMAGES_JSON)]);
       await rsync(['-t', '--mkpath', join(snap, 'index.json'), joinDest(dest, INDEX_JSON)]);
+      if (sigText !== undefined) await rsync(['-t', '--mkpath', join(snap, 'images.json.minisig'), joinDest(dest, SIGNATURE_FILE)]);
       await rsync(['-rt', '--delete', '--exclude=.*', join(registryDir, IMAGES_DIR) + '/', joinDest(dest, IMAGES_DIR) + '/']);
       if (pages.length) await rsync(['-rt', '--delete', '--exclude=.*', join(snap, 'site', PAGES_DIR) + '/', joinDest(dest, PAGES_DIR) + '/']);
     } finally {
@@ -112,6 +119,10 @@ export async function publish(registryDir: string, dest: string, opts: PublishOp
   step({ op: 'write', file: IMAGES_JSON });
   await writeFileAtomic(join(dest, INDEX_JSON), indexText);
   step({ op: 'write', file: INDEX_JSON });
+  if (sigText !== undefined) {
+    await writeFileAtomic(join(dest, SIGNATURE_FILE), sigText);
+    step({ op: 'write', file: SIGNATURE_FILE });
+  } else if (await unlink(join(dest, SIGNATURE_FILE)).then(() => true, () => false)) step({ op: 'delete', file: SIGNATURE_FILE });
   for (const f of [...have].sort()) {
     if (srcFiles.has(f)) continue;
     await unlink(join(dest, f)).catch(() => {});

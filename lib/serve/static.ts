@@ -53,6 +53,8 @@ const TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
   '.html': 'text/html; charset=utf-8',
   '.crt': 'application/x-pem-file',
+  '.minisig': 'text/plain; charset=utf-8',
+  '.jsonl': 'application/jsonl',
 };
 
 /** Content-Type of a file name. */

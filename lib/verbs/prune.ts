@@ -3,6 +3,7 @@ import type { Verb } from '../cli.ts';
 import { loadAppliances } from '../load.ts';
 import { DEFAULT_GRACE_MS, DEFAULT_KEEP, prune } from '../registry/index.ts';
 import { REGISTRY_OPTION, asUserError, intOption, registryDirOf } from '../registry/options.ts';
+import { keyPaths, loadSigningKey } from '../trust/keys.ts';
 
 export const pruneVerb: Verb = {
   name: 'prune',
@@ -20,7 +21,9 @@ export const pruneVerb: Verb = {
     const dryRun = !!ctx.options['dry-run'];
     const apps = await loadAppliances(ctx.appliancesDir);
     const keepTarget = (name: string, arch: string) => apps.some((a) => a.name === name && (a.architectures as readonly string[]).includes(arch));
-    const r = await asUserError('prune', () => prune(registryDirOf(ctx), { keep, dryRun, keepTarget }));
+    // A re-index: signed like a build's when the project has a key.
+    const key = await asUserError('prune', async () => loadSigningKey(keyPaths(ctx.root, ctx.env)));
+    const r = await asUserError('prune', () => prune(registryDirOf(ctx), { keep, dryRun, keepTarget, ...(key ? { signing: { key } } : {}) }));
     const would = dryRun ? 'would ' : '';
     for (const d of r.dropped) {
       ctx.stdout(d.version

@@ -12,6 +12,28 @@ import { DEFAULT_LIMITS, type ServeLimits } from '../serve/limits.ts';
 import { isRoot, lookupUser, ServeSetupError, type RunAs } from '../serve/privileges.ts';
 import { existsSync } from 'node:fs';
 import { IMAGES_JSON } from '../registry/format.ts';
+import { keyPaths, loadSigningKey, publicKeyText } from '../trust/keys.ts';
+import { SIGNATURE_FILE } from '../trust/index-signature.ts';
+
+/**
+ * The registry's public key, for users to pin (`verify --key`), or a note that the index is
+ * unsigned. Read before the privilege drop; a key readable by others is a warning here (the
+ * build refuses to sign with it).
+ */
+function signingLines(ctx: VerbContext, registryDir: string): string {
+  const paths = keyPaths(ctx.root, ctx.env);
+  let key;
+  try {
+    key = loadSigningKey(paths);
+  } catch (e) {
+    ctx.stderr(`warning: ${(e as Error).message}\n`);
+    return '';
+  }
+  if (!key) return `The index is not signed (no ${paths.secret}; \`npx tsx build.ts keygen\` creates one).\n`;
+  const { text, keyId } = publicKeyText(key);
+  const signed = existsSync(join(registryDir, SIGNATURE_FILE));
+  return `Index signing key ${keyId} (${paths.pub}); clients check the registry with \`npx tsx build.ts verify URL --key registry.pub\`${signed ? '' : ' (not signed yet: run `npx tsx build.ts sign`)'}:\n${text}`;
+}
 
 const REMOTE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -138,6 +160,7 @@ async function run(ctx: VerbContext): Promise<number> {
     const h = new URL(u).hostname.replace(/^\[|\]$/g, '');
     if (!certCovers(x509, h)) ctx.stderr(`warning: the certificate does not name "${h}" (it has ${c.subjectAltName}); clients using ${u} will refuse it${selfSigned ? `; delete ${c.certPath} to generate a new one` : ''}\n`);
   }
+  ctx.stdout(signingLines(ctx, registryDir));
   ctx.stdout('\n' + clientInstructions({ url: localUrl, remote, certPath: c.certPath, selfSigned, otherUrl }) + '\n');
   ctx.stdout(`Access log follows (one line per request). Stop with Ctrl-C.\n`);
   const sig = await untilSignal();
