@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { Appliance } from '../model.ts';
 import { settingConfigKey } from '../settings.ts';
 import { deleteInstance, execIn, launch, showLog } from '../incus/client.ts';
+import type { SbomPackage } from '../trust/sbom.ts';
 
 /** Outcome of testing one appliance. */
 export interface ApplianceTestResult {
@@ -48,7 +49,7 @@ export const liveInstances = new Map<string, Promise<unknown>>();
  * Tests one appliance from `remote` (e.g. `appliance-test-1234`), logging progress lines.
  * The container is deleted in every case.
  */
-export async function testAppliance(app: Appliance, remote: string, log: (line: string) => void): Promise<ApplianceTestResult> {
+export async function testAppliance(app: Appliance, remote: string, log: (line: string) => void, sbom?: SbomPackage[]): Promise<ApplianceTestResult> {
   const name = testInstanceName(app.name);
   const result: ApplianceTestResult = { name: app.name, pass: false, checks: [] };
   const timeout = (app.health?.timeout ?? 60) * 1000;
@@ -82,6 +83,11 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
       result.checks.push({ name: t.name, pass, output: pass ? undefined : (r.stdout + r.stderr).trim() });
       log(`${app.name}: ${pass ? 'ok  ' : 'FAIL'} ${t.name}${pass ? '' : `\n${(r.stdout + r.stderr).trim()}`}`);
     }
+    if (sbom) {
+      const c = await sbomCheck(name, sbom);
+      result.checks.push(c);
+      log(`${app.name}: ${c.pass ? 'ok  ' : 'FAIL'} ${c.name}${c.pass ? '' : `\n${c.output}`}`);
+    }
     const failed = result.checks.filter((c) => !c.pass);
     if (failed.length) {
       result.failure = `${failed.length} check(s) failed: ${failed.map((c) => c.name).join('; ')}` + (await diagnostics(name, app));
@@ -96,6 +102,27 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
     await deleteInstance(name);
     liveInstances.delete(name);
   }
+}
+
+/**
+ * The image's SBOM against the running container: `dpkg -l | grep -c ^ii` counts the same
+ * packages, and every installed (name, version, architecture) is listed, nothing more.
+ */
+export async function sbomCheck(name: string, sbom: SbomPackage[]): Promise<{ name: string; pass: boolean; output?: string }> {
+  const label = `SBOM lists the ${sbom.length} installed packages (dpkg -l inside the container)`;
+  if (!sbom.every((p) => p.purl.startsWith('pkg:deb/'))) return { name: 'SBOM (not a Debian image: not compared)', pass: true };
+  const count = await execIn(name, 'dpkg -l | grep -c ^ii', 30_000);
+  const list = await execIn(name, "dpkg-query -W -f='${db:Status-Status} ${Package} ${Version} ${Architecture}\\n'", 30_000);
+  const installed = new Set(list.stdout.split('\n').filter((l) => l.startsWith('installed ')).map((l) => l.slice('installed '.length)));
+  const listed = new Set(sbom.map((p) => `${p.name} ${p.version} ${p.arch}`));
+  const missing = [...installed].filter((x) => !listed.has(x));
+  const extra = [...listed].filter((x) => !installed.has(x));
+  const n = Number(count.stdout.trim());
+  const pass = count.code === 0 && n === sbom.length && !missing.length && !extra.length && installed.size === sbom.length;
+  return pass ? { name: label, pass } : {
+    name: label, pass,
+    output: `dpkg -l counts ${count.stdout.trim() || `nothing (exit ${count.code})`}, the SBOM ${sbom.length}${missing.length ? `; not in the SBOM: ${missing.slice(0, 10).join(', ')}` : ''}${extra.length ? `; not installed: ${extra.slice(0, 10).join(', ')}` : ''}`,
+  };
 }
 
 /** Instance log and the journal tail of the appliance's services, for a failure report. */

@@ -13,7 +13,7 @@
  * @module
  */
 import { compareDebVersions } from './debversion.ts';
-import type { SbomPackage } from './sbom.ts';
+import type { InstalledPackage } from './packages.ts';
 
 /** One release entry of a CVE in the tracker's export. */
 export interface TrackerRelease {
@@ -73,7 +73,7 @@ export function levelRank(urgency: string): number {
  * (the image's codename, e.g. `trixie`). Sorted by state, urgency (highest first), CVE id.
  * @throws Error naming the CVE when the tracker holds a version that is not a Debian version
  */
-export function auditPackages(packages: SbomPackage[], tracker: TrackerData, release: string): Finding[] {
+export function auditPackages(packages: InstalledPackage[], tracker: TrackerData, release: string): Finding[] {
   const bySource = new Map<string, { version: string; packages: string[] }>();
   for (const p of packages) {
     const s = bySource.get(p.source) ?? { version: p.sourceVersion, packages: [] };

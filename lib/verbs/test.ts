@@ -5,7 +5,7 @@
  * setting at its example value, wait for the declared health check, run the declared tests,
  * then delete the container and the remote, also on failure or Ctrl-C.
  */
-import { statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Verb } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
@@ -73,6 +73,8 @@ export const testVerb: Verb = {
     });
     if (report.exitCode === 130) return 130;
     const ready: typeof apps = [];
+    const { readSbom } = await import('../trust/sbom.ts');
+    const sboms = new Map<string, ReturnType<typeof readSbom>['packages']>();
     for (const a of apps) {
       const t = report.targets.find((r) => r.target === `${a.name}:${arch}`);
       const s = summaries.get(a.name)!;
@@ -81,6 +83,10 @@ export const testVerb: Verb = {
         continue;
       }
       s.imageBytes = statSync(t.outputs.rootfs).size;
+      // The image's SBOM is compared with the running container (lib/e2e/appliance.ts).
+      const sbomFile = join(t.outputs.dir, 'sbom.cdx.json');
+      if (existsSync(sbomFile)) sboms.set(a.name, readSbom(readFileSync(sbomFile, 'utf8')).packages);
+      else sboms.set(a.name, []);
       ready.push(a);
     }
 
@@ -121,7 +127,7 @@ export const testVerb: Verb = {
       // 3. Launch and check each appliance, one at a time (2 cores: keep timings honest).
       for (const a of ready) {
         if (interrupted) break;
-        const r = await testAppliance(a, remote, log);
+        const r = await testAppliance(a, remote, log, sboms.get(a.name));
         const s = summaries.get(a.name)!;
         s.result = r.pass ? 'PASS' : 'FAIL';
         s.launchToHealthySeconds = r.launchToHealthySeconds;

@@ -3,6 +3,9 @@
  * distrobuilder, indexes them, serves the registry over HTTPS on loopback, launches each one in
  * Incus with its example settings, waits for its health check and runs its checks; then a real
  * nginx:arm64 build through qemu-user is built, indexed and listed (it cannot run here).
+ * Trust (issue 12): each launched container's `dpkg -l` matches its image's SBOM (a check of the
+ * test verb), and the registry, signed with the project's key (made here if missing), passes
+ * `verify --key` with every file, SBOM and provenance statement.
  *
  * REQUIRED when CI=true (a missing Incus or distrobuilder is a failure there); elsewhere it runs
  * when APPLIANCE_REAL_BUILD=1 and Incus answers, and is skipped with a message otherwise.
@@ -46,6 +49,15 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
   });
 
   let result: Awaited<ReturnType<typeof runBuildTs>>;
+  const pub = join(ROOT, '.keys', 'registry.pub');
+  test('the project has a signing key (keygen when missing): every re-index signs', async () => {
+    if (!existsSync(pub)) {
+      const k = await runBuildTs(['keygen'], { env });
+      assert.is(k.code, 0, k.all);
+    }
+    assert.ok(existsSync(pub));
+  });
+
   test(`build.ts test ${CATALOGUE.join(' ')}: every appliance passes`, async () => {
     result = await runBuildTs(['test', ...CATALOGUE, '--json'], { env });
     const out = JSON.parse(result.stdout || '{"results":[]}');
@@ -55,11 +67,27 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.equal(out.results.map((r: { name: string }) => r.name).sort(), [...CATALOGUE].sort());
     assert.is(result.code, 0, result.stderr.slice(-4000));
     for (const r of out.results) {
-      assert.ok(r.checks.length > 0, `${r.name} exercises at least one launch-time setting`);
+      const sbom = r.checks.find((c: { name: string }) => /^SBOM lists the \d+ installed packages/.test(c.name));
+      assert.ok(sbom?.pass, `${r.name}: the SBOM matches dpkg -l in the container: ${JSON.stringify(sbom)}`);
+      assert.ok(r.checks.length > 1, `${r.name} exercises at least one launch-time setting`);
       assert.ok(r.launchToHealthySeconds > 0);
       assert.ok(r.imageBytes > 1_000_000, `${r.name} has a real image`);
       console.log(`${r.name}: ${(r.imageBytes / 1048576).toFixed(1)} MiB, healthy after ${r.launchToHealthySeconds.toFixed(1)} s, ${r.checks.length} check(s)`);
     }
+  });
+
+  test('the registry is signed and verify --key passes: every image, SBOM and provenance hashed, fingerprints printed', async () => {
+    const sign = await runBuildTs(['sign'], { env });
+    assert.is(sign.code, 0, sign.all);
+    const v = await runBuildTs(['verify', '--key', pub], { env });
+    assert.is(v.code, 0, v.all);
+    assert.match(v.stdout, /signature: good/);
+    for (const n of CATALOGUE) assert.match(v.stdout, new RegExp(`^${n}:amd64:default \\S+ \\(\\S+\\) [0-9a-f]{64}$`, 'm'));
+    const audit = await runBuildTs(['audit', '--tracker', join(ROOT, 'test/fixtures/debian-tracker.json'), ...CATALOGUE], { env });
+    assert.is(audit.code, 0, audit.all);
+    assert.not.match(audit.stdout, /not audited/);
+    const sbom = await runBuildTs(['sbom', 'nginx:amd64'], { env });
+    assert.match(sbom.stdout, /nginx:amd64:default .*debian 13 trixie\): \d+ packages/);
   });
 
   test('the test verb left no container and no remote behind', async () => {
@@ -133,8 +161,12 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     const list = await runBuildTs(['registry-list'], { env });
     assert.is(list.code, 0, list.all);
     assert.match(list.stdout, /nginx.*arm64/);
-    const verify = await runBuildTs(['verify'], { env });
+    const verify = await runBuildTs(['verify', '--key', pub], { env });
     assert.is(verify.code, 0, verify.all);
+    assert.match(verify.stdout, /^nginx:arm64:default \S+ \(\S+\) [0-9a-f]{64}$/m);
+    const sbom = await runBuildTs(['sbom', 'nginx:arm64', '--json'], { env });
+    const pkgs = JSON.parse(sbom.stdout)[0].packages as Array<{ arch: string }>;
+    assert.ok(pkgs.length > 50 && pkgs.every((p) => p.arch === 'arm64' || p.arch === 'all'), 'the arm64 image lists arm64 packages');
     const dry = await runBuildTs(['build', 'nginx:arm64', '--dry-run', '--json'], { env });
     const rep = JSON.parse(dry.stdout) as { targets: Array<{ target: string; status: string }> };
     assert.is(rep.targets.find((t) => t.target === 'nginx:arm64')?.status, 'fresh', 'a second build is a no-op');
