@@ -40,7 +40,10 @@ const MISUSE: Array<[string[], RegExp]> = [
   [['clean-all', 'nginx:amd64', '--no-wait'], /takes no arguments \(got "nginx:amd64"\)/],
   [['prune', 'nginx'], /takes no arguments \(got "nginx"\)/],
   [['list', 'nginx'], /takes no arguments/],
-  [['verify', 'registry'], /takes no arguments/],
+  [['verify', 'registry', 'https://x.invalid'], /takes at most 1 argument \(got 2/],
+  [['sbom'], /needs one argument/],
+  [['keygen', 'now'], /takes no arguments/],
+  [['sign', 'registry'], /takes no arguments/],
   [['serve', '8443'], /takes no arguments \(got "8443"\)/],
   [['setup', 'now'], /takes no arguments/],
   [['doctor', 'all'], /takes no arguments/],
@@ -69,6 +72,8 @@ const NOT_REGISTRY: Array<[string[], RegExp]> = [
   [['publish', '--registry', 'README.md', 'published'], /publish: .*README\.md: not a registry folder \(it is not a folder\)/],
   [['publish', 'not-a-registry'], /publish: .*not-a-registry: not a registry folder/],
   [['publish', 'README.md'], /publish: .*README\.md: not a registry folder \(it is not a folder\)/],
+  [['verify', 'not-a-registry'], /not-a-registry: not a registry folder/],
+  [['sign', '--registry', 'not-a-registry'], /not-a-registry: not a registry folder/],
 ];
 
 for (const [argv, message] of NOT_REGISTRY) {
