@@ -7,8 +7,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeSize } from './fsutil.ts';
-import { nodeLogFile, treeDir, type BuildPaths } from './paths.ts';
-import { nodeRecordPath, readNodeRecords, readRecords } from './record.ts';
+import { logFile, nodeLogFile, outDir, treeDir, type BuildPaths } from './paths.ts';
+import { keyPath, nodeRecordPath, readNodeRecords, readRecords, recordPath } from './record.ts';
 
 /** Disk use of each top-level folder of `.cache/`, largest first. */
 export function cacheUsage(p: BuildPaths): Array<{ name: string; bytes: number }> {
@@ -44,4 +44,9 @@ export function targetNodePaths(p: BuildPaths, target: string): string[] {
   const node = `${target}/packages`;
   const r = readNodeRecords(p).find((n) => n.node === node);
   return [nodeRecordPath(p, node), nodeLogFile(p, node), ...(r ? [treeDir(p, r.tree)] : [])];
+}
+
+/** Everything `.cache/` holds of one target: outputs, record, key, log and its packages node (never its base). */
+export function targetCachePaths(p: BuildPaths, target: string): string[] {
+  return [outDir(p, target), recordPath(p, target), keyPath(p, target), logFile(p, target), ...targetNodePaths(p, target)];
 }

@@ -63,6 +63,13 @@ export interface IndexOptions {
    */
   dryRun?: boolean;
   /**
+   * Files that leave the index in this run are deleted at once instead of waiting for the grace
+   * period (`new --remove`: the images of a scaffold being deleted). Files dropped by earlier
+   * runs keep their own wait.
+   * @default false
+   */
+  purgeDropped?: boolean;
+  /**
    * A lock older than this is taken over (its holder died); see proper-lockfile `stale`.
    * @default 10000
    */

@@ -165,11 +165,12 @@ async function reindex(registryDir: string, opts: IndexOptions, change: (c: Chan
     }
     const deleted: string[] = [];
     const diskSet = new Set(onDisk);
+    const purge = new Set(opts.purgeDropped ? [...before].filter((f) => !after.has(f)) : []);
     for (const [f, at] of Object.entries(state.pending)) {
       if (after.has(f)) { delete state.pending[f]; continue; } // referenced again
       if (!diskSet.has(f)) { delete state.pending[f]; continue; } // already gone
       const until = new Date(Date.parse(at) + graceMs);
-      if (until.getTime() <= now.getTime()) deleted.push(f);
+      if (until.getTime() <= now.getTime() || purge.has(f)) deleted.push(f);
       else {
         result.pending.push({ file: f, until });
         emit({ type: 'defer', file: f, until });

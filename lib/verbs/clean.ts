@@ -14,9 +14,8 @@ import type { Verb, VerbContext } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { acquireLock, LockedError, type HeldLock } from '../graph/lock.ts';
 import { formatBytes, safeRemove, treeSize } from '../graph/fsutil.ts';
-import { buildPaths, logFile, outDir, type BuildPaths } from '../graph/paths.ts';
-import { keyPath, recordPath } from '../graph/record.ts';
-import { cacheUsage, targetNodePaths, unusedPaths } from '../graph/gc.ts';
+import { buildPaths, type BuildPaths } from '../graph/paths.ts';
+import { cacheUsage, targetCachePaths, unusedPaths } from '../graph/gc.ts';
 import { parseTargetSpec } from '../targets.ts';
 import { hostArch } from '../arch.ts';
 
@@ -53,7 +52,7 @@ function cleanPaths(ctx: VerbContext, p: BuildPaths): string[] {
   return ctx.args.flatMap((spec) => {
     const { name, arch } = parseTargetSpec(spec);
     const target = `${name}:${arch ?? hostArch()}`;
-    return [outDir(p, target), recordPath(p, target), keyPath(p, target), logFile(p, target), ...targetNodePaths(p, target)];
+    return targetCachePaths(p, target);
   });
 }
 

@@ -15,6 +15,7 @@ export const VERBS: VerbEntry[] = [
   entry('validate', async () => (await import('./validate.ts')).validateVerb),
   entry('test', async () => (await import('./test.ts')).testVerb),
   entry('list', async () => (await import('./list.ts')).listVerb),
+  entry('new', async () => (await import('./new.ts')).newVerb),
   entry('profile', async () => (await import('./profile.ts')).profileVerb),
   entry('setup', async () => (await import('./doctor.ts')).setupVerb),
   entry('doctor', async () => (await import('./doctor.ts')).doctorVerb),

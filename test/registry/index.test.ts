@@ -284,6 +284,35 @@ test('dropTargets removes products whose appliance or architecture is gone; file
   }
 });
 
+test('dropTargets with purgeDropped deletes the dropped files at once; files pending from earlier runs keep their wait', async () => {
+  const s = scratch();
+  try {
+    const reg = join(s.dir, 'registry');
+    let now = T0;
+    const clock = { now: () => new Date(now) };
+    await addImages(reg, [
+      await fakeImage(s.dir, { name: 'nginx', arch: 'amd64' }),
+      await fakeImage(s.dir, { name: 'demo', arch: 'amd64' }),
+    ], clock);
+    // An older nginx version leaves the index by retention: its files wait for the grace period.
+    now += MIN;
+    await addImages(reg, [await fakeImage(s.dir, { name: 'nginx', arch: 'amd64', builtAt: new Date(now) })], { ...clock, keep: 1 });
+    const waiting = (await prune(reg, { ...clock, dryRun: true })).pending.map((p) => p.file);
+    assert.is(waiting.length, 2);
+    const demoFiles = Object.values((await readImages(reg)).products['demo:amd64:default'].versions).flatMap((v) => Object.values(v.items).map((i) => i.path));
+    now += MIN;
+    const r = await dropTargets(reg, (name) => name !== 'demo', { ...clock, purgeDropped: true });
+    assert.equal(r.dropped.map((d) => d.product), ['demo:amd64:default']);
+    assert.equal([...new Set(r.deleted)].sort(), [...new Set(demoFiles)].sort(), 'the demo files, and only them');
+    for (const f of demoFiles) assert.not.ok(existsSync(join(reg, f)), f);
+    assert.equal(r.pending.map((p) => p.file).sort(), waiting.sort(), 'the older nginx files still wait');
+    for (const f of waiting) assert.ok(existsSync(join(reg, f)), f);
+    assert.equal((await verifyRegistry(reg)).errors, []);
+  } finally {
+    s.cleanup();
+  }
+});
+
 test('shape check catches what makes clients drop the whole file', () => {
   const good = (): ImagesJson => ({
     content_id: 'images', datatype: 'image-downloads', format: 'products:1.0',
