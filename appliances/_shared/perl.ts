@@ -1,8 +1,8 @@
 /**
  * Keeps Perl's module library out of an image. Some Debian packages pull the full `perl` package
  * for a few helper scripts that appliances never run (memcached-tool, squid's DBI helpers):
- * its modules (perl-modules-5.x, libperl5.x: about 45 MB unpacked, 8 MB in the image) are then
- * not unpacked. `/usr/bin/perl` and the modules of `perl-base` (Essential, used by debconf and
+ * its modules (perl-modules-5.x, libperl5.x: about 48 MiB unpacked on Debian 13) are then not
+ * unpacked. `/usr/bin/perl` and the modules of `perl-base` (Essential, used by debconf and
  * maintainer scripts) stay. The package state stays consistent: the files are just not unpacked.
  * @module
  */
