@@ -58,7 +58,7 @@ export default defineAppliance({
       example: EXAMPLE.retention,
     },
     retention_size: {
-      description: 'Largest size of the database before the oldest blocks go (--storage.tsdb.retention.size), such as 512MB or 10GB; empty: no limit.',
+      description: 'Largest size of the database before the oldest blocks go (--storage.tsdb.retention.size), such as 512MB or 10GB (powers of 1024: 1GB is 1 GiB); empty: no limit.',
       example: EXAMPLE.retention_size,
     },
     scrape_interval: {
@@ -79,8 +79,9 @@ export default defineAppliance({
       command: `${api('/api/v1/status/flags')} | grep -q '"storage.tsdb.retention.time":"${EXAMPLE.retention}"'`,
     },
     {
-      name: 'the retention size given at launch is applied (status/flags API)',
-      command: `${api('/api/v1/status/flags')} | grep -q '"storage.tsdb.retention.size":"${EXAMPLE.retention_size}"'`,
+      // Prometheus sizes are powers of two: it reads 1GB as 1 GiB and reports it so.
+      name: 'the retention size given at launch is applied (1GB, reported as 1GiB by the status/flags API)',
+      command: `${api('/api/v1/status/flags')} | grep -q '"storage.tsdb.retention.size":"1GiB"'`,
     },
     {
       name: 'the scrape interval given at launch is applied (status/config API)',
@@ -88,7 +89,8 @@ export default defineAppliance({
     },
     {
       name: 'the extra target given at launch is scraped (targets API)',
-      command: `${api('/api/v1/targets')} | grep -q '"scrapeUrl":"http://${EXAMPLE.targets}/metrics"'`,
+      // Target discovery hands its first update to the scrape manager after up to 5 s.
+      command: `for i in $(seq 1 30); do ${api('/api/v1/targets')} | grep -q '"scrapeUrl":"http://${EXAMPLE.targets}/metrics"' && exit 0; sleep 1; done; exit 1`,
     },
     {
       name: 'Prometheus scrapes itself: the up series of job prometheus is 1',
