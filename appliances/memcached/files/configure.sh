@@ -20,6 +20,16 @@ esac
 case "$listen" in
   '' | *[!0-9A-Fa-f.:,]* | ,* | *, | *,,*) fail "user.memcached.listen: \"$listen\" is not a comma-separated list of addresses" ;;
 esac
+# Each item is an address (a dot or a colon in it): "a,b" is made of hex digits, not addresses.
+rest=$listen,
+while [ -n "$rest" ]; do
+  item=${rest%%,*}
+  rest=${rest#*,}
+  case "$item" in
+    *.* | *:*) ;;
+    *) fail "user.memcached.listen: \"$item\" is not an IPv4 or IPv6 address" ;;
+  esac
+done
 case "$user" in
   '' | *[!A-Za-z0-9_.-]*) fail "user.memcached.user: \"$user\": letters, digits, _ . - only" ;;
 esac
