@@ -92,7 +92,8 @@ export default defineAppliance({
     },
     {
       name: 'the disk cache has the size given at launch (2048 MB)',
-      command: `${mgr('storedir')} | grep -Eq 'Maximum Swap Size *: *2097152 KB'`,
+      // Written by configure.sh, and what squid reports it uses: 2048 MB = 2097152 KB.
+      command: `grep -qx 'cache_dir ufs /var/spool/squid ${EXAMPLE.cache_size} 16 256' /etc/squid/appliance/cache.conf && ${mgr('storedir')} | grep -Eq 'Maximum Swap Size *: *${Number(EXAMPLE.cache_size) * 1024} KB'`,
     },
     {
       name: 'cache_mem given at launch is applied (64 MB, as squid reported at start)',
