@@ -1,0 +1,57 @@
+#!/bin/sh
+# Applies valkey's launch-time settings at first boot (and after `incus rebuild`).
+# $1 is an env file of shell-quoted KEY='value' lines: PASSWORD, MAXMEMORY, MAXMEMORY_POLICY.
+# The password is written as a SHA-256 hash into the ACL file: no plaintext on disk.
+# Values are validated before they reach a file; none is ever run or expanded by the shell.
+set -eu
+. "$1"
+password=${PASSWORD:-}
+maxmemory=${MAXMEMORY:-}
+policy=${MAXMEMORY_POLICY:-allkeys-lru}
+unset PASSWORD
+owner=valkey:valkey
+
+fail() { echo "$*" >&2; exit 1; }
+# Refuse bad values before anything is written: the image's defaults stay in place.
+if [ -n "$maxmemory" ]; then
+  case "$maxmemory" in
+    *[!0-9kmgbKMGB]* | [!0-9]*) fail "user.valkey.maxmemory: \"$maxmemory\" is not a size such as 256mb or 1gb" ;;
+  esac
+fi
+case "$policy" in
+  noeviction | allkeys-lru | allkeys-lfu | allkeys-random | volatile-lru | volatile-lfu | volatile-random | volatile-ttl) ;;
+  *) fail "user.valkey.maxmemory_policy: \"$policy\" is not an eviction policy (noeviction, allkeys-lru, allkeys-lfu, ...)" ;;
+esac
+
+install -d -m 0750 /etc/valkey/appliance.d /var/lib/valkey
+# /var/lib/valkey may be a fresh custom volume owned by root.
+chown "$owner" /etc/valkey /etc/valkey/appliance.d /var/lib/valkey
+
+acl=/etc/valkey/users.acl
+{
+  if [ -n "$password" ]; then
+    hash=$(printf '%s' "$password" | sha256sum | cut -d' ' -f1)
+    echo "user default on #$hash ~* &* +@all"
+  else
+    # No password: protected mode refuses every client that is not on the loopback interface.
+    echo "user default on nopass ~* &* +@all"
+  fi
+  echo "user healthcheck on nopass resetkeys resetchannels -@all +ping"
+} > "$acl.new"
+chmod 0640 "$acl.new"
+chown "$owner" "$acl.new"
+mv "$acl.new" "$acl"
+
+conf=/etc/valkey/appliance.d/00-settings.conf
+{
+  echo "# Written at first boot from user.valkey.maxmemory and user.valkey.maxmemory_policy."
+  if [ -n "$maxmemory" ]; then
+    printf 'maxmemory %s\n' "$maxmemory"
+  else
+    echo "# user.valkey.maxmemory is not set: no memory limit."
+  fi
+  printf 'maxmemory-policy %s\n' "$policy"
+} > "$conf.new"
+chmod 0640 "$conf.new"
+chown "$owner" "$conf.new"
+mv "$conf.new" "$conf"
