@@ -53,7 +53,7 @@ run=$(mktemp -d /run/appliance-mariadb.XXXXXX)
 chown mysql:mysql "$run"
 sock=$run/mysqld.sock
 # Started as root with --user: mariadbd drops privileges itself, and $! is the server's pid.
-/usr/sbin/mariadbd --user=mysql --skip-networking --socket="$sock" --pid-file="$run/pid" \
+mariadbd --user=mysql --skip-networking --socket="$sock" --pid-file="$run/pid" \
   --log-error="$run/error.log" &
 pid=$!
 stop_server() {

@@ -12,6 +12,7 @@ dir=/etc/unbound/appliance.d
 out=$dir/50-settings.conf
 fail() { echo "user.unbound.$1" >&2; exit 1; }
 
+install -d -m 0755 "$dir"
 set -f
 {
   echo "# Written at first boot from the launch-time settings (user.unbound.*)."
