@@ -35,7 +35,8 @@ function haproxy(base: Base) {
     description: 'HAProxy TCP/HTTP load balancer',
     base,
     architectures: ['amd64', 'arm64'],
-    packages: ['haproxy'],
+    // procps: /bin/kill, which the packaged unit's ExecReload runs (minbase has none).
+    packages: ['haproxy', 'procps'],
     services: ['haproxy'],
     files: [
       { source: 'haproxy.cfg', path: '/etc/haproxy/haproxy.cfg' },
@@ -97,6 +98,10 @@ rm -f /etc/rsyslog.d/49-haproxy.conf /etc/logrotate.d/haproxy
       {
         name: 'the stats page refuses a wrong password and no credentials',
         command: `${statsGet('/', `${EXAMPLE.statsUser}:wrong-password`)} | head -n 1 | grep -q ' 401 ' && [ "$(${HTTP_CLIENT} -p 8404 / | head -n 1)" = 401 ]`,
+      },
+      {
+        name: 'systemctl reload haproxy works (the packaged unit runs /bin/kill)',
+        command: 'systemctl reload haproxy && systemctl is-active -q haproxy',
       },
       {
         name: 'the stats password is stored as a SHA-512 crypt hash only',

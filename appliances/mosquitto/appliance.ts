@@ -31,7 +31,8 @@ function mosquitto(base: Base) {
     description: 'Eclipse Mosquitto MQTT broker',
     base,
     architectures: ['amd64', 'arm64'],
-    packages: ['mosquitto', 'mosquitto-clients'],
+    // procps: /bin/kill, which the packaged unit's ExecReload runs (minbase has none).
+    packages: ['mosquitto', 'mosquitto-clients', 'procps'],
     services: ['mosquitto'],
     files: [
       { source: 'mosquitto.conf', path: '/etc/mosquitto/mosquitto.conf' },
@@ -84,6 +85,10 @@ install -d -o mosquitto -g mosquitto -m 0750 /var/lib/mosquitto
       {
         name: 'the password is stored as a PBKDF2-SHA512 hash only',
         command: `grep -q '^${EXAMPLE.username}:\\$7\\$' /etc/mosquitto/passwd && [ ! -e /etc/appliance/settings.d/password ] && ! grep -rqF '${EXAMPLE.password}' /etc/mosquitto /etc/appliance /var/lib/mosquitto`,
+      },
+      {
+        name: 'systemctl reload mosquitto works (the packaged unit runs /bin/kill)',
+        command: 'systemctl reload mosquitto && systemctl is-active -q mosquitto',
       },
       {
         name: 'a retained message survives a broker restart (persistence)',

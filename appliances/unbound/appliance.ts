@@ -32,7 +32,8 @@ function unbound(base: Base) {
     description: 'Unbound validating, caching DNS resolver',
     base,
     architectures: ['amd64', 'arm64'],
-    packages: ['unbound', 'dns-root-data', 'ldnsutils'],
+    // procps: /bin/kill, which the packaged unit's ExecReload runs (minbase has none).
+    packages: ['unbound', 'dns-root-data', 'ldnsutils', 'procps'],
     services: ['unbound'],
     files: [
       { source: 'unbound.conf', path: '/etc/unbound/unbound.conf' },
@@ -99,8 +100,8 @@ printf '# Written at first boot from the launch-time settings.\\n' > /etc/unboun
         command: `unbound-checkconf -o module-config | grep -qx 'validator iterator' && grep -q 'DNSKEY 257' "$(unbound-checkconf -o trust-anchor-file)"`,
       },
       {
-        name: 'the whole configuration passes unbound-checkconf',
-        command: 'unbound-checkconf',
+        name: 'the whole configuration passes unbound-checkconf, and systemctl reload unbound works',
+        command: 'unbound-checkconf && systemctl reload unbound && systemctl is-active -q unbound',
       },
     ],
   });

@@ -75,6 +75,8 @@ install -d -m 0755 "$dir"
     echo "	stats enable"
     echo "	stats uri /"
     echo "	stats refresh 10s"
+    # Server addresses on the page and in ;csv (authenticated users only).
+    echo "	stats show-legends"
     echo "	http-request auth realm haproxy-stats unless { http_auth(stats_users) }"
   else
     echo ""
