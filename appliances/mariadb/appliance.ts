@@ -5,8 +5,8 @@ import { debian } from '../_base/debian.ts';
 const EXAMPLE = { user: 'app', password: 'Example-Passw0rd', database: 'appdb', bufferPool: '64M' };
 
 /**
- * dpkg exclusions (about 11 MB installed): two offline tools nothing here runs (`resolveip`, used
- * by mariadb-install-db only without --skip-name-resolve; `innochecksum`) and the error messages
+ * dpkg exclusions (about 11 MB installed): two offline tools nothing here runs (`resolveip`, which
+ * mariadb-install-db skips with --force; `innochecksum`) and the error messages
  * in 40-odd languages besides English (`lc_messages` stays en_US).
  */
 const DPKG_EXCLUDE = `# Written by the mariadb appliance: keep the image small.

@@ -23,6 +23,8 @@ test('mariadb: server-core only (no Perl, Galera, client tools); no data directo
   assert.equal([...app.packages!].sort(), ['mariadb-client-core', 'mariadb-server-core']);
   const yaml = yamlOf('mariadb');
   assert.match(yaml, /--auth-root-authentication-method=socket/, 'root: unix socket only');
+  assert.match(yaml, /path-exclude=\/usr\/bin\/resolveip/);
+  assert.match(yaml, /--skip-name-resolve --force/, "install-db never needs resolveip");
   assert.match(yaml, /StateDirectory=mysql/, 'a volume attached later is given to mysql');
   assert.not.match(yaml, /bind-address/, 'every address');
   assert.not.match(yaml, /network-online/);

@@ -43,8 +43,10 @@ chmod 0644 "$conf.new"
 mv "$conf.new" "$conf"
 
 # 1. The system tables: made when the data directory is empty (first boot, or a new volume).
+# --skip-name-resolve: grants by address, never by host name; --force: skip the host name
+# lookup through resolveip (left out of the image: nothing here resolves names).
 if [ ! -d "$data/mysql" ]; then
-  mariadb-install-db --user=mysql --datadir="$data" --skip-test-db --skip-name-resolve \
+  mariadb-install-db --user=mysql --datadir="$data" --skip-test-db --skip-name-resolve --force \
     --auth-root-authentication-method=socket >/dev/null
 fi
 
