@@ -1,7 +1,8 @@
 /**
  * The catalogue: nginx, postgres, redis, caddy and traefik, each on the Debian base (the
  * published `export default`) and the Alpine base (`export const variants = { alpine }`), and
- * the Debian-only memcached, prometheus, squid and valkey, for amd64 and arm64: every target compiles, passes the semantic checks and the real
+ * the Debian-only haproxy, mariadb, memcached, mosquitto, prometheus, squid, unbound and valkey,
+ * for amd64 and arm64: every target compiles, passes the semantic checks and the real
  * `distrobuilder validate` (required in CI, skipped elsewhere when distrobuilder is missing).
  * Plus the catalogue's own rules: secure settings, tests that use the launch-time values, the
  * traefik release pin.
@@ -19,7 +20,7 @@ import { ROOT, TEST_MIRROR } from '../helpers.ts';
 
 const CATALOGUE = ['nginx', 'postgres', 'redis', 'caddy', 'traefik'];
 /** Appliances published on Debian with no Alpine variant (it could not be built or tested here). */
-const DEBIAN_ONLY = ['memcached', 'prometheus', 'squid', 'valkey'];
+const DEBIAN_ONLY = ['haproxy', 'mariadb', 'memcached', 'mosquitto', 'prometheus', 'squid', 'unbound', 'valkey'];
 CATALOGUE.push(...DEBIAN_ONLY);
 /** Appliances that keep no data worth a volume (a memory cache). */
 const NO_DATA = ['memcached'];

@@ -27,7 +27,7 @@ const incusState = await incusAvailable();
 const dbVersion = await distrobuilderVersion();
 // The catalogue's appliances that build here (traefik downloads its binary at build time,
 // which this network cannot do; see appliances/traefik/README.md).
-const CATALOGUE = ['nginx', 'postgres', 'redis', 'caddy', 'memcached', 'prometheus', 'squid', 'valkey'].filter((n) => discoverAppliances(join(ROOT, 'appliances')).includes(n));
+const CATALOGUE = ['nginx', 'postgres', 'redis', 'caddy', 'haproxy', 'mariadb', 'memcached', 'mosquitto', 'prometheus', 'squid', 'unbound', 'valkey'].filter((n) => discoverAppliances(join(ROOT, 'appliances')).includes(n));
 const env = { ...process.env, NO_COLOR: '1' };
 
 async function leftovers(): Promise<{ containers: string[]; remotes: string[] }> {

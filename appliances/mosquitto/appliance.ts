@@ -1,0 +1,106 @@
+import { defineAppliance, type Base } from '../../lib/model.ts';
+import { debian } from '../_base/debian.ts';
+
+/** Values of the launch-time settings used by the `test` verb (and the README examples). */
+const EXAMPLE = { username: 'sensors', password: 'Example-Passw0rd' };
+
+/** mosquitto_pub/_sub options of a client on 127.0.0.1:1883 with the example account. */
+const AUTH = `-h 127.0.0.1 -p 1883 -u ${EXAMPLE.username} -P '${EXAMPLE.password}'`;
+/** The local unix socket listener (anonymous, $SYS read-only), used by the health check. */
+const SOCKET = '/run/mosquitto/mosquitto.sock';
+
+/**
+ * Publishes `message` to `topic` every half second (at most 30 times) while a subscriber waits
+ * for it: a real round trip that does not depend on the subscriber being ready first.
+ */
+function roundTrip(topic: string, message: string): string {
+  return `(i=0; while [ $i -lt 30 ]; do mosquitto_pub ${AUTH} -t ${topic} -m ${message}; sleep 0.5; i=$((i + 1)); done) >/dev/null 2>&1 & p=$!; `
+    + `out=$(mosquitto_sub ${AUTH} -t ${topic} -C 1 -W 15); kill $p 2>/dev/null; [ "$out" = ${message} ]`;
+}
+
+/**
+ * Eclipse Mosquitto 2.0: MQTT on 1883 with a password file (no anonymous clients), retained
+ * messages and sessions persisted in /var/lib/mosquitto, and a root-only unix socket whose
+ * anonymous clients may only read `$SYS` topics (the health check).
+ * @param base the base layer
+ */
+function mosquitto(base: Base) {
+  return defineAppliance({
+    name: 'mosquitto',
+    version: '2.0',
+    description: 'Eclipse Mosquitto MQTT broker',
+    base,
+    architectures: ['amd64', 'arm64'],
+    // procps: /bin/kill, which the packaged unit's ExecReload runs (minbase has none).
+    packages: ['mosquitto', 'mosquitto-clients', 'procps'],
+    services: ['mosquitto'],
+    files: [
+      { source: 'mosquitto.conf', path: '/etc/mosquitto/mosquitto.conf' },
+      { source: 'local.acl', path: '/etc/mosquitto/local.acl' },
+      { source: 'systemd-override.conf', path: '/etc/systemd/system/mosquitto.service.d/appliance.conf' },
+    ],
+    actions: [{
+      trigger: 'post-files',
+      script: `#!/bin/sh
+set -eu
+# Replaced at first boot from the launch-time settings; until then nobody can log in on 1883.
+install -m 0600 -o mosquitto -g mosquitto /dev/null /etc/mosquitto/passwd
+chown mosquitto:mosquitto /etc/mosquitto/local.acl
+chmod 0600 /etc/mosquitto/local.acl
+# The packaged examples and the unused log folder (logs go to the journal).
+rm -f /etc/mosquitto/*.example
+rm -rf /var/log/mosquitto
+install -d -o mosquitto -g mosquitto -m 0750 /var/lib/mosquitto
+`,
+    }],
+    ports: [{ port: 1883, description: 'MQTT (username and password required)' }],
+    volumes: [{ path: '/var/lib/mosquitto', description: 'the persistence file (retained messages, persistent sessions, queued messages)' }],
+    settings: {
+      username: {
+        description: 'MQTT user name of the account created at first boot (letters, digits and . _ @ -).',
+        default: 'mqtt',
+        example: EXAMPLE.username,
+      },
+      password: {
+        description: 'Password of `username`, stored only as a salted PBKDF2-SHA512 hash in /etc/mosquitto/passwd. Without it nobody can log in on port 1883.',
+        secret: true,
+        example: EXAMPLE.password,
+      },
+    },
+    configure: 'configure.sh',
+    health: { command: `mosquitto_sub --unix ${SOCKET} -t '$SYS/broker/version' -C 1 -W 5 | grep -q mosquitto`, timeout: 60 },
+    tests: [
+      {
+        name: 'a publish/subscribe round trip works with the account given at launch',
+        command: roundTrip('appliance/test', 'hello-appliance'),
+      },
+      {
+        name: 'a client without a password is refused',
+        command: "mosquitto_pub -h 127.0.0.1 -p 1883 -t appliance/test -m x 2>&1 | grep -qi 'not authori[sz]ed'",
+      },
+      {
+        name: 'a wrong password is refused',
+        command: `mosquitto_pub -h 127.0.0.1 -p 1883 -u ${EXAMPLE.username} -P wrong-password -t appliance/test -m x 2>&1 | grep -qi 'not authori[sz]ed'`,
+      },
+      {
+        name: 'the password is stored as a PBKDF2-SHA512 hash only',
+        command: `grep -q '^${EXAMPLE.username}:\\$7\\$' /etc/mosquitto/passwd && [ ! -e /etc/appliance/settings.d/password ] && ! grep -rqF '${EXAMPLE.password}' /etc/mosquitto /etc/appliance /var/lib/mosquitto`,
+      },
+      {
+        name: 'systemctl reload mosquitto works (the packaged unit runs /bin/kill)',
+        command: 'systemctl reload mosquitto && systemctl is-active -q mosquitto',
+      },
+      {
+        name: 'a retained message survives a broker restart (persistence)',
+        command: `mosquitto_pub ${AUTH} -t appliance/retained -m kept-across-restart -r -q 1 && systemctl restart mosquitto && `
+          + `i=0; until out=$(mosquitto_sub ${AUTH} -t appliance/retained -C 1 -W 3 2>/dev/null); do i=$((i + 1)); [ $i -lt 20 ] || break; sleep 0.5; done; [ "$out" = kept-across-restart ] && [ -s /var/lib/mosquitto/mosquitto.db ]`,
+      },
+    ],
+  });
+}
+
+/**
+ * The published appliance: Debian 13 (trixie). No Alpine variant: it could not be built or tested
+ * here (Alpine's mirror is unreachable).
+ */
+export default mosquitto(debian());
