@@ -89,7 +89,7 @@ printf '# Written at first boot from the launch-time settings.\\n' > /etc/unboun
       },
       {
         name: 'unbound-control lists the local data and the forwarders given at launch',
-        command: `unbound-control list_local_data | grep -q '^nas\\.home\\.arpa\\..*192\\.168\\.1\\.10' && unbound-control list_forwards | grep -q '^\\. IN forward 192\\.0\\.2\\.53 2001:db8::53$'`,
+        command: `unbound-control list_local_data | grep -q '^nas\\.home\\.arpa\\..*192\\.168\\.1\\.10' && unbound-control list_forwards | grep -qxF '. IN forward ${EXAMPLE.forward}'`,
       },
       {
         name: 'a client of a network given at launch is answered, another one is refused',

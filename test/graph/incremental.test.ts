@@ -59,7 +59,7 @@ test('the first build: one base per base x arch, shared; a packages layer and an
   assert.match(r.stdout, /built 6, fresh 0, failed 0/);
   for (const t of ALL) {
     const d = `.cache/out/${t.replace(':', '-')}`;
-    assert.equal(readdirSync(join(p.dir, d)).sort(), ['build.json', 'incus.tar.xz', 'rootfs.squashfs'], t);
+    assert.equal(readdirSync(join(p.dir, d)).sort(), ['build.json', 'incus.tar.xz', 'provenance.intoto.jsonl', 'rootfs.squashfs', 'sbom.cdx.json'], t);
     assert.ok(p.exists(`.cache/records/${t.replace(':', '-')}.json`), t);
     assert.ok(p.exists(`.cache/logs/${t.replace(':', '-')}.log`), t);
     assert.ok(p.exists(`.cache/logs/${t.replace(':', '-')}.packages.log`), t);
@@ -188,7 +188,7 @@ test('toolchain, options and environment: each reaches exactly the nodes it chan
 test('--compression zstd repacks the image only, with an xz metadata tarball for the registry', async () => {
   await build(['nginx:amd64', '--compression', 'zstd']);
   assert.equal(p.nodes(), ['nginx:amd64']);
-  assert.equal(readdirSync(join(p.dir, '.cache/out/nginx-amd64')).sort(), ['build.json', 'incus.tar.xz', 'rootfs.squashfs']);
+  assert.equal(readdirSync(join(p.dir, '.cache/out/nginx-amd64')).sort(), ['build.json', 'incus.tar.xz', 'provenance.intoto.jsonl', 'rootfs.squashfs', 'sbom.cdx.json']);
   const meta = execFileSync('tar', ['-xJOf', join(p.dir, '.cache/out/nginx-amd64/incus.tar.xz'), 'metadata.yaml'], { encoding: 'utf8' });
   assert.match(meta, /^architecture: amd64$/m);
   await build(['nginx:amd64']);
