@@ -65,6 +65,7 @@ if (!NGINX || db.status !== 0 || process.getuid?.() !== 0) {
     const hit = buildTs(clone(), ['nginx:amd64', ...cache]);
     if (!/^nginx:amd64: from cache in /m.test(hit.out) || / built in /.test(hit.out)) throw new Error(`step 2 was not a cache hit:\n${hit.out}`);
     const ratio = hit.s / cold.s;
+    process.stdout.write(`   ${/^nginx:amd64: from cache in .*$/m.exec(hit.out)?.[0]}\n`);
     process.stdout.write(`2. second clean clone, nginx:amd64 from the cache: ${hit.s.toFixed(1)} s = ${(100 * ratio).toFixed(1)}% of 1 (target < 15%) ${ratio < 0.15 ? 'OK' : 'MISSED'}\n`);
     const other = buildTs(clone(), ['redis:amd64', ...cache]);
     const baseFetched = nodeSeconds(other.out, 'base/debian-trixie:amd64', 'from cache');

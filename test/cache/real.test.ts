@@ -45,7 +45,7 @@ if (!REAL || !NGINX) {
       for (const f of ['incus.tar.xz', 'rootfs.squashfs', 'sbom.cdx.json']) {
         assert.is(sha(join(b.dir, '.cache/out/nginx-amd64', f)), sha(join(a.dir, '.cache/out/nginx-amd64', f)), f);
       }
-      process.stdout.write(`cold build with upload: ${(coldMs / 1000).toFixed(1)} s; second clean clone from the cache: ${(hitMs / 1000).toFixed(1)} s (${((100 * hitMs) / coldMs).toFixed(1)}%)\n`);
+      process.stdout.write(`cold build with upload: ${(coldMs / 1000).toFixed(1)} s; second clean clone from the cache: ${(hitMs / 1000).toFixed(1)} s (${((100 * hitMs) / coldMs).toFixed(1)}%): ${/^nginx:amd64: from cache in .*$/m.exec(hit.stdout)?.[0]}\n`);
     } finally {
       a.cleanup();
       b.cleanup();
