@@ -190,7 +190,10 @@ function packageSets(app: Appliance): PackageSet[] {
   return sets;
 }
 
-/** Actions in order: base, appliance, settings, enabling services, raw, the base's final ones. */
+/**
+ * Actions in order: base, appliance, settings, enabling services, skipping the network wait
+ * (unless `waitForNetwork`), raw, the base's final ones.
+ */
 function buildActions(app: Appliance, settingActions: DefinitionAction[], services: string[]): DefinitionAction[] {
   const base = app.base;
   const actions: DefinitionAction[] = [
@@ -202,6 +205,13 @@ function buildActions(app: Appliance, settingActions: DefinitionAction[], servic
     actions.push({
       trigger: 'post-files',
       action: `#!/bin/sh\nset -eu\n${services.map((s) => base.enableService.replace('%s', shellQuote(s))).join('\n')}\n`,
+    });
+  }
+  if (base.skipNetworkWait && !app.waitForNetwork) {
+    // After enabling: enabling systemd-networkd also enables its wait-online unit (Also=).
+    actions.push({
+      trigger: 'post-files',
+      action: `#!/bin/sh\nset -eu\n# The boot does not wait for DHCP: no service here needs the network to start (waitForNetwork).\n${base.skipNetworkWait}\n`,
     });
   }
   actions.push(...(app.raw?.actions ?? []), ...base.finalActions);

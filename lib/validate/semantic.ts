@@ -252,6 +252,8 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
     if (!hasSettings) warn('configure', 'configure: given but no settings are declared');
   }
 
+  if (app.waitForNetwork !== undefined && typeof app.waitForNetwork !== 'boolean') err('waitForNetwork', 'waitForNetwork: must be true or false');
+
   // health
   if (!app.health || typeof app.health !== 'object') err('', 'health: missing health check (e.g. health: { command: "pg_isready -h 127.0.0.1" })');
   else {
