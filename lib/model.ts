@@ -17,6 +17,8 @@ import type {
 // Architectures live in arch.ts (light: it is on the no-op build path); re-exported here.
 import type { Arch } from './arch.ts';
 export { ARCHES, type Arch } from './arch.ts';
+import type { SettingKind } from './setting-kinds.ts';
+export { kinds, type SettingKind } from './setting-kinds.ts';
 
 /** A network port the appliance's service listens on. */
 export interface Port {
@@ -61,6 +63,18 @@ export interface Setting {
   secret?: boolean;
   /** An example value, used in docs and by the `test` verb. */
   example?: string;
+  /**
+   * What a value may be, checked inside the instance before anything is applied (a bad value
+   * keeps the service stopped and `appliance status` names the rule). Declare it with the
+   * `kinds` helpers, e.g. `type: kinds.integer({ min: 1, max: 65535 })`.
+   * @default kinds.string(): any single line
+   */
+  type?: SettingKind;
+  /**
+   * An empty value is refused (the service does not start until it is set).
+   * @default false
+   */
+  required?: boolean;
 }
 
 /** How to tell the appliance is healthy; run inside the container (`incus exec`). */
@@ -244,9 +258,13 @@ export interface ApplianceSpec<A extends Arch = Arch> {
    */
   settings?: Readonly<Record<string, Setting>>;
   /**
-   * Script (path in `files/`) that applies the settings at first boot. It runs as root with
-   * the settings in `/run/appliance/settings.env` (shell-quoted `KEY='value'` lines, upper-case
-   * keys with `-` and `.` turned into `_`). Required when `settings` is non-empty.
+   * Script (path in `files/`) that applies the settings, at every start, before the services
+   * start (they do not start when it fails). It runs as root with the settings in
+   * `/run/appliance/settings.env` (shell-quoted `KEY='value'` lines, upper-case keys with `-`
+   * and `.` turned into `_`), already checked against their `type`. `APPLIANCE_CHANGED` lists
+   * the keys whose value differs from the last applied one (all of them on a new data volume):
+   * one-time effects (a password set in a database) must run only for those, so a change made
+   * inside the instance survives restarts and rebuilds. Required when `settings` is non-empty.
    */
   configure?: string;
   /** How to tell it is healthy. */

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Appliance, HealthCheck } from '../model.ts';
 import { settingConfigKey } from '../settings.ts';
-import { deleteInstance, execIn, launch, showLog, type IncusResult } from '../incus/client.ts';
+import { baseImageOf, deleteInstance, execIn, launch, showLog, type IncusResult } from '../incus/client.ts';
 import type { SbomPackage } from '../trust/sbom.ts';
 
 /** Outcome of testing one appliance. */
@@ -70,6 +70,19 @@ export async function waitHealthy(name: string, health: HealthCheck, started: nu
 export const liveInstances = new Map<string, Promise<unknown>>();
 
 /**
+ * Fingerprints of the images the test containers were created from: Incus cached them from the
+ * temporary remote, and the `test` verb removes them once the containers are gone.
+ */
+export const cachedImages = new Set<string>();
+
+/** Deletes a test container, remembering the image it came from (see {@link cachedImages}). */
+export async function deleteTestInstance(name: string): Promise<void> {
+  const fp = await baseImageOf(name);
+  if (fp) cachedImages.add(fp);
+  await deleteInstance(name);
+}
+
+/**
  * Tests one appliance from `remote` (e.g. `appliance-test-1234`), logging progress lines.
  * The container is deleted in every case.
  */
@@ -113,7 +126,7 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
     result.failure = (e as Error).message + (await diagnostics(name, app).catch(() => ''));
     return result;
   } finally {
-    await deleteInstance(name);
+    await deleteTestInstance(name);
     liveInstances.delete(name);
   }
 }

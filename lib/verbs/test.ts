@@ -3,7 +3,8 @@
  * re-index, serve the registry in-process on a free 127.0.0.1 port, add a temporary remote with
  * the pinned certificate (index caches cleared), launch a uniquely named container with every
  * setting at its example value, wait for the declared health check, run the declared tests,
- * then delete the container and the remote, also on failure or Ctrl-C.
+ * then delete the container, the images Incus cached from the remote, and the remote, also on
+ * failure or Ctrl-C.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +12,7 @@ import type { Verb } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { hostArch } from '../arch.ts';
 import { table } from './list.ts';
+import { CACHE_OPTIONS } from './build.ts';
 
 /** One appliance's line in the results. */
 export interface TestSummary {
@@ -30,22 +32,25 @@ function mib(n?: number): string {
 export const testVerb: Verb = {
   name: 'test',
   summary: 'build, serve and launch appliances in Incus; wait for health; exercise launch-time settings',
-  usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD]',
+  usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD] [--cache URL [--cache-ro]]',
   options: {
     json: { type: 'boolean', description: 'print the results as JSON on stdout' },
     plain: { type: 'boolean', description: 'plain build output (one line per event)' },
     jobs: { type: 'string', short: 'j', value: 'N', description: 'distrobuilder runs at once while building' },
     compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' },
+    ...CACHE_OPTIONS,
   },
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
   async run(ctx) {
     const { loadAppliances } = await import('../load.ts');
-    const { incusAvailable, addRemote, removeRemote, deleteInstance } = await import('../incus/client.ts');
-    const { testAppliance, liveInstances } = await import('../e2e/appliance.ts');
+    const { incusAvailable, addRemote, removeRemote, removeCachedImage } = await import('../incus/client.ts');
+    const { testAppliance, liveInstances, cachedImages, deleteTestInstance } = await import('../e2e/appliance.ts');
     const { buildTargets } = await import('../graph/index.ts');
     const { PlainLogger } = await import('../graph/events.ts');
     const { startServer } = await import('../serve/server.ts');
 
+    const { cacheSettings } = await import('../cache/config.ts');
+    const cache = cacheSettings(ctx.root, ctx.options.cache as string | undefined, !!ctx.options['cache-ro'], ctx.env);
     const arch = hostArch();
     const apps = (await loadAppliances(ctx.appliancesDir, ctx.args)).filter((a) => {
       if (a.architectures.includes(arch)) return true;
@@ -70,6 +75,7 @@ export const testVerb: Verb = {
       ...(ctx.options.compression ? { options: { compression: String(ctx.options.compression) } } : {}),
       env: ctx.env,
       context: { debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string },
+      cache,
     });
     if (report.exitCode === 130) return 130;
     const ready: typeof apps = [];
@@ -98,8 +104,13 @@ export const testVerb: Verb = {
       for (const [name, launching] of liveInstances) {
         // Let an in-flight launch settle (at most 3 minutes), then delete what it created.
         await Promise.race([launching, new Promise((r) => setTimeout(r, 180_000).unref())]);
-        await deleteInstance(name);
+        await deleteTestInstance(name);
         liveInstances.delete(name);
+      }
+      // The images Incus cached from the temporary remote: useless once it is gone (issue 14.6).
+      for (const fp of cachedImages) {
+        await removeCachedImage(fp);
+        cachedImages.delete(fp);
       }
       await removeRemote(remote, server?.url);
       await server?.close();

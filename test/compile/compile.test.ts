@@ -72,13 +72,20 @@ test('the Debian mirror comes from the context, never from a file', () => {
   assert.is(d.source.variant, 'minbase');
 });
 
-test('settings become create-time templates and a first-boot unit', () => {
+test('settings become templates rendered at create, copy and start, applied by a unit the services require', () => {
   const d = parse(compile(nginx, 'amd64', ctx).yaml);
-  const tpl = d.files.find((f: { generator: string }) => f.generator === 'template');
-  assert.is(tpl.path, '/etc/appliance/settings.d/server_name');
-  assert.equal(tpl.template.when, ['create']);
+  const tpl = d.files.find((f: { path?: string }) => f.path === '/etc/appliance/settings.d/server_name');
+  assert.is(tpl.generator, 'template');
+  assert.equal(tpl.template.when, ['create', 'copy', 'start']);
   assert.match(tpl.content, /config_get\("user\.nginx\.server_name", "_"\)/);
-  assert.ok(d.files.some((f: { path?: string }) => f.path === '/etc/systemd/system/appliance-settings.service'));
+  const unit = d.files.find((f: { path?: string }) => f.path === '/etc/systemd/system/appliance-settings.service');
+  assert.match(unit.content, /ExecStart=\/usr\/local\/bin\/appliance apply/);
+  assert.not.match(unit.content, /ConditionPathExists/, 'applied at every start, not only the first');
+  const dropin = d.files.find((f: { path?: string }) => f.path === '/etc/systemd/system/nginx.service.d/10-appliance-settings.conf');
+  assert.match(dropin.content, /Requires=appliance-settings\.service\nAfter=appliance-settings\.service/, 'nginx does not start when the settings fail');
+  const spec = d.files.find((f: { path?: string }) => f.path === '/usr/local/lib/appliance/settings.sh');
+  assert.match(spec.content, /^S_SERVER_NAME_kind=/m);
+  assert.ok(d.files.some((f: { path?: string }) => f.path === '/usr/local/bin/appliance'));
   assert.ok(d.actions.some((a: { action: string }) => a.action.includes('systemctl enable appliance-settings')));
 });
 
