@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { table } from './list.ts';
 import { hostArch } from '../arch.ts';
 
@@ -51,7 +51,7 @@ function binfmt(): string | undefined {
   return readFileSync(f, 'utf8').split('\n')[0] === 'enabled' ? `${foreign} enabled` : undefined;
 }
 
-export const doctorVerb: Verb = {
+export const doctorVerb = defineVerb({
   name: 'doctor',
   summary: 'show which tools are present, their versions, and what is missing for which verb',
   args: { max: 0 },
@@ -82,14 +82,14 @@ export const doctorVerb: Verb = {
     ctx.stdout(unused ? `; ${formatBytes(unused)} of it is used by no target (\`clean --unused\`)\n` : '\n');
     return 0;
   },
-};
+});
 
-export const setupVerb: Verb = {
+export const setupVerb = defineVerb({
   name: 'setup',
   summary: 'set up this host: Incus, distrobuilder, qemu-user, squashfs-tools (lib/host/setup.sh)',
   args: { max: 0 },
   usage: 'setup [--no-incus]',
-  options: { 'no-incus': { type: 'boolean', description: 'skip Incus (a build-only host)' } },
+  options: { 'no-incus': opt.boolean({ description: 'skip Incus (a build-only host)' }) },
   examples: ['npx tsx build.ts setup'],
   async run(ctx) {
     const script = join(ctx.root, 'lib', 'host', 'setup.sh');
@@ -98,4 +98,4 @@ export const setupVerb: Verb = {
     const r = await execa(cmd[0], cmd.slice(1), { stdio: 'inherit', reject: false });
     return r.exitCode ?? 1;
   },
-};
+});

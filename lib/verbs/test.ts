@@ -7,10 +7,11 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { hostArch } from '../arch.ts';
 import { table } from './list.ts';
+import { JOBS_OPTION } from './build.ts';
 
 /** One appliance's line in the results. */
 export interface TestSummary {
@@ -27,15 +28,15 @@ function mib(n?: number): string {
   return n === undefined ? '-' : `${(n / 1048576).toFixed(1)} MiB`;
 }
 
-export const testVerb: Verb = {
+export const testVerb = defineVerb({
   name: 'test',
   summary: 'build, serve and launch appliances in Incus; wait for health; exercise launch-time settings',
   usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD]',
   options: {
-    json: { type: 'boolean', description: 'print the results as JSON on stdout' },
-    plain: { type: 'boolean', description: 'plain build output (one line per event)' },
-    jobs: { type: 'string', short: 'j', value: 'N', description: 'distrobuilder runs at once while building' },
-    compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' },
+    json: opt.boolean({ description: 'print the results as JSON on stdout' }),
+    plain: opt.boolean({ description: 'plain build output (one line per event)' }),
+    jobs: JOBS_OPTION,
+    compression: opt.string({ value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' }),
   },
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
   async run(ctx) {
@@ -65,11 +66,11 @@ export const testVerb: Verb = {
     const report = await buildTargets({
       root: ctx.root,
       specs: apps.map((a) => `${a.name}:${arch}`),
-      jobs: ctx.options.jobs ? Number(ctx.options.jobs) : undefined,
+      jobs: ctx.options.jobs,
       logger: new PlainLogger(sinks),
-      ...(ctx.options.compression ? { options: { compression: String(ctx.options.compression) } } : {}),
+      ...(ctx.options.compression ? { options: { compression: ctx.options.compression } } : {}),
       env: ctx.env,
-      context: { debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string },
+      context: { debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] },
     });
     if (report.exitCode === 130) return 130;
     const ready: typeof apps = [];
@@ -152,4 +153,4 @@ export const testVerb: Verb = {
     }
     return all.every((s) => s.result === 'PASS') ? 0 : 1;
   },
-};
+});

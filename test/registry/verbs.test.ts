@@ -97,7 +97,7 @@ test('registry-list: alias, version, arch, type, size, fingerprint prefix, date'
     writeFileSync(join(reg, 'streams/v1/images.json'), '{"products": [');
     const broken = await runCli(['registry-list', '--registry', reg]);
     assert.is(broken.code, 1);
-    assert.match(broken.stderr, /error: registry-list: .*images\.json: not valid JSON/);
+    assert.match(broken.stderr, /error: .*images\.json: not valid JSON/);
     const prune = await runCli(['prune', '--registry', reg]);
     assert.is(prune.code, 1);
     assert.match(prune.stderr, /refusing to overwrite it/);

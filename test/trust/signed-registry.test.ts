@@ -243,7 +243,7 @@ test('verify URL --key --ca against serve: the index, then every file downloaded
     assert.match(r.stderr, /redis:amd64:default \S+: item sbom\.cdx\.json: .*size \d+, index says/);
     r = await runCli(['verify', srv.url, '--key', pub]);
     assert.is(r.code, 1, 'a self-signed server without --ca is refused');
-    assert.match(r.stderr, /verify: https:\/\/127\.0\.0\.1:\d+\/streams\/v1\/index\.json: self[- ]signed certificate/i);
+    assert.match(r.stderr, /error: https:\/\/127\.0\.0\.1:\d+\/streams\/v1\/index\.json: self[- ]signed certificate/i);
   } finally {
     await srv.close();
     s.cleanup();
