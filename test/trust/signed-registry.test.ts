@@ -15,7 +15,7 @@ import { startServer } from '../../lib/serve/server.ts';
 import { SIGNATURE_FILE } from '../../lib/trust/index-signature.ts';
 import { keyPaths, loadSigningKey } from '../../lib/trust/keys.ts';
 import { runCli } from '../helpers.ts';
-import { needTool, scratch } from '../registry/fake-images.ts';
+import { withTools, scratch } from '../registry/fake-images.ts';
 import { NGINX_PACKAGES, REDIS_PACKAGES, attestedImage } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 10, 26, 14, 5, 0);
@@ -88,8 +88,7 @@ test('verify --key: a fresh signed registry passes, with every fingerprint to pi
   }
 });
 
-test('minisign itself verifies images.json with the public key, and prints the serial and expiry', async () => {
-  if (!(await needTool('minisign', 'the oracle of the signature format (apt-get install minisign)'))) return;
+(await withTools(test, { cmd: 'minisign', why: 'the oracle of the signature format (apt-get install minisign)' }))('minisign itself verifies images.json with the public key, and prints the serial and expiry', async () => {
   const s = scratch('trust-sign-');
   try {
     const { reg, pub } = await signedRegistry(s.dir);
