@@ -2,7 +2,7 @@
  * The catalogue: nginx, postgres, redis, caddy and traefik, each on the Debian base (the
  * published `export default`) and the Alpine base (`export const variants = { alpine }`), and
  * the Debian-only haproxy, mariadb, memcached, mosquitto, prometheus, squid, unbound and valkey,
- * for amd64 and arm64: every target compiles, passes the semantic checks and the real
+ * and the builder (a tool image for `--builder`, no service), for amd64 and arm64: every target compiles, passes the semantic checks and the real
  * `distrobuilder validate` (required in CI, skipped elsewhere when distrobuilder is missing).
  * Plus the catalogue's own rules: secure settings, tests that use the launch-time values, the
  * traefik release pin.
@@ -20,8 +20,10 @@ import { ROOT, TEST_MIRROR } from '../helpers.ts';
 
 const CATALOGUE = ['nginx', 'postgres', 'redis', 'caddy', 'traefik'];
 /** Appliances published on Debian with no Alpine variant (it could not be built or tested here). */
-const DEBIAN_ONLY = ['haproxy', 'mariadb', 'memcached', 'mosquitto', 'prometheus', 'squid', 'unbound', 'valkey'];
+const DEBIAN_ONLY = ['haproxy', 'mariadb', 'memcached', 'mosquitto', 'prometheus', 'squid', 'unbound', 'valkey', 'builder'];
 CATALOGUE.push(...DEBIAN_ONLY);
+/** Tool images: no service, port or setting (the service rules below do not apply). */
+const TOOLS = ['builder'];
 /** Appliances that keep no data worth a volume (a memory cache). */
 const NO_DATA = ['memcached'];
 const ctx = { debianMirror: TEST_MIRROR, alpineMirror: 'https://alpine-mirror.example/alpine' };
@@ -69,8 +71,11 @@ for (const v of variants) {
       const c = compile(v.app, arch, ctx);
       assert.is(c.definition.image.architecture, EXPECTED_ARCH[v.base][arch]);
       assert.is(c.definition.image.distribution, v.base === 'alpine' ? 'alpinelinux' : 'debian');
-      assert.ok(c.yaml.includes(`/etc/appliance/settings.d/`), 'launch-time settings are delivered');
-      assert.ok(c.yaml.includes('install -d -m 0700 -o root -g root /etc/appliance'), 'settings folder is root-only');
+      // A tool image (no settings) has no settings machinery.
+      if (!TOOLS.includes(v.name)) {
+        assert.ok(c.yaml.includes(`/etc/appliance/settings.d/`), 'launch-time settings are delivered');
+        assert.ok(c.yaml.includes('install -d -m 0700 -o root -g root /etc/appliance'), 'settings folder is root-only');
+      }
     });
   }
 }
@@ -92,7 +97,7 @@ if (!version && !required) {
   }
 }
 
-for (const name of CATALOGUE) {
+for (const name of CATALOGUE.filter((n) => !TOOLS.includes(n))) {
   const app = variants.find((v) => v.name === name && v.base === 'debian')!.app;
 
   test(`${name}: settings are safe to publish (secrets have no default; non-secrets documented)`, () => {
@@ -127,6 +132,15 @@ for (const name of CATALOGUE) {
     else assert.ok((app.volumes ?? []).length > 0, 'a volume');
   });
 }
+
+test('builder: a tool image with distrobuilder, debootstrap, squashfs-tools, rsync, xz and qemu-user; checks that run distrobuilder', () => {
+  const app = variants.find((v) => v.name === 'builder')!.app;
+  for (const p of ['distrobuilder', 'debootstrap', 'squashfs-tools', 'rsync', 'xz-utils', 'qemu-user']) assert.ok(app.packages!.includes(p), p);
+  assert.equal([app.services ?? [], app.ports ?? [], Object.keys(app.settings ?? {})], [[], [], []], 'no service, port or setting');
+  assert.ok((app.tests ?? []).filter((t) => /distrobuilder (validate|--cache-dir|--version)/.test(t.command)).length >= 3, 'checks run distrobuilder');
+  const yaml = compile(app, 'amd64', ctx).yaml;
+  assert.match(yaml, /-name 'qemu-aarch64'/, 'only the two emulators the registry needs are kept');
+});
 
 test('secrets: postgres password, redis password and the nginx TLS key', () => {
   const secret = (n: string, k: string) => variants.find((v) => v.name === n && v.base === 'debian')!.app.settings![k].secret === true;
