@@ -12,6 +12,12 @@ import type { BuildReport } from '../graph/index.ts';
 import { defaultJobs } from '../graph/options.ts';
 import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../graph/events.ts';
 
+/** The remote cache options, shared by every verb that builds (docs/scale.md#remote-cache). */
+export const CACHE_OPTIONS = {
+  cache: opt.string({ value: 'URL', description: 'remote cache (HTTP GET/PUT/HEAD, e.g. nginx WebDAV): fetch verified nodes instead of building them, upload what is built; ro+URL or --cache-ro: fetch only; `none` turns a configured one off (default: APPLIANCE_CACHE, or "cache" in build.config.json)' }),
+  'cache-ro': opt.boolean({ description: 'use the remote cache read-only: fetch, never upload' }),
+};
+
 /** Options shared with other verbs that build (mirrors are global options). */
 /** `-j N`: distrobuilder runs at once (shared with `test`). */
 export const JOBS_OPTION = opt.integer({ short: 'j', value: 'N', min: 1, max: 64, description: `tree builds (debootstrap, apt) at once, and as many image packs (default: half the CPUs, 1 to 4; here ${defaultJobs()})` });
@@ -32,6 +38,7 @@ export const BUILD_OPTIONS = {
   compression: opt.string({ value: 'METHOD', description: 'squashfs compression of the image layer: xz (smallest), zstd, zstd-3 (fastest, for the edit loop)... (part of the image key only) (default: xz)' }),
   type: opt.choice(['split', 'unified'], { value: 'TYPE', default: 'split', description: 'distrobuilder --type: split or unified (part of the key; the registry needs split) (default: split)' }),
   registry: opt.path({ value: 'DIR', description: 'registry folder (default: <project>/registry)' }),
+  ...CACHE_OPTIONS,
 };
 
 /** Renders a dry-run or build report as the `--json` document. */
@@ -45,6 +52,7 @@ export function reportJson(r: BuildReport): string {
       ...(t.message ? { message: t.message } : {}),
       ...(t.ms !== undefined ? { ms: t.ms } : {}),
       ...(t.log ? { log: t.log } : {}),
+      ...(t.cached ? { cached: true } : {}),
       ...(t.outputs ? { outputs: t.outputs } : {}),
     })),
     dead: r.dead,
@@ -54,7 +62,7 @@ export function reportJson(r: BuildReport): string {
 export const buildVerb = defineVerb({
   name: 'build',
   summary: 'build the stale targets (the default verb): only what changed, saying why; --dry-run explains without building',
-  usage: 'build [name[:arch]...] [--all-arch] [--dry-run] [--json] [--force] [--max-age AGE] [-j N] [--fail-fast] [--plain] [--no-index]',
+  usage: 'build [name[:arch]...] [--all-arch] [--dry-run] [--json] [--force] [--max-age AGE] [-j N] [--fail-fast] [--plain] [--no-index] [--cache URL [--cache-ro]]',
   options: BUILD_OPTIONS,
   examples: [
     'npx tsx build.ts                      # every appliance, host architecture',
@@ -62,10 +70,13 @@ export const buildVerb = defineVerb({
     'npx tsx build.ts --all-arch -j 2      # every declared architecture, two builds at once',
     'npx tsx build.ts --dry-run            # fresh or stale, and why',
     'npx tsx build.ts --max-age 7d         # pick up mirror updates (security fixes) weekly',
+    'npx tsx build.ts nginx --cache http://cache.lan:8080/appliances/   # fetch what the cache has, upload the rest',
   ],
   async run(ctx) {
     const o = ctx.options;
     const json = o.json;
+    const { cacheSettings } = await import('../cache/config.ts');
+    const cache = cacheSettings(ctx.root, o.cache, o['cache-ro'], ctx.env);
     const sinks = { out: ctx.stdout, err: ctx.stderr };
     const tty = !!process.stdout.isTTY && !ctx.env.CI && !o.plain && !json;
     const logger: Logger = json ? new QuietLogger(sinks) : tty ? new LiveLogger((t) => ctx.stdout(t)) : new PlainLogger(sinks);
@@ -90,6 +101,7 @@ export const buildVerb = defineVerb({
         context: { debianMirror: o['debian-mirror'], alpineMirror: o['alpine-mirror'] },
         logger,
         signal: ctx.interrupt(),
+        cache,
       });
     } finally {
       logger.close();

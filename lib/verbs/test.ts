@@ -12,7 +12,7 @@ import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { hostArch } from '../arch.ts';
 import { table } from './list.ts';
-import { JOBS_OPTION } from './build.ts';
+import { CACHE_OPTIONS, JOBS_OPTION } from './build.ts';
 
 /** One appliance's line in the results. */
 export interface TestSummary {
@@ -32,12 +32,13 @@ function mib(n?: number): string {
 export const testVerb = defineVerb({
   name: 'test',
   summary: 'build, serve and launch appliances in Incus; wait for health; exercise launch-time settings',
-  usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD]',
+  usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD] [--cache URL [--cache-ro]]',
   options: {
     json: opt.boolean({ description: 'print the results as JSON on stdout' }),
     plain: opt.boolean({ description: 'plain build output (one line per event)' }),
     jobs: JOBS_OPTION,
     compression: opt.string({ value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' }),
+    ...CACHE_OPTIONS,
   },
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
   async run(ctx) {
@@ -48,6 +49,8 @@ export const testVerb = defineVerb({
     const { PlainLogger } = await import('../graph/events.ts');
     const { startServer } = await import('../serve/server.ts');
 
+    const { cacheSettings } = await import('../cache/config.ts');
+    const cache = cacheSettings(ctx.root, ctx.options.cache, ctx.options['cache-ro'], ctx.env);
     const arch = hostArch();
     const apps = (await loadAppliances(ctx.appliancesDir, ctx.args)).filter((a) => {
       if (a.architectures.includes(arch)) return true;
@@ -72,6 +75,7 @@ export const testVerb = defineVerb({
       ...(ctx.options.compression ? { options: { compression: ctx.options.compression } } : {}),
       env: ctx.env,
       context: { debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] },
+      cache,
     });
     if (report.exitCode === 130) return 130;
     const ready: typeof apps = [];
