@@ -55,8 +55,9 @@ export const doctorVerb: Verb = {
   name: 'doctor',
   summary: 'show which tools are present, their versions, and what is missing for which verb',
   args: { max: 0 },
-  usage: 'doctor',
-  examples: ['npx tsx build.ts doctor'],
+  usage: 'doctor [--builder REMOTE]',
+  options: { builder: { type: 'string', value: 'REMOTE', description: 'also check this builder (default: the one in build.config.json, if any)' } },
+  examples: ['npx tsx build.ts doctor', 'npx tsx build.ts doctor --builder local'],
   async run(ctx) {
     const rows = [['TOOL', 'STATUS', 'NEEDED BY']];
     const missing: string[] = [];
@@ -80,6 +81,12 @@ export const doctorVerb: Verb = {
     const unused = unusedPaths(p).reduce((n, u) => n + treeSize(u.path), 0);
     ctx.stdout(`\nDisk: .cache/ holds ${formatBytes(usage.reduce((n, u) => n + u.bytes, 0))}${usage.length ? ` (${usage.map((u) => `${u.name} ${formatBytes(u.bytes)}`).join(', ')})` : ''}`);
     ctx.stdout(unused ? `; ${formatBytes(unused)} of it is used by no target (\`clean --unused\`)\n` : '\n');
+    const { checkBuilder } = await import('../builder/doctor.ts');
+    const builder = await checkBuilder(ctx.root, ctx.options.builder as string | undefined);
+    if (builder.length) {
+      ctx.stdout(`\nBuilder (docs/scale.md):\n${table([['CHECK', 'STATUS'], ...builder.map((b) => [b.what, b.status])])}`);
+      for (const b of builder) if (b.fix) ctx.stdout(`  ${b.what}: ${b.fix}\n`);
+    }
     return 0;
   },
 };
