@@ -165,12 +165,16 @@ function shippedReader(app: Appliance, read: FileReader) {
   };
 }
 
-/** The settings machinery: its files (with the configure script), actions and services. */
+/**
+ * The settings machinery and the guest command (`appliance check|apply|status|health`), shipped
+ * in every image: its files (with the configure script), actions and services.
+ */
 function settingsParts(app: Appliance, reader: ReturnType<typeof shippedReader>) {
   const services = [...new Set([...app.base.services, ...(app.services ?? [])])];
-  const settings = app.settings ?? {};
-  if (Object.keys(settings).length === 0) return { files: [] as DefinitionFile[], actions: [] as DefinitionAction[], services };
-  const s = settingsFiles(app.name, settings, app.services ?? [], app.base);
+  const s = settingsFiles({
+    app: app.name, settings: app.settings ?? {}, volume: app.volumes?.[0],
+    services: app.services ?? [], health: app.health.command, init: app.base.init,
+  }, app.base);
   const files: DefinitionFile[] = [...s.files];
   if (app.configure) files.push({ generator: 'dump', path: CONFIGURE_PATH, mode: '0755', content: reader.text(app.configure, 'configure', CONFIGURE_PATH) });
   return { files, actions: [...s.actions], services: [...services, s.service] };
@@ -186,7 +190,10 @@ function packageSets(app: Appliance): PackageSet[] {
   return sets;
 }
 
-/** Actions in order: base, appliance, settings, enabling services, raw, the base's final ones. */
+/**
+ * Actions in order: base, appliance, settings, enabling services, skipping the network wait
+ * (unless `waitForNetwork`), raw, the base's final ones.
+ */
 function buildActions(app: Appliance, settingActions: DefinitionAction[], services: string[]): DefinitionAction[] {
   const base = app.base;
   const actions: DefinitionAction[] = [
@@ -198,6 +205,13 @@ function buildActions(app: Appliance, settingActions: DefinitionAction[], servic
     actions.push({
       trigger: 'post-files',
       action: `#!/bin/sh\nset -eu\n${services.map((s) => base.enableService.replace('%s', shellQuote(s))).join('\n')}\n`,
+    });
+  }
+  if (base.skipNetworkWait && !app.waitForNetwork) {
+    // After enabling: enabling systemd-networkd also enables its wait-online unit (Also=).
+    actions.push({
+      trigger: 'post-files',
+      action: `#!/bin/sh\nset -eu\n# The boot does not wait for DHCP: no service here needs the network to start (waitForNetwork).\n${base.skipNetworkWait}\n`,
     });
   }
   actions.push(...(app.raw?.actions ?? []), ...base.finalActions);

@@ -17,6 +17,8 @@ import type {
 // Architectures live in arch.ts (light: it is on the no-op build path); re-exported here.
 import type { Arch } from './arch.ts';
 export { ARCHES, type Arch } from './arch.ts';
+import type { SettingKind } from './setting-kinds.ts';
+export { kinds, type SettingKind } from './setting-kinds.ts';
 
 /** A network port the appliance's service listens on. */
 export interface Port {
@@ -61,6 +63,18 @@ export interface Setting {
   secret?: boolean;
   /** An example value, used in docs and by the `test` verb. */
   example?: string;
+  /**
+   * What a value may be, checked inside the instance before anything is applied (a bad value
+   * keeps the service stopped and `appliance status` names the rule). Declare it with the
+   * `kinds` helpers, e.g. `type: kinds.integer({ min: 1, max: 65535 })`.
+   * @default kinds.string(): any single line
+   */
+  type?: SettingKind;
+  /**
+   * An empty value is refused (the service does not start until it is set).
+   * @default false
+   */
+  required?: boolean;
 }
 
 /** How to tell the appliance is healthy; run inside the container (`incus exec`). */
@@ -73,8 +87,10 @@ export interface HealthCheck {
    */
   timeout?: number;
   /**
-   * Seconds between attempts.
-   * @default 1
+   * Seconds between attempts. The `test` verb and `npm run bench -- boot` report the time from
+   * launch to the first passing attempt, so a coarse interval would measure the interval, not
+   * the boot.
+   * @default 0.1
    */
   interval?: number;
 }
@@ -180,6 +196,14 @@ export interface Base {
   finalActions: readonly DefinitionAction[];
   /** Shell command enabling one service (`%s` = service name). */
   enableService: string;
+  /**
+   * Shell command, run at build time after the services are enabled, that stops the boot from
+   * waiting for the network to be configured (systemd: masking
+   * `systemd-networkd-wait-online.service`, so `network-online.target` is reached at once).
+   * Run in every image whose appliance does not set {@link ApplianceSpec.waitForNetwork}.
+   * Absent when the init system has no such wait.
+   */
+  skipNetworkWait?: string;
   /** Extra raw definition parts. */
   raw?: Partial<Pick<Definition, 'environment' | 'targets'>>;
 }
@@ -210,6 +234,16 @@ export interface ApplianceSpec<A extends Arch = Arch> {
   removePackages?: readonly string[];
   /** Services to enable at boot (systemd unit names or OpenRC service names). */
   services?: readonly string[];
+  /**
+   * Let the boot wait for the network (DHCP address, routes, DNS servers) before services
+   * ordered after `network-online.target` start. Off by default, because that wait is about a
+   * second of DHCP on every launch and a service that binds every address does not need it:
+   * the base masks the wait (`systemd-networkd-wait-online.service` on Debian). Set it only
+   * when a service must reach the network to start, e.g. it resolves host names once at start
+   * and never again.
+   * @default false
+   */
+  waitForNetwork?: boolean;
   /** Files copied from the appliance's `files/` folder into the image. */
   files?: readonly ApplianceFile[];
   /** Build-time scripts. */
@@ -224,9 +258,13 @@ export interface ApplianceSpec<A extends Arch = Arch> {
    */
   settings?: Readonly<Record<string, Setting>>;
   /**
-   * Script (path in `files/`) that applies the settings at first boot. It runs as root with
-   * the settings in `/run/appliance/settings.env` (shell-quoted `KEY='value'` lines, upper-case
-   * keys with `-` and `.` turned into `_`). Required when `settings` is non-empty.
+   * Script (path in `files/`) that applies the settings, at every start, before the services
+   * start (they do not start when it fails). It runs as root with the settings in
+   * `/run/appliance/settings.env` (shell-quoted `KEY='value'` lines, upper-case keys with `-`
+   * and `.` turned into `_`), already checked against their `type`. `APPLIANCE_CHANGED` lists
+   * the keys whose value differs from the last applied one (all of them on a new data volume):
+   * one-time effects (a password set in a database) must run only for those, so a change made
+   * inside the instance survives restarts and rebuilds. Required when `settings` is non-empty.
    */
   configure?: string;
   /** How to tell it is healthy. */

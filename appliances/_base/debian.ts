@@ -1,6 +1,7 @@
 /**
  * Debian base layer: debootstrap minbase + systemd, networkd DHCP on eth0, systemd-resolved for
- * DNS, slimmed (no docs, man pages, locales or apt lists in the image).
+ * DNS, slimmed (no docs, man pages, locales or apt lists in the image). The boot does not wait
+ * for DHCP (systemd-networkd-wait-online is masked) unless the appliance sets `waitForNetwork`.
  *
  * The mirror is NOT written here: it comes from the build host's apt configuration
  * (`lib/host/mirror.ts`), or `APPLIANCE_DEBIAN_MIRROR` / `--debian-mirror`.
@@ -119,7 +120,24 @@ find /var/log -type f -delete
 rm -f /etc/*- /var/cache/ldconfig/aux-cache
 `,
       },
+      {
+        trigger: 'post-files',
+        action: `#!/bin/sh
+set -eu
+# First-boot work done once here instead of on every launch: the units with
+# ConditionNeedsUpdate= (systemd-sysusers, ldconfig, systemd-journal-catalog-update,
+# systemd-update-done) run while /etc/.updated and /var/.updated are older than /usr. Do their
+# work, then stamp: last, after every change to the tree.
+systemd-sysusers
+ldconfig -X
+journalctl --update-catalog
+/usr/lib/systemd/systemd-update-done
+`,
+      },
     ],
     enableService: 'systemctl enable %s',
+    // network-online.target is reached at once: a service binding every address need not wait
+    // ~1 s for DHCP. Appliances that must reach the network to start set waitForNetwork.
+    skipNetworkWait: 'systemctl mask systemd-networkd-wait-online.service',
   });
 }

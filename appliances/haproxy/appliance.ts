@@ -1,4 +1,4 @@
-import { defineAppliance, type Base } from '../../lib/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/model.ts';
 import { debian } from '../_base/debian.ts';
 import { HTTP_CLIENT, httpClientFile } from '../_shared/http.ts';
 
@@ -38,6 +38,9 @@ function haproxy(base: Base) {
     // procps: /bin/kill, which the packaged unit's ExecReload runs (minbase has none).
     packages: ['haproxy', 'procps'],
     services: ['haproxy'],
+    // Backends given by host name are resolved once, when haproxy starts (no resolvers section):
+    // started before DHCP, a named server would stay unresolved and down for good.
+    waitForNetwork: true,
     files: [
       { source: 'haproxy.cfg', path: '/etc/haproxy/haproxy.cfg' },
       { source: 'default', path: '/etc/default/haproxy' },
@@ -67,6 +70,7 @@ rm -f /etc/rsyslog.d/49-haproxy.conf /etc/logrotate.d/haproxy
         description: 'Balancing algorithm: roundrobin, static-rr, leastconn, first, source (a client IP sticks to a server) or random.',
         default: 'roundrobin',
         example: EXAMPLE.balance,
+        type: kinds.enum(['roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'random']),
       },
       stats_user: {
         description: 'User name of the stats page on port 8404 (letters, digits and . _ -).',

@@ -1,4 +1,4 @@
-import { defineAppliance, type Base } from '../../lib/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/model.ts';
 import { debian } from '../_base/debian.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
@@ -73,6 +73,7 @@ install -d -m 0755 /etc/mysql/mariadb.conf.d /etc/mysql/conf.d
       buffer_pool_size: {
         description: 'InnoDB buffer pool size such as 256M or 2G (innodb_buffer_pool_size); empty: the server default (128M).',
         example: EXAMPLE.bufferPool,
+        type: kinds.size(),
       },
     },
     configure: 'configure.sh',

@@ -1,4 +1,4 @@
-import { defineAppliance } from '../../lib/model.ts';
+import { defineAppliance, kinds } from '../../lib/model.ts';
 import { debian } from '../_base/debian.ts';
 import { withoutPerlModules } from '../_shared/perl.ts';
 
@@ -46,6 +46,7 @@ export default defineAppliance({
       description: 'Memory for items, in MB (memcached -m).',
       default: '64',
       example: EXAMPLE.memory,
+      type: kinds.integer({ min: 1, max: 1048576 }),
     },
     listen: {
       description: 'Addresses to listen on, separated by commas (memcached -l), e.g. 0.0.0.0 for every IPv4 address. Set a password before listening beyond 127.0.0.1.',

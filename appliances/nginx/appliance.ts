@@ -1,4 +1,4 @@
-import { defineAppliance, type Base } from '../../lib/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/model.ts';
 import { alpine } from '../_base/alpine.ts';
 import { debian } from '../_base/debian.ts';
 import { HTTP_CLIENT, httpClientFile } from '../_shared/http.ts';
@@ -46,13 +46,16 @@ ${onAlpine ? '# Alpine runs the workers as "nginx".\nsed -i "s/^user www-data;/u
         description: 'Host names of the default site (nginx server_name, space separated). When set, other host names get 404 from a catch-all server.',
         default: '_',
         example: 'www.example.test',
+        type: kinds.pattern('_|[*]?[A-Za-z0-9.-]+( [*]?[A-Za-z0-9.-]+)*', 'host names separated by spaces (*.example.net allowed), or _ for any'),
       },
       tls_cert: {
         description: 'PEM certificate (chain) for HTTPS on port 443; give it together with tls_key, e.g. -c user.nginx.tls_cert="$(cat cert.pem)"',
+        type: kinds.pem(),
       },
       tls_key: {
         description: 'PEM private key of tls_cert; written to /etc/nginx/tls/key.pem (mode 0600)',
         secret: true,
+        type: kinds.pem(),
       },
     },
     configure: 'configure.sh',

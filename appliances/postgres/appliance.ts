@@ -1,9 +1,12 @@
-import { defineAppliance, type Base } from '../../lib/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/model.ts';
 import { alpine } from '../_base/alpine.ts';
 import { debian } from '../_base/debian.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
 const EXAMPLE = { password: 'Example-Passw0rd', user: 'app', database: 'appdb' };
+
+/** A role or database name: used as a quoted SQL identifier, kept to a portable subset. */
+const SQL_NAME = kinds.pattern('[A-Za-z_][A-Za-z0-9_-]{0,62}', 'letters, digits, _ and -, starting with a letter or _, at most 63 characters');
 
 /** dpkg exclusions: the JIT compiler (LLVM + Z3, ~150 MB installed) and locale sources. */
 const DPKG_EXCLUDE = `# Written by the postgres appliance: keep the image small.
@@ -90,15 +93,18 @@ chown -R postgres:postgres /etc/postgresql/17/main
         description: 'Password of the role `user`. Until a role has a password, only local peer logins are accepted; once set, scram-sha-256 logins from the network.',
         secret: true,
         example: EXAMPLE.password,
+        type: kinds.string({ maxLength: 1000 }),
       },
       user: {
         description: 'Login role to create (if missing) and give the password; `postgres` is the superuser.',
         default: 'postgres',
         example: EXAMPLE.user,
+        type: SQL_NAME,
       },
       database: {
         description: 'Database to create (if missing), owned by `user`; empty: a database named like `user` (none for postgres).',
         example: EXAMPLE.database,
+        type: SQL_NAME,
       },
     },
     configure: 'configure.sh',

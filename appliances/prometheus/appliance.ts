@@ -1,4 +1,4 @@
-import { defineAppliance } from '../../lib/model.ts';
+import { defineAppliance, kinds } from '../../lib/model.ts';
 import { debian } from '../_base/debian.ts';
 import { HTTP_CLIENT, httpClientFile } from '../_shared/http.ts';
 
@@ -56,15 +56,18 @@ export default defineAppliance({
       description: 'How long samples are kept (--storage.tsdb.retention.time): a duration such as 15d, 12w or 1y.',
       default: '15d',
       example: EXAMPLE.retention,
+      type: kinds.duration(),
     },
     retention_size: {
       description: 'Largest size of the database before the oldest blocks go (--storage.tsdb.retention.size), such as 512MB or 10GB (powers of 1024: 1GB is 1 GiB); empty: no limit.',
       example: EXAMPLE.retention_size,
+      type: kinds.size(),
     },
     scrape_interval: {
       description: 'How often targets are scraped and rules evaluated (global scrape_interval), such as 15s or 1m.',
       default: '15s',
       example: EXAMPLE.scrape_interval,
+      type: kinds.duration(),
     },
     targets: {
       description: 'Extra targets to scrape, host:port separated by spaces or commas (job "targets", path /metrics), e.g. node exporters. More jobs: /etc/prometheus/conf.d/*.yml.',

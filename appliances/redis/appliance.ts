@@ -1,4 +1,4 @@
-import { defineAppliance, type Base } from '../../lib/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/model.ts';
 import { alpine } from '../_base/alpine.ts';
 import { debian } from '../_base/debian.ts';
 
@@ -44,10 +44,12 @@ chmod 0750 /etc/redis /etc/redis/appliance.d /var/lib/redis
         description: 'Password of the `default` user (stored as a SHA-256 hash in /etc/redis/users.acl). Without it, protected mode accepts loopback clients only.',
         secret: true,
         example: EXAMPLE.password,
+        type: kinds.string({ maxLength: 1000 }),
       },
       maxmemory: {
         description: 'Memory limit such as 256mb or 1gb, with the allkeys-lru eviction policy; empty: no limit.',
         example: EXAMPLE.maxmemory,
+        type: kinds.size(),
       },
     },
     configure: 'configure.sh',

@@ -1,4 +1,4 @@
-import { defineAppliance } from '../../lib/model.ts';
+import { defineAppliance, kinds } from '../../lib/model.ts';
 import { debian } from '../_base/debian.ts';
 import { withoutPerlModules } from '../_shared/perl.ts';
 
@@ -68,11 +68,13 @@ export default defineAppliance({
       description: 'Size of the disk cache in /var/spool/squid, in MB; 0: memory only.',
       default: '1024',
       example: EXAMPLE.cache_size,
+      type: kinds.integer({ min: 0, max: 1048576 }),
     },
     cache_mem: {
       description: 'Memory for hot objects (cache_mem), in MB.',
       default: '256',
       example: EXAMPLE.cache_mem,
+      type: kinds.integer({ min: 1, max: 1048576 }),
     },
   },
   configure: 'configure.sh',

@@ -1,4 +1,4 @@
-import { defineAppliance } from '../../lib/model.ts';
+import { defineAppliance, kinds } from '../../lib/model.ts';
 import { debian } from '../_base/debian.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
@@ -53,11 +53,13 @@ chmod 0750 /etc/valkey /etc/valkey/appliance.d /var/lib/valkey
     maxmemory: {
       description: 'Memory limit such as 256mb or 1gb; empty: no limit.',
       example: EXAMPLE.maxmemory,
+      type: kinds.size(),
     },
     maxmemory_policy: {
       description: `What to evict when maxmemory is reached: ${POLICIES.join(', ')}.`,
       default: 'allkeys-lru',
       example: EXAMPLE.maxmemory_policy,
+      type: kinds.enum(POLICIES),
     },
   },
   configure: 'configure.sh',

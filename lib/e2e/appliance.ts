@@ -5,9 +5,9 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import type { Appliance } from '../model.ts';
+import type { Appliance, HealthCheck } from '../model.ts';
 import { settingConfigKey } from '../settings.ts';
-import { deleteInstance, execIn, launch, showLog } from '../incus/client.ts';
+import { baseImageOf, deleteInstance, execIn, launch, showLog, type IncusResult } from '../incus/client.ts';
 import type { SbomPackage } from '../trust/sbom.ts';
 
 /** Outcome of testing one appliance. */
@@ -37,13 +37,50 @@ export function testInstanceName(app: string): string {
   return `appl-test-${app}-${randomBytes(3).toString('hex')}`.slice(0, 63);
 }
 
+/**
+ * Seconds between health attempts when the appliance declares none: short, so that
+ * launch-to-healthy measures the boot rather than the poll (one `incus exec` is ~50 ms).
+ */
+export const HEALTH_INTERVAL = 0.1;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Runs the health check in container `name` until it passes or `health.timeout` seconds after
+ * `started` (a `Date.now()` value) have passed, every `health.interval` seconds.
+ * @returns whether it passed, and the last attempt's result
+ */
+export async function waitHealthy(name: string, health: HealthCheck, started: number, signal?: AbortSignal): Promise<{ healthy: boolean; last: IncusResult }> {
+  const timeout = (health.timeout ?? 60) * 1000;
+  const interval = (health.interval ?? HEALTH_INTERVAL) * 1000;
+  let last: IncusResult = { code: -1, stdout: '', stderr: '' };
+  while (Date.now() - started < timeout) {
+    signal?.throwIfAborted();
+    last = await execIn(name, health.command, 30_000);
+    if (last.code === 0) return { healthy: true, last };
+    await sleep(interval);
+  }
+  return { healthy: false, last };
+}
 
 /**
  * Containers of running tests, with their launch in flight: an interrupted run waits for the
  * launch to settle, then deletes the container (Ctrl-C).
  */
 export const liveInstances = new Map<string, Promise<unknown>>();
+
+/**
+ * Fingerprints of the images the test containers were created from: Incus cached them from the
+ * temporary remote, and the `test` verb removes them once the containers are gone.
+ */
+export const cachedImages = new Set<string>();
+
+/** Deletes a test container, remembering the image it came from (see {@link cachedImages}). */
+export async function deleteTestInstance(name: string): Promise<void> {
+  const fp = await baseImageOf(name);
+  if (fp) cachedImages.add(fp);
+  await deleteInstance(name);
+}
 
 /**
  * Tests one appliance from `remote` (e.g. `appliance-test-1234`), logging progress lines.
@@ -53,23 +90,13 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
   const name = testInstanceName(app.name);
   const result: ApplianceTestResult = { name: app.name, pass: false, checks: [] };
   const timeout = (app.health?.timeout ?? 60) * 1000;
-  const interval = (app.health?.interval ?? 1) * 1000;
   const started = Date.now();
   try {
     log(`${app.name}: launching ${remote}:${app.name} as ${name}`);
     const launching = launch(`${remote}:${app.name}`, name, testSettings(app));
     liveInstances.set(name, launching.catch(() => undefined));
     await launching;
-    let last = { code: -1, stdout: '', stderr: '' };
-    let healthy = false;
-    while (Date.now() - started < timeout) {
-      last = await execIn(name, app.health.command, 30_000);
-      if (last.code === 0) {
-        healthy = true;
-        break;
-      }
-      await sleep(interval);
-    }
+    const { healthy, last } = await waitHealthy(name, app.health, started);
     if (!healthy) {
       result.failure = `health check did not pass within ${timeout / 1000} s: \`${app.health.command}\` exit ${last.code}\n${(last.stdout + last.stderr).trim()}`;
       result.failure += await diagnostics(name, app);
@@ -99,7 +126,7 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
     result.failure = (e as Error).message + (await diagnostics(name, app).catch(() => ''));
     return result;
   } finally {
-    await deleteInstance(name);
+    await deleteTestInstance(name);
     liveInstances.delete(name);
   }
 }

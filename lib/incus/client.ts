@@ -105,6 +105,25 @@ export async function launch(image: string, name: string, config: Record<string,
   await incusOk(args, { timeoutMs, detached: true });
 }
 
+/** The fingerprint of the image an instance was created from (`volatile.base_image`), if any. */
+export async function baseImageOf(name: string): Promise<string | undefined> {
+  const r = await incus(['config', 'get', name, 'volatile.base_image'], { timeoutMs: 30_000 });
+  const fp = r.stdout.trim();
+  return r.code === 0 && /^[0-9a-f]{64}$/.test(fp) ? fp : undefined;
+}
+
+/**
+ * Deletes an image from the local store only if Incus cached it from a remote (`cached: true`):
+ * an image someone imported or aliased by hand is never touched. Ignores one that is gone.
+ */
+export async function removeCachedImage(fingerprint: string): Promise<boolean> {
+  const r = await incus(['image', 'list', fingerprint, '--format', 'json'], { timeoutMs: 30_000 });
+  const images = r.code === 0 ? (JSON.parse(r.stdout || '[]') as Array<{ fingerprint: string; cached?: boolean }>) : [];
+  const img = images.find((i) => i.fingerprint === fingerprint);
+  if (!img?.cached) return false;
+  return (await incus(['image', 'delete', fingerprint], { timeoutMs: 60_000 })).code === 0;
+}
+
 /** Whether an instance exists. */
 export async function instanceExists(name: string): Promise<boolean> {
   return (await incus(['info', name], { timeoutMs: 30_000 })).code === 0;

@@ -6,6 +6,8 @@
  * imports (tsx erases types), so any field may hold anything.
  * @module
  */
+import { checkValue, kindProblems } from '../setting-kinds.ts';
+import { ADOPT_KEY } from '../settings.ts';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { ARCHES, type Appliance } from '../model.ts';
@@ -225,6 +227,17 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
       if (!s || typeof s !== 'object' || !isStr(s.description) || !s.description) err(at, `settings.${key}.description: required`);
       // Any default, even '': the image template would hold it, and a secret never ships in an image.
       else if (s.secret && s.default !== undefined) err(`${at}.default`, `settings.${key}.default: a secret must not have a default (it would be baked into the image)`);
+      if (s && typeof s === 'object') {
+        for (const p of kindProblems(s.type)) err(`${at}.type`, `settings.${key}.type: ${p}`);
+        if (key === ADOPT_KEY && app.volumes?.length) err(at, `settings.${key}: reserved for the built-in volume adoption setting of stateful appliances`);
+        if (s.type && !kindProblems(s.type).length) {
+          for (const f of ['default', 'example'] as const) {
+            const v = s[f];
+            const broken = typeof v === 'string' ? checkValue(s.type, v) : undefined;
+            if (broken) err(`${at}.${f}`, `settings.${key}.${f}: ${JSON.stringify(v)} breaks its type: expected ${broken}`);
+          }
+        }
+      }
     }
     if (!isStr(app.configure)) err('configure', `configure: required when settings are declared (a script in files/ that applies them)`);
   }
@@ -238,6 +251,8 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
     }
     if (!hasSettings) warn('configure', 'configure: given but no settings are declared');
   }
+
+  if (app.waitForNetwork !== undefined && typeof app.waitForNetwork !== 'boolean') err('waitForNetwork', 'waitForNetwork: must be true or false');
 
   // health
   if (!app.health || typeof app.health !== 'object') err('', 'health: missing health check (e.g. health: { command: "pg_isready -h 127.0.0.1" })');

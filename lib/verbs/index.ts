@@ -17,6 +17,7 @@ export const VERBS: VerbEntry[] = [
   entry('list', async () => (await import('./list.ts')).listVerb),
   entry('new', async () => (await import('./new.ts')).newVerb),
   entry('profile', async () => (await import('./profile.ts')).profileVerb),
+  entry('status', async () => (await import('./status.ts')).statusVerb),
   entry('setup', async () => (await import('./doctor.ts')).setupVerb),
   entry('doctor', async () => (await import('./doctor.ts')).doctorVerb),
   entry('registry-list', async () => (await import('./registry-list.ts')).registryListVerb),

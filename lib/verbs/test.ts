@@ -3,7 +3,8 @@
  * re-index, serve the registry in-process on a free 127.0.0.1 port, add a temporary remote with
  * the pinned certificate (index caches cleared), launch a uniquely named container with every
  * setting at its example value, wait for the declared health check, run the declared tests,
- * then delete the container and the remote, also on failure or Ctrl-C.
+ * then delete the container, the images Incus cached from the remote, and the remote, also on
+ * failure or Ctrl-C.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,8 +42,8 @@ export const testVerb: Verb = {
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
   async run(ctx) {
     const { loadAppliances } = await import('../load.ts');
-    const { incusAvailable, addRemote, removeRemote, deleteInstance } = await import('../incus/client.ts');
-    const { testAppliance, liveInstances } = await import('../e2e/appliance.ts');
+    const { incusAvailable, addRemote, removeRemote, removeCachedImage } = await import('../incus/client.ts');
+    const { testAppliance, liveInstances, cachedImages, deleteTestInstance } = await import('../e2e/appliance.ts');
     const { buildTargets } = await import('../graph/index.ts');
     const { PlainLogger } = await import('../graph/events.ts');
     const { startServer } = await import('../serve/server.ts');
@@ -109,8 +110,13 @@ export const testVerb: Verb = {
       for (const [name, launching] of liveInstances) {
         // Let an in-flight launch settle (at most 3 minutes), then delete what it created.
         await Promise.race([launching, new Promise((r) => setTimeout(r, 180_000).unref())]);
-        await deleteInstance(name);
+        await deleteTestInstance(name);
         liveInstances.delete(name);
+      }
+      // The images Incus cached from the temporary remote: useless once it is gone (issue 14.6).
+      for (const fp of cachedImages) {
+        await removeCachedImage(fp);
+        cachedImages.delete(fp);
       }
       await removeRemote(remote, server?.url);
       await server?.close();

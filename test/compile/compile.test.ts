@@ -72,19 +72,44 @@ test('the Debian mirror comes from the context, never from a file', () => {
   assert.is(d.source.variant, 'minbase');
 });
 
-test('settings become create-time templates and a first-boot unit', () => {
+test('settings become templates rendered at create, copy and start, applied by a unit the services require', () => {
   const d = parse(compile(nginx, 'amd64', ctx).yaml);
-  const tpl = d.files.find((f: { generator: string }) => f.generator === 'template');
-  assert.is(tpl.path, '/etc/appliance/settings.d/server_name');
-  assert.equal(tpl.template.when, ['create']);
+  const tpl = d.files.find((f: { path?: string }) => f.path === '/etc/appliance/settings.d/server_name');
+  assert.is(tpl.generator, 'template');
+  assert.equal(tpl.template.when, ['create', 'copy', 'start']);
   assert.match(tpl.content, /config_get\("user\.nginx\.server_name", "_"\)/);
-  assert.ok(d.files.some((f: { path?: string }) => f.path === '/etc/systemd/system/appliance-settings.service'));
+  const unit = d.files.find((f: { path?: string }) => f.path === '/etc/systemd/system/appliance-settings.service');
+  assert.match(unit.content, /ExecStart=\/usr\/local\/bin\/appliance apply/);
+  assert.not.match(unit.content, /ConditionPathExists/, 'applied at every start, not only the first');
+  const dropin = d.files.find((f: { path?: string }) => f.path === '/etc/systemd/system/nginx.service.d/10-appliance-settings.conf');
+  assert.match(dropin.content, /Requires=appliance-settings\.service\nAfter=appliance-settings\.service/, 'nginx does not start when the settings fail');
+  const spec = d.files.find((f: { path?: string }) => f.path === '/usr/local/lib/appliance/settings.sh');
+  assert.match(spec.content, /^S_SERVER_NAME_kind=/m);
+  assert.ok(d.files.some((f: { path?: string }) => f.path === '/usr/local/bin/appliance'));
   assert.ok(d.actions.some((a: { action: string }) => a.action.includes('systemctl enable appliance-settings')));
 });
 
 test('an undeclared architecture is refused', () => {
   const one = { ...nginx, architectures: ['amd64' as const] };
   assert.throws(() => compile(one, 'arm64', ctx), /does not declare architecture arm64/);
+});
+
+
+test('the boot does not wait for the network unless the appliance sets waitForNetwork', async () => {
+  const mask = 'systemctl mask systemd-networkd-wait-online.service';
+  const scripts = (a: typeof nginx) => compile(a, 'amd64', ctx).layers.image.actions!.map((x) => x.action);
+  const masked = scripts(nginx);
+  const enable = masked.findIndex((s) => s.includes('systemctl enable systemd-networkd'));
+  const maskAt = masked.findIndex((s) => s.includes(mask));
+  assert.ok(maskAt > enable && enable >= 0, 'masked after enabling systemd-networkd (whose Also= enables the wait)');
+  assert.not.ok(scripts({ ...nginx, waitForNetwork: true }).some((s) => s.includes('wait-online')), 'waitForNetwork: true keeps the wait');
+  const [haproxy] = await loadAppliances(join(ROOT, 'appliances'), ['haproxy']);
+  assert.ok(haproxy.waitForNetwork, 'haproxy resolves backend names once, at start');
+  assert.not.ok(scripts(haproxy).some((s) => s.includes('wait-online')));
+  const onAlpine = { ...nginx, base: alpine(), packages: ['nginx'], settings: {}, configure: undefined };
+  assert.not.ok(scripts(onAlpine).some((s) => s.includes('wait-online')), 'OpenRC has no such wait');
+  // The base layer (shared by every appliance) is the same either way: only the image differs.
+  assert.equal(compile(nginx, 'amd64', ctx).layers.base, compile({ ...nginx, waitForNetwork: true }, 'amd64', ctx).layers.base);
 });
 
 test.run();

@@ -49,13 +49,15 @@ test('files: the appliance overrides a base file of the same path; raw files com
   assert.is(d.files!.at(-1)!.path, '/etc/raw.conf');
 });
 
-test('actions: base, appliance, service enabling, raw, then the base final actions', () => {
+test('actions: base, appliance, settings folders, service enabling, skipping the network wait, raw, then the base final actions', () => {
   const d = compile(app, 'amd64', ctx, read).definition;
   const order = d.actions!.map((a) => a.action.split('\n').slice(1).join(' ').trim());
   assert.is(order[0], 'echo base-first');
   assert.is(order[1], 'echo app');
-  assert.match(order[2], /systemctl enable base-svc\s+systemctl enable shared-svc\s+systemctl enable app-svc/);
-  assert.is(order[3], 'echo raw');
+  assert.match(order[2], /install -d -m 0700 -o root -g root \/etc\/appliance/, 'every image gets the guest command and its folders');
+  assert.match(order[3], /systemctl enable base-svc\s+systemctl enable shared-svc\s+systemctl enable app-svc\s+systemctl enable appliance-settings/);
+  assert.match(order[4], /systemctl mask systemd-networkd-wait-online\.service$/);
+  assert.is(order[5], 'echo raw');
   assert.is(order.at(-1), 'echo base-last');
 });
 

@@ -1,14 +1,20 @@
 #!/bin/sh
-# Applies postgres's launch-time settings at first boot (and after `incus rebuild`).
-# $1 is an env file of shell-quoted KEY='value' lines: PASSWORD, USER, DATABASE.
+# Applies postgres's settings at every start (run by `appliance apply`, before postgres starts;
+# postgres does not start when this fails).
+# $1 is an env file of shell-quoted KEY='value' lines: PASSWORD, USER, DATABASE, and
+# APPLIANCE_CHANGED, the settings changed since last applied (kept on the data volume).
 # POSIX sh: runs on Debian and Alpine. Idempotent: an existing cluster (e.g. on a custom volume)
-# is kept; roles and databases are created only when missing.
+# is kept; roles and databases are created only when missing; the password is set only when
+# it (or the role) changed, so a password altered in SQL survives restarts and rebuilds.
 set -eu
 . "$1"
 password=${PASSWORD:-}
 role=${USER:-postgres}
 database=${DATABASE:-}
-unset PASSWORD USER DATABASE
+changed=${APPLIANCE_CHANGED-password user database}
+unset PASSWORD USER DATABASE APPLIANCE_CHANGED
+is_changed() { case " $changed " in *" $1 "*) return 0 ;; esac; return 1; }
+major=17
 [ -n "$role" ] || role=postgres
 # A role named like the user gets a database of that name, as in the Docker image.
 [ -n "$database" ] || { [ "$role" = postgres ] || database=$role; }
@@ -37,10 +43,22 @@ else
   as_postgres() { runuser -u postgres -- "$@"; }
 fi
 
+# 0. A data folder of another major version is never started by this server.
+for v in /var/lib/postgresql/*/main/PG_VERSION /var/lib/postgresql/*/data/PG_VERSION; do
+  [ -f "$v" ] || continue
+  found=$(cat "$v")
+  [ "$found" = "$major" ] && continue
+  echo "the data folder $(dirname "$v") holds a PostgreSQL $found cluster; this image runs PostgreSQL $major and does not start on it." >&2
+  echo "  Upgrade path: launch the postgres/$found image on this volume, pg_dumpall > dump.sql, then load the dump into a postgres/$major instance on a new volume (or pg_upgrade with both versions installed)." >&2
+  exit 1
+done
+
 # 1. The cluster: created when the data folder is empty (first boot, or a new empty volume).
 install -d -o postgres -g postgres -m 0755 /var/lib/postgresql /var/lib/postgresql/17
 install -d -o postgres -g postgres -m 2775 /var/run/postgresql
+fresh=0
 if [ ! -s "$data/PG_VERSION" ]; then
+  fresh=1
   install -d -o postgres -g postgres -m 0700 "$data"
   as_postgres "$bin/initdb" -D "$data" --encoding=UTF8 --locale=C.UTF-8 --data-checksums \
     --auth-local=peer --auth-host=scram-sha-256 >/dev/null
@@ -78,7 +96,8 @@ ident() { printf '"%s"' "$(printf '%s' "$1" | sed 's/"/""/g')"; }
   line '\if :create_role'
   line "CREATE ROLE $(ident "$role") LOGIN;"
   line '\endif'
-  if [ -n "$password" ]; then
+  # Only a new or changed value: a password altered in SQL is never overwritten by the old one.
+  if [ -n "$password" ] && { [ "$fresh" = 1 ] || is_changed password || is_changed user; }; then
     line "ALTER ROLE $(ident "$role") WITH LOGIN PASSWORD $(lit "$password");"
   fi
   if [ -n "$database" ]; then

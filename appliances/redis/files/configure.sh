@@ -1,13 +1,18 @@
 #!/bin/sh
-# Applies redis's launch-time settings at first boot (and after `incus rebuild`).
-# $1 is an env file of shell-quoted KEY='value' lines: PASSWORD, MAXMEMORY.
+# Applies redis's settings at every start (run by `appliance apply`, before redis starts; redis
+# does not start when this fails).
+# $1 is an env file of shell-quoted KEY='value' lines: PASSWORD, MAXMEMORY, and
+# APPLIANCE_CHANGED (the settings changed since last applied). The ACL file is written when the
+# password changed or the image's one is still there (first boot, rebuild): an ACL changed
+# inside the instance (ACL SETUSER + ACL SAVE) survives restarts.
 # The password is written as a SHA-256 hash into the ACL file: no plaintext on disk.
 # POSIX sh: runs on Debian and Alpine.
 set -eu
 . "$1"
 password=${PASSWORD:-}
 maxmemory=${MAXMEMORY:-}
-unset PASSWORD
+changed=${APPLIANCE_CHANGED-password maxmemory}
+unset PASSWORD APPLIANCE_CHANGED
 owner=redis:redis
 
 install -d -m 0750 /etc/redis/appliance.d /var/lib/redis
@@ -16,6 +21,9 @@ chown "$owner" /etc/redis /etc/redis/appliance.d /var/lib/redis
 chmod 0750 /var/lib/redis
 
 acl=/etc/redis/users.acl
+applied=/etc/redis/.acl-applied
+case " $changed " in *" password "*) rm -f "$applied" ;; esac
+[ -e "$applied" ] || {
 {
   if [ -n "$password" ]; then
     hash=$(printf '%s' "$password" | sha256sum | cut -d' ' -f1)
@@ -29,6 +37,8 @@ acl=/etc/redis/users.acl
 chmod 0640 "$acl.new"
 chown "$owner" "$acl.new"
 mv "$acl.new" "$acl"
+touch "$applied"
+}
 
 conf=/etc/redis/appliance.d/00-settings.conf
 if [ -n "$maxmemory" ]; then
