@@ -33,7 +33,7 @@ function setup() {
   Object.assign(process.env, { PATH: `${FAKE_INCUS}:${process.env.PATH}`, FAKE_INCUS_DIR: remote, FAKE_DB: FAKE });
   return {
     dir, remote,
-    calls: () => readFileSync(join(remote, 'calls.log'), 'utf8').trim().split('\n'),
+    calls: () => (existsSync(join(remote, 'calls.log')) ? readFileSync(join(remote, 'calls.log'), 'utf8').trim().split('\n') : []),
     live: () => readdirSync(join(remote, 'instances')),
     deleted: () => readdirSync(join(remote, 'deleted')),
     cleanup() {
