@@ -8,6 +8,7 @@
  * { "cache": { "url": "http://cache.lan:8080/appliances/", "readOnly": true } }
  * ```
  *
+ * A URL written `ro+http://...` is read-only wherever it is given (like `--cache-ro`).
  * `--cache none` turns a configured cache off for one run. `APPLIANCE_CACHE_TIMEOUT` (seconds,
  * default 15 for an answer, 30 for a stalled transfer) bounds every request.
  * @module
@@ -20,7 +21,15 @@ import type { CacheSettings } from './stage.ts';
 /** The project config file (shared with other settings, e.g. builders). */
 export const CONFIG_FILE = 'build.config.json';
 
-/** Checks a cache URL; throws a UserError naming `where`. */
+/**
+ * Checks a cache URL; throws a UserError naming `where`. `ro+http://...` is the read-only form
+ * (for the places without a flag: the environment, a shared config).
+ */
+function parseUrl(text: string, where: string): CacheSettings {
+  const ro = text.startsWith('ro+');
+  return { url: checkUrl(ro ? text.slice(3) : text, where), ...(ro ? { readOnly: true } : {}) };
+}
+
 function checkUrl(url: string, where: string): string {
   let u: URL;
   try {
@@ -45,13 +54,14 @@ function fromConfigFile(root: string): CacheSettings | undefined {
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UserError(`${CONFIG_FILE}: expected a JSON object`);
   const c = (doc as Record<string, unknown>).cache;
   if (c === undefined || c === null) return undefined;
-  if (typeof c === 'string') return { url: checkUrl(c, `${CONFIG_FILE}: cache`) };
+  if (typeof c === 'string') return parseUrl(c, `${CONFIG_FILE}: cache`);
   if (typeof c !== 'object' || Array.isArray(c)) throw new UserError(`${CONFIG_FILE}: cache: expected a URL or {"url": URL, "readOnly": true|false}`);
   const o = c as Record<string, unknown>;
   for (const k of Object.keys(o)) if (k !== 'url' && k !== 'readOnly') throw new UserError(`${CONFIG_FILE}: cache.${k}: unknown field (expected url, readOnly)`);
   if (typeof o.url !== 'string') throw new UserError(`${CONFIG_FILE}: cache.url: expected a URL string`);
   if (o.readOnly !== undefined && typeof o.readOnly !== 'boolean') throw new UserError(`${CONFIG_FILE}: cache.readOnly: expected true or false`);
-  return { url: checkUrl(o.url, `${CONFIG_FILE}: cache.url`), readOnly: o.readOnly === true };
+  const s = parseUrl(o.url, `${CONFIG_FILE}: cache.url`);
+  return { ...s, readOnly: s.readOnly || o.readOnly === true };
 }
 
 /**
@@ -62,8 +72,8 @@ function fromConfigFile(root: string): CacheSettings | undefined {
 export function cacheSettings(root: string, flag: string | undefined, readOnly: boolean, env: NodeJS.ProcessEnv): CacheSettings | undefined {
   if (flag === 'none') return undefined;
   let s: CacheSettings | undefined;
-  if (flag !== undefined) s = { url: checkUrl(flag, '--cache') };
-  else if (env.APPLIANCE_CACHE) s = { url: checkUrl(env.APPLIANCE_CACHE, 'APPLIANCE_CACHE') };
+  if (flag !== undefined) s = parseUrl(flag, '--cache');
+  else if (env.APPLIANCE_CACHE) s = parseUrl(env.APPLIANCE_CACHE, 'APPLIANCE_CACHE');
   else s = fromConfigFile(root);
   if (!s) {
     if (readOnly) throw new UserError('--cache-ro: no cache configured (give --cache URL, APPLIANCE_CACHE, or "cache" in build.config.json)');

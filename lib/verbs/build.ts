@@ -15,7 +15,7 @@ import { resolve } from 'node:path';
 
 /** The remote cache options, shared by every verb that builds (docs/scale.md#remote-cache). */
 export const CACHE_OPTIONS: NonNullable<Verb['options']> = {
-  cache: { type: 'string', value: 'URL', description: 'remote cache (HTTP GET/PUT/HEAD, e.g. nginx WebDAV): fetch verified nodes instead of building them, upload what is built; `none` turns a configured one off (default: APPLIANCE_CACHE, or "cache" in build.config.json)' },
+  cache: { type: 'string', value: 'URL', description: 'remote cache (HTTP GET/PUT/HEAD, e.g. nginx WebDAV): fetch verified nodes instead of building them, upload what is built; ro+URL or --cache-ro: fetch only; `none` turns a configured one off (default: APPLIANCE_CACHE, or "cache" in build.config.json)' },
   'cache-ro': { type: 'boolean', description: 'use the remote cache read-only: fetch, never upload' },
 };
 
