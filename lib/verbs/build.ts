@@ -38,6 +38,7 @@ export const BUILD_OPTIONS = {
   compression: opt.string({ value: 'METHOD', description: 'squashfs compression of the image layer: xz (smallest), zstd, zstd-3 (fastest, for the edit loop)... (part of the image key only) (default: xz)' }),
   type: opt.choice(['split', 'unified'], { value: 'TYPE', default: 'split', description: 'distrobuilder --type: split or unified (part of the key; the registry needs split) (default: split)' }),
   registry: opt.path({ value: 'DIR', description: 'registry folder (default: <project>/registry)' }),
+  builder: opt.string({ value: 'REMOTE', description: 'run each node in a throw-away builder container on this Incus remote (`local`: this host\'s daemon; `host`: no builder); default: build.config.json, else this host (docs/scale.md)' }),
   ...CACHE_OPTIONS,
 };
 
@@ -84,6 +85,10 @@ export const buildVerb = defineVerb({
     try {
       // Loaded here, not at the top: other verbs never pay for the build stage's modules.
       const { buildTargets } = await import('../graph/index.ts');
+      const { prepareBuilder } = await import('../builder/index.ts');
+      const context = { debianMirror: o['debian-mirror'], alpineMirror: o['alpine-mirror'] };
+      const signal = ctx.interrupt();
+      const builder = await prepareBuilder({ root: ctx.root, option: o.builder, env: ctx.env, context, logger, signal, dryRun: o['dry-run'] });
       report = await buildTargets({
         root: ctx.root,
         specs: ctx.args,
@@ -91,16 +96,17 @@ export const buildVerb = defineVerb({
         force: o.force,
         maxAge: o['max-age'],
         dryRun: o['dry-run'],
-        jobs: o.jobs,
+        jobs: o.jobs ?? builder?.jobs,
+        ...(builder ? { executor: builder.executor, toolchain: builder.toolchain } : {}),
         failFast: o['fail-fast'],
         index: !o['no-index'],
         wait: !o['no-wait'],
         registryDir: o.registry,
         options: { type: o.type, ...(o.compression ? { compression: o.compression } : {}) },
         env: ctx.env,
-        context: { debianMirror: o['debian-mirror'], alpineMirror: o['alpine-mirror'] },
+        context,
         logger,
-        signal: ctx.interrupt(),
+        signal,
         cache,
       });
     } finally {
