@@ -13,6 +13,8 @@ export type BuildEvent =
   | { type: 'start'; target: string }
   | { type: 'stage'; target: string; stage: string }
   | { type: 'built'; target: string; ms: number; rootfsBytes?: number }
+  /** Installed from the remote cache (verified) instead of built. */
+  | { type: 'cached'; target: string; ms: number; bytes: number }
   | { type: 'failed'; target: string; ms: number; message: string; log?: string; tail?: string[] }
   | { type: 'skipped'; target: string; reason: string }
   | { type: 'error'; target: string; message: string }
@@ -22,7 +24,7 @@ export type BuildEvent =
   | { type: 'info'; message: string }
   /** Planning decisions, printed when APPLIANCE_BUILD_DEBUG is set. */
   | { type: 'debug'; message: string }
-  | { type: 'summary'; built: number; fresh: number; failed: number; skipped: number; ms: number };
+  | { type: 'summary'; built: number; fresh: number; failed: number; skipped: number; ms: number; cached?: number };
 
 /** Consumes events. */
 export interface Logger {
@@ -44,6 +46,7 @@ export function formatEvent(e: BuildEvent): string | undefined {
     case 'fresh': return `${e.target}: fresh`;
     case 'start': return `${e.target}: building`;
     case 'stage': return `${e.target}: ${e.stage}`;
+    case 'cached': return `${e.target}: from cache in ${formatDuration(e.ms)} (${formatBytes(e.bytes)})`;
     case 'built': return `${e.target}: built in ${formatDuration(e.ms)}${e.rootfsBytes !== undefined ? ` (rootfs ${formatBytes(e.rootfsBytes)})` : ''}`;
     case 'failed': {
       const lines = [`${e.target}: FAILED after ${formatDuration(e.ms)}: ${e.message}`];
@@ -58,7 +61,7 @@ export function formatEvent(e: BuildEvent): string | undefined {
     case 'warning': return `warning: ${e.message}`;
     case 'info': return e.message;
     case 'debug': return `debug: ${e.message}`;
-    case 'summary': return `built ${e.built}, fresh ${e.fresh}, failed ${e.failed}${e.skipped ? `, skipped ${e.skipped}` : ''} in ${formatDuration(e.ms)}`;
+    case 'summary': return `built ${e.built}, fresh ${e.fresh}, failed ${e.failed}${e.skipped ? `, skipped ${e.skipped}` : ''} in ${formatDuration(e.ms)}${e.cached ? `; ${e.cached} from cache` : ''}`;
   }
 }
 
@@ -130,7 +133,7 @@ export class LiveLogger implements Logger {
       if (r) r.stage = e.stage;
       return this.redraw();
     }
-    if (e.type === 'built' || e.type === 'failed') this.running.delete(e.target);
+    if (e.type === 'built' || e.type === 'failed' || e.type === 'cached') this.running.delete(e.target);
     if (e.type === 'start') return this.redraw();
     const text = formatEvent(e);
     this.write(this.clear() + (text !== undefined ? text + '\n' : '') + this.live());

@@ -25,6 +25,7 @@ import { plan, type DeadTarget, type Plan, type TargetPlan } from './plan.ts';
 import { readRecords, removeRecord, type TargetRecord } from './record.ts';
 import { UserError } from '../diagnostics.ts';
 import { targetNodePaths } from './gc.ts';
+import type { CacheSettings } from '../cache/stage.ts';
 
 /** What to build. */
 export interface BuildRequest {
@@ -56,6 +57,8 @@ export interface BuildRequest {
   logger: Logger;
   /** Aborted on Ctrl-C: running builds are stopped, their folders removed, nothing recorded. */
   signal?: AbortSignal;
+  /** A remote cache: nodes are looked up before they build, uploaded after (lib/cache/). */
+  cache?: CacheSettings;
 }
 
 /** The outcome of one target, or of one base node (`base/<id>:<arch>`). */
@@ -70,6 +73,8 @@ export interface TargetReport {
   ms?: number;
   /** Log file (relative to the root) of a build that ran. */
   log?: string;
+  /** Installed from the remote cache rather than built (status `built`). */
+  cached?: boolean;
   /** Output files of a target that is built (now or before), absolute paths. */
   outputs?: { dir: string; metadata: string; rootfs?: string };
 }
@@ -165,7 +170,8 @@ async function runPlan(run: Run, pl: Plan): Promise<TargetRecord[]> {
   const trees = new PQueue({ concurrency: jobs });
   const packs = new PQueue({ concurrency: jobs });
   const rc = { paths: p, toolchain: pl.toolchain, options: { ...run.options }, context: pl.context, env: run.env, emit: (e: BuildEvent) => onNodeEvent(run, e), signal: run.signal };
-  const sched = new Scheduler(trees, packs, rc, !!run.req.failFast);
+  const cache = await openCache(run, rc);
+  const sched = new Scheduler(trees, packs, rc, !!run.req.failFast, cache);
   removeDead(p, pl.dead, run.emit);
   // Fresh targets whose inputs were touched without changing the key: refresh the record.
   for (const t of pl.targets) {
@@ -183,14 +189,34 @@ async function runPlan(run: Run, pl: Plan): Promise<TargetRecord[]> {
       run.emit(skipped ? { type: 'skipped', target: t.target, reason: r.message ?? '' } : { type: 'failed', target: t.target, ms: 0, message: r.message ?? 'failed' });
       return;
     }
-    Object.assign(rep, { status: r.ok ? 'built' : 'failed', ms: r.ms, log: r.log, ...(r.message ? { message: r.message } : {}) });
+    Object.assign(rep, { status: r.ok ? 'built' : 'failed', ms: r.ms, ...(r.log ? { log: r.log } : {}), ...(r.message ? { message: r.message } : {}) });
     if (r.ok && r.record) {
       built.push(r.record);
       rep.outputs = outputsOf(p, r.record);
-      run.emit({ type: 'built', target: t.target, ms: r.ms, rootfsBytes: r.record.outputs['rootfs.squashfs']?.size });
+      if (r.cached !== undefined) {
+        rep.cached = true;
+        run.emit({ type: 'cached', target: t.target, ms: r.ms, bytes: r.cached });
+      } else run.emit({ type: 'built', target: t.target, ms: r.ms, rootfsBytes: r.record.outputs['rootfs.squashfs']?.size });
     } else run.emit({ type: 'failed', target: t.target, ms: r.ms, message: r.message ?? 'failed', log: r.log, tail: r.tail });
   }));
+  if (cache) {
+    await cache.flush();
+    // Bases planned but never needed: every image on them came from the cache.
+    for (const b of pl.bases) {
+      const rep = run.reports.get(b.node);
+      if (rep?.status === 'stale' && !run.signal.aborted) Object.assign(rep, { status: 'skipped', message: 'not needed: the images on it came from the cache' });
+    }
+  }
   return built;
+}
+
+/** The remote cache of this run, when one is configured (its module loads only then). */
+async function openCache(run: Run, rc: import('./tree-node.ts').RunContext): Promise<import('../cache/stage.ts').RemoteCache | undefined> {
+  if (!run.req.cache) return undefined;
+  const { RemoteCache } = await import('../cache/stage.ts');
+  const cache = new RemoteCache(run.req.cache, rc, { maxAgeMs: maxAgeOf(run.req.maxAge), nowMs: Date.now() });
+  run.emit({ type: 'info', message: `cache: ${cache.where}${run.req.cache.readOnly ? ' (read-only)' : ''}` });
+  return cache;
 }
 
 /** Node events update the base nodes' reports on their way to the logger. */
@@ -198,6 +224,7 @@ function onNodeEvent(run: Run, e: BuildEvent): void {
   const rep = 'target' in e ? run.reports.get(e.target) : undefined;
   if (rep && rep.target.startsWith('base/')) {
     if (e.type === 'built') Object.assign(rep, { status: 'built', ms: e.ms });
+    if (e.type === 'cached') Object.assign(rep, { status: 'built', ms: e.ms, cached: true });
     if (e.type === 'failed') Object.assign(rep, { status: 'failed', ms: e.ms, message: e.message, log: e.log });
   }
   run.emit(e);
@@ -287,7 +314,8 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
     const own = targets.filter((t) => !t.target.startsWith('base/'));
     const count = (s: TargetReport['status']) => own.filter((t) => t.status === s).length;
     const ms = Date.now() - started;
-    emit({ type: 'summary', built: count('built'), fresh: count('fresh'), failed: count('failed') + count('error'), skipped: count('skipped'), ms });
+    const cached = own.filter((t) => t.cached).length;
+    emit({ type: 'summary', built: count('built'), fresh: count('fresh'), failed: count('failed') + count('error'), skipped: count('skipped'), ms, ...(cached ? { cached } : {}) });
     const failed = targets.some((t) => t.status === 'failed' || t.status === 'error');
     const exitCode = signal.aborted ? 130 : failed || registryFailed ? 1 : 0;
     return { targets, dead: pl.dead, exitCode, ms };

@@ -88,6 +88,8 @@ export interface TargetRecord {
    * again (see plan.ts `outputsProblem`).
    */
   attestation?: Attestation;
+  /** ISO time the outputs were fetched from the remote cache (absent: built here). */
+  fetchedAt?: string;
 }
 
 /** Format tag of node records. */
@@ -140,6 +142,8 @@ export interface NodeRecord {
   distrobuilder: string;
   /** The node it was built on (packages layers). */
   parent?: NodeRef;
+  /** ISO time the tree was fetched from the remote cache (absent: built here). */
+  fetchedAt?: string;
 }
 
 /** Path of the record of a node. */

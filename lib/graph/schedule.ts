@@ -14,6 +14,7 @@ import type { TargetPlan } from './plan.ts';
 import type { NodeRecord, NodeRef } from './record.ts';
 import { buildTree, type NodeOutcome, type RunContext } from './tree-node.ts';
 import { packImage, type BuildResult } from './image-node.ts';
+import type { RemoteCache } from '../cache/stage.ts';
 
 /** A tree ready to build on, or why it is not. */
 type Ready = { ok: true; record: NodeRecord; chain: NodeRef[] } | { ok: false; message: string };
@@ -28,7 +29,7 @@ export class Scheduler {
    * @param trees pool of `build-dir` runs (downloads and package installs: network and disk bound)
    * @param packs pool of `pack-incus` runs (squashfs compression: CPU bound, itself multi-threaded)
    */
-  constructor(private trees: PQueue, private packs: PQueue, private rc: RunContext, private failFast: boolean) {}
+  constructor(private trees: PQueue, private packs: PQueue, private rc: RunContext, private failFast: boolean, private cache?: RemoteCache) {}
 
   /** Builds (once) or reuses the tree of `n`, after its parent's. */
   tree(n: NodePlan): Promise<Ready> {
@@ -43,6 +44,9 @@ export class Scheduler {
   private async buildTreeAfterParent(n: NodePlan): Promise<Ready> {
     // A fresh tree is used as it is: its parent is not even looked at (it may be gone).
     if (n.status === 'fresh') return { ok: true, record: n.record!, chain: [...(n.record!.parent ? [n.record!.parent] : []), refOf(n)] };
+    // Looked up before the parent: a fetched packages layer needs no base here at all.
+    const hit = await this.fromCache(n);
+    if (hit) return hit;
     const parent = n.parent ? await this.tree(n.parent) : undefined;
     if (parent && !parent.ok) return parent;
     const chain = parent?.ok ? parent.chain : [];
@@ -59,11 +63,31 @@ export class Scheduler {
       return { ok: false, message: out.log ? `${n.node} failed: ${out.message} (log: ${out.log})` : out.message };
     }
     this.rc.emit({ type: 'built', target: n.node, ms: out.ms });
+    this.cache?.storeTree(n, out.record);
     return { ok: true, record: out.record, chain: [...chain, refOf(n, out.record)] };
   }
 
+  /** Tree node `n` installed from the remote cache, or undefined (no cache, a miss, a problem). */
+  private async fromCache(n: NodePlan): Promise<Ready | undefined> {
+    const cache = this.cache;
+    if (!cache) return undefined;
+    const got = await this.trees.add(async () => {
+      if (this.stopped || this.rc.signal.aborted) return undefined;
+      return cache.fetchTree(n);
+    });
+    if (!got) return undefined;
+    this.rc.emit({ type: 'cached', target: n.node, ms: got.ms, bytes: got.bytes });
+    return { ok: true, record: got.record, chain: [...(got.record.parent ? [got.record.parent] : []), refOf(n, got.record)] };
+  }
+
   /** Builds a stale target's image once the tree it is packed on is ready. */
-  async image(tp: TargetPlan): Promise<BuildResult & { skipped?: boolean }> {
+  async image(tp: TargetPlan): Promise<BuildResult & { skipped?: boolean; cached?: number }> {
+    const cache = this.cache;
+    if (cache) {
+      // Looked up first: an image from the cache needs none of its trees.
+      const got = await this.packs.add(async () => (this.stopped || this.rc.signal.aborted ? undefined : cache.fetchImage(tp)));
+      if (got) return { target: tp.target, ok: true, ms: got.ms, record: got.record, log: '', cached: got.bytes };
+    }
     const tree = await this.tree(tp.chain!.at(-1)!);
     if (!tree.ok) return { target: tp.target, ok: false, ms: 0, message: tree.message, log: '', skipped: true };
     return this.packs.add(async () => {
@@ -73,6 +97,7 @@ export class Scheduler {
       this.rc.emit({ type: 'start', target: tp.target });
       const r = await packImage(tp, tree.record, tree.chain, this.rc);
       if (!r.ok && this.failFast) this.stopped = true;
+      if (r.ok && r.record) this.cache?.storeImage(r.record);
       return r;
     });
   }

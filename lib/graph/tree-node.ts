@@ -95,7 +95,7 @@ export async function buildTree(n: NodePlan, parent: NodeRecord | undefined, rc:
  * itself (its `..` entry): a tree distrobuilder made as root moves through `sudo mv` when we
  * are not root.
  */
-function moveTree(from: string, to: string): void {
+export function moveTree(from: string, to: string): void {
   try {
     renameSync(from, to);
   } catch (e) {
@@ -107,11 +107,6 @@ function moveTree(from: string, to: string): void {
 
 /** Moves a finished tree into place and records it: the record is written last. */
 function install(n: NodePlan, parent: NodeRecord | undefined, tree: string, tmp: string, started: number, rc: RunContext): NodeRecord {
-  const p = rc.paths;
-  const final = treeDir(p, n.hash);
-  // A tree with the same key (a restore, or one left by a run killed before its record): aside.
-  if (existsSync(final)) moveTree(final, join(tmp, 'previous'));
-  moveTree(tree, final);
   const builtAt = new Date().toISOString();
   const record: NodeRecord = {
     format: NODE_RECORD_FORMAT,
@@ -128,11 +123,24 @@ function install(n: NodePlan, parent: NodeRecord | undefined, tree: string, tmp:
     distrobuilder: rc.toolchain.version,
     ...(parent && n.parent ? { parent: { node: n.parent.node, hash: parent.hash, refreshedAt: parent.refreshedAt } } : {}),
   };
+  placeTree(rc.paths, n, tree, tmp, record);
+  return record;
+}
+
+/**
+ * Moves a finished tree (`tree`, holding `rootfs/`) to `.cache/trees/<key hash>/`, then writes
+ * its record, then drops the tree the node had before when nothing else uses it. Built or
+ * fetched from the remote cache alike.
+ */
+export function placeTree(p: BuildPaths, n: NodePlan, tree: string, tmp: string, record: NodeRecord): void {
+  const final = treeDir(p, n.hash);
+  // A tree with the same key (a restore, or one left by a run killed before its record): aside.
+  if (existsSync(final)) moveTree(final, join(tmp, 'previous'));
+  moveTree(tree, final);
   writeNodeRecord(p, record);
   // The tree this node had before (another key) is referenced by nothing now.
   if (n.record && n.record.tree !== record.tree) {
     const old = treeDir(p, n.record.tree);
     if (!readNodeRecords(p).some((r) => r.tree === n.record!.tree)) safeRemove(old);
   }
-  return record;
 }

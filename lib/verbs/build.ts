@@ -13,6 +13,12 @@ import { defaultJobs } from '../graph/options.ts';
 import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../graph/events.ts';
 import { resolve } from 'node:path';
 
+/** The remote cache options, shared by every verb that builds (docs/scale.md#remote-cache). */
+export const CACHE_OPTIONS: NonNullable<Verb['options']> = {
+  cache: { type: 'string', value: 'URL', description: 'remote cache (HTTP GET/PUT/HEAD, e.g. nginx WebDAV): fetch verified nodes instead of building them, upload what is built; ro+URL or --cache-ro: fetch only; `none` turns a configured one off (default: APPLIANCE_CACHE, or "cache" in build.config.json)' },
+  'cache-ro': { type: 'boolean', description: 'use the remote cache read-only: fetch, never upload' },
+};
+
 /** Options shared with other verbs that build (mirrors are global options). */
 export const BUILD_OPTIONS: NonNullable<Verb['options']> = {
   'dry-run': { type: 'boolean', short: 'n', description: 'build nothing: print each target as fresh or stale, with the reasons' },
@@ -28,6 +34,7 @@ export const BUILD_OPTIONS: NonNullable<Verb['options']> = {
   compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the image layer: xz (smallest), zstd, zstd-3 (fastest, for the edit loop)... (part of the image key only) (default: xz)' },
   type: { type: 'string', value: 'TYPE', description: 'distrobuilder --type: split or unified (part of the key; the registry needs split) (default: split)' },
   registry: { type: 'string', value: 'DIR', description: 'registry folder (default: <project>/registry)' },
+  ...CACHE_OPTIONS,
 };
 
 /** Renders a dry-run or build report as the `--json` document. */
@@ -41,6 +48,7 @@ export function reportJson(r: BuildReport): string {
       ...(t.message ? { message: t.message } : {}),
       ...(t.ms !== undefined ? { ms: t.ms } : {}),
       ...(t.log ? { log: t.log } : {}),
+      ...(t.cached ? { cached: true } : {}),
       ...(t.outputs ? { outputs: t.outputs } : {}),
     })),
     dead: r.dead,
@@ -50,7 +58,7 @@ export function reportJson(r: BuildReport): string {
 export const buildVerb: Verb = {
   name: 'build',
   summary: 'build the stale targets (the default verb): only what changed, saying why; --dry-run explains without building',
-  usage: 'build [name[:arch]...] [--all-arch] [--dry-run] [--json] [--force] [--max-age AGE] [-j N] [--fail-fast] [--plain] [--no-index]',
+  usage: 'build [name[:arch]...] [--all-arch] [--dry-run] [--json] [--force] [--max-age AGE] [-j N] [--fail-fast] [--plain] [--no-index] [--cache URL [--cache-ro]]',
   options: BUILD_OPTIONS,
   examples: [
     'npx tsx build.ts                      # every appliance, host architecture',
@@ -58,6 +66,7 @@ export const buildVerb: Verb = {
     'npx tsx build.ts --all-arch -j 2      # every declared architecture, two builds at once',
     'npx tsx build.ts --dry-run            # fresh or stale, and why',
     'npx tsx build.ts --max-age 7d         # pick up mirror updates (security fixes) weekly',
+    'npx tsx build.ts nginx --cache http://cache.lan:8080/appliances/   # fetch what the cache has, upload the rest',
   ],
   async run(ctx) {
     const o = ctx.options;
@@ -69,6 +78,8 @@ export const buildVerb: Verb = {
     const type = (o.type as string | undefined) ?? 'split';
     if (type !== 'split' && type !== 'unified') throw new UserError(`--type: expected split or unified, got "${type}"`);
     const json = !!o.json;
+    const { cacheSettings } = await import('../cache/config.ts');
+    const cache = cacheSettings(ctx.root, o.cache as string | undefined, !!o['cache-ro'], ctx.env);
     const sinks = { out: ctx.stdout, err: ctx.stderr };
     const tty = !!process.stdout.isTTY && !ctx.env.CI && !o.plain && !json;
     const logger: Logger = json ? new QuietLogger(sinks) : tty ? new LiveLogger((t) => ctx.stdout(t)) : new PlainLogger(sinks);
@@ -93,6 +104,7 @@ export const buildVerb: Verb = {
         context: { debianMirror: o['debian-mirror'] as string | undefined, alpineMirror: o['alpine-mirror'] as string | undefined },
         logger,
         signal: ctx.interrupt(),
+        cache,
       });
     } catch (e) {
       logger.close();

@@ -8,6 +8,7 @@ import { execa } from 'execa';
 import type { Verb } from '../cli.ts';
 import { table } from './list.ts';
 import { hostArch } from '../arch.ts';
+import { CACHE_OPTIONS } from './build.ts';
 
 interface Tool {
   name: string;
@@ -51,12 +52,23 @@ function binfmt(): string | undefined {
   return readFileSync(f, 'utf8').split('\n')[0] === 'enabled' ? `${foreign} enabled` : undefined;
 }
 
+/** The remote cache section: which one, reachable, writable (a probe PUT + DELETE). */
+async function reportCache(ctx: Parameters<Verb['run']>[0]): Promise<void> {
+  const { cacheSettings } = await import('../cache/config.ts');
+  const s = cacheSettings(ctx.root, ctx.options.cache as string | undefined, !!ctx.options['cache-ro'], ctx.env);
+  if (!s) return void ctx.stdout('\nRemote cache: none configured (--cache URL, APPLIANCE_CACHE, or "cache" in build.config.json)\n');
+  const { probeCache } = await import('../cache/probe.ts');
+  const r = await probeCache(s, ctx.interrupt());
+  ctx.stdout(`\nRemote cache: ${r.url}${r.readOnly ? ' (read-only)' : ''}\n  reachable: ${r.reachable}\n  writable: ${r.writable}\n`);
+}
+
 export const doctorVerb: Verb = {
   name: 'doctor',
   summary: 'show which tools are present, their versions, and what is missing for which verb',
   args: { max: 0 },
-  usage: 'doctor',
-  examples: ['npx tsx build.ts doctor'],
+  usage: 'doctor [--cache URL [--cache-ro]]',
+  options: CACHE_OPTIONS,
+  examples: ['npx tsx build.ts doctor', 'npx tsx build.ts doctor --cache http://cache.lan:8080/appliances/'],
   async run(ctx) {
     const rows = [['TOOL', 'STATUS', 'NEEDED BY']];
     const missing: string[] = [];
@@ -80,6 +92,7 @@ export const doctorVerb: Verb = {
     const unused = unusedPaths(p).reduce((n, u) => n + treeSize(u.path), 0);
     ctx.stdout(`\nDisk: .cache/ holds ${formatBytes(usage.reduce((n, u) => n + u.bytes, 0))}${usage.length ? ` (${usage.map((u) => `${u.name} ${formatBytes(u.bytes)}`).join(', ')})` : ''}`);
     ctx.stdout(unused ? `; ${formatBytes(unused)} of it is used by no target (\`clean --unused\`)\n` : '\n');
+    await reportCache(ctx);
     return 0;
   },
 };

@@ -12,6 +12,7 @@ import type { Verb } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { hostArch } from '../arch.ts';
 import { table } from './list.ts';
+import { CACHE_OPTIONS } from './build.ts';
 
 /** One appliance's line in the results. */
 export interface TestSummary {
@@ -31,12 +32,13 @@ function mib(n?: number): string {
 export const testVerb: Verb = {
   name: 'test',
   summary: 'build, serve and launch appliances in Incus; wait for health; exercise launch-time settings',
-  usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD]',
+  usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD] [--cache URL [--cache-ro]]',
   options: {
     json: { type: 'boolean', description: 'print the results as JSON on stdout' },
     plain: { type: 'boolean', description: 'plain build output (one line per event)' },
     jobs: { type: 'string', short: 'j', value: 'N', description: 'distrobuilder runs at once while building' },
     compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' },
+    ...CACHE_OPTIONS,
   },
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
   async run(ctx) {
@@ -47,6 +49,8 @@ export const testVerb: Verb = {
     const { PlainLogger } = await import('../graph/events.ts');
     const { startServer } = await import('../serve/server.ts');
 
+    const { cacheSettings } = await import('../cache/config.ts');
+    const cache = cacheSettings(ctx.root, ctx.options.cache as string | undefined, !!ctx.options['cache-ro'], ctx.env);
     const arch = hostArch();
     const apps = (await loadAppliances(ctx.appliancesDir, ctx.args)).filter((a) => {
       if (a.architectures.includes(arch)) return true;
@@ -71,6 +75,7 @@ export const testVerb: Verb = {
       ...(ctx.options.compression ? { options: { compression: String(ctx.options.compression) } } : {}),
       env: ctx.env,
       context: { debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string },
+      cache,
     });
     if (report.exitCode === 130) return 130;
     const ready: typeof apps = [];
