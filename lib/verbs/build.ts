@@ -34,6 +34,7 @@ export const BUILD_OPTIONS: NonNullable<Verb['options']> = {
   compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the image layer: xz (smallest), zstd, zstd-3 (fastest, for the edit loop)... (part of the image key only) (default: xz)' },
   type: { type: 'string', value: 'TYPE', description: 'distrobuilder --type: split or unified (part of the key; the registry needs split) (default: split)' },
   registry: { type: 'string', value: 'DIR', description: 'registry folder (default: <project>/registry)' },
+  builder: { type: 'string', value: 'REMOTE', description: 'run each node in a throw-away builder container on this Incus remote (`local`: this host\'s daemon; `host`: no builder); default: build.config.json, else this host (docs/scale.md)' },
   ...CACHE_OPTIONS,
 };
 
@@ -87,6 +88,10 @@ export const buildVerb: Verb = {
     try {
       // Loaded here, not at the top: other verbs never pay for the build stage's modules.
       const { buildTargets } = await import('../graph/index.ts');
+      const { prepareBuilder } = await import('../builder/index.ts');
+      const context = { debianMirror: o['debian-mirror'] as string | undefined, alpineMirror: o['alpine-mirror'] as string | undefined };
+      const signal = ctx.interrupt();
+      const builder = await prepareBuilder({ root: ctx.root, option: o.builder as string | undefined, env: ctx.env, context, logger, signal, dryRun: !!o['dry-run'] });
       report = await buildTargets({
         root: ctx.root,
         specs: ctx.args,
@@ -94,16 +99,17 @@ export const buildVerb: Verb = {
         force: !!o.force,
         maxAge: o['max-age'] as string | undefined,
         dryRun: !!o['dry-run'],
-        jobs,
+        jobs: jobs ?? builder?.jobs,
+        ...(builder ? { executor: builder.executor, toolchain: builder.toolchain } : {}),
         failFast: !!o['fail-fast'],
         index: !o['no-index'],
         wait: !o['no-wait'],
         registryDir: typeof o.registry === 'string' && o.registry ? resolve(o.registry) : undefined,
         options: { type, ...(o.compression ? { compression: String(o.compression) } : {}) },
         env: ctx.env,
-        context: { debianMirror: o['debian-mirror'] as string | undefined, alpineMirror: o['alpine-mirror'] as string | undefined },
+        context,
         logger,
-        signal: ctx.interrupt(),
+        signal,
         cache,
       });
     } catch (e) {

@@ -66,9 +66,9 @@ export const doctorVerb: Verb = {
   name: 'doctor',
   summary: 'show which tools are present, their versions, and what is missing for which verb',
   args: { max: 0 },
-  usage: 'doctor [--cache URL [--cache-ro]]',
-  options: CACHE_OPTIONS,
-  examples: ['npx tsx build.ts doctor', 'npx tsx build.ts doctor --cache http://cache.lan:8080/appliances/'],
+  usage: 'doctor [--cache URL [--cache-ro]] [--builder REMOTE]',
+  options: { ...CACHE_OPTIONS, builder: { type: 'string', value: 'REMOTE', description: 'also check this builder (default: the one in build.config.json, if any)' } },
+  examples: ['npx tsx build.ts doctor', 'npx tsx build.ts doctor --cache http://cache.lan:8080/appliances/', 'npx tsx build.ts doctor --builder local'],
   async run(ctx) {
     const rows = [['TOOL', 'STATUS', 'NEEDED BY']];
     const missing: string[] = [];
@@ -93,6 +93,12 @@ export const doctorVerb: Verb = {
     ctx.stdout(`\nDisk: .cache/ holds ${formatBytes(usage.reduce((n, u) => n + u.bytes, 0))}${usage.length ? ` (${usage.map((u) => `${u.name} ${formatBytes(u.bytes)}`).join(', ')})` : ''}`);
     ctx.stdout(unused ? `; ${formatBytes(unused)} of it is used by no target (\`clean --unused\`)\n` : '\n');
     await reportCache(ctx);
+    const { checkBuilder } = await import('../builder/doctor.ts');
+    const builder = await checkBuilder(ctx.root, ctx.options.builder as string | undefined);
+    if (builder.length) {
+      ctx.stdout(`\nBuilder (docs/scale.md):\n${table([['CHECK', 'STATUS'], ...builder.map((b) => [b.what, b.status])])}`);
+      for (const b of builder) if (b.fix) ctx.stdout(`  ${b.what}: ${b.fix}\n`);
+    }
     return 0;
   },
 };

@@ -38,6 +38,7 @@ export const testVerb: Verb = {
     plain: { type: 'boolean', description: 'plain build output (one line per event)' },
     jobs: { type: 'string', short: 'j', value: 'N', description: 'distrobuilder runs at once while building' },
     compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' },
+    builder: { type: 'string', value: 'REMOTE', description: 'build in throw-away builder containers on this Incus remote (see build --builder)' },
     ...CACHE_OPTIONS,
   },
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
@@ -67,14 +68,24 @@ export const testVerb: Verb = {
 
     // 1. Build what is stale (and re-index).
     log(`== building ${apps.map((a) => `${a.name}:${arch}`).join(', ')} (only what is stale)`);
+    const logger = new PlainLogger(sinks);
+    const context = { debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string };
+    const { prepareBuilder } = await import('../builder/index.ts');
+    const { builderConfig } = await import('../builder/config.ts');
+    const builderOption = ctx.options.builder as string | undefined;
+    // With a builder, Ctrl-C during the build must reach it (its containers are deleted); the
+    // launch phase below has its own handler.
+    const signal = builderConfig(ctx.root, builderOption) ? ctx.interrupt() : undefined;
+    const builder = await prepareBuilder({ root: ctx.root, option: builderOption, env: ctx.env, context, logger, signal: signal ?? new AbortController().signal });
     const report = await buildTargets({
       root: ctx.root,
       specs: apps.map((a) => `${a.name}:${arch}`),
-      jobs: ctx.options.jobs ? Number(ctx.options.jobs) : undefined,
-      logger: new PlainLogger(sinks),
+      jobs: ctx.options.jobs ? Number(ctx.options.jobs) : builder?.jobs,
+      ...(builder ? { executor: builder.executor, toolchain: builder.toolchain, signal } : {}),
+      logger,
       ...(ctx.options.compression ? { options: { compression: String(ctx.options.compression) } } : {}),
       env: ctx.env,
-      context: { debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string },
+      context,
       cache,
     });
     if (report.exitCode === 130) return 130;
