@@ -85,11 +85,16 @@ export interface DistrobuilderRun {
    * never a root tree, whose owners are part of the image).
    */
   handBack?: string;
+  /**
+   * Command prefix that runs distrobuilder elsewhere instead of on this host (e.g. `incus exec
+   * NAME --cwd DIR --`); `exe` is then the executable's name there.
+   */
+  wrap?: string[];
 }
 
 /** How a run ended: undefined when it succeeded, else why it failed. */
 export async function runDistrobuilder(r: DistrobuilderRun): Promise<string | undefined> {
-  const [cmd, ...pre] = [...privilegePrefix(), r.exe];
+  const [cmd, ...pre] = [...(r.wrap ?? privilegePrefix()), r.exe];
   // Every concurrent run needs its own --cache-dir: distrobuilder wipes it at start and end.
   const args = [...pre, '--cache-dir', join(r.tmp, 'work'), ...r.args];
   r.log.note(`$ ${[cmd, ...args].join(' ')}`);

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSy
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { PARENT_URL } from '../compile.ts';
-import { closeRun, NodeLog, runDistrobuilder } from './distrobuilder.ts';
+import { closeRun, NodeLog } from './distrobuilder.ts';
 import { BUILDER_VERSION } from './options.ts';
 import { logFile, outDir, targetSlug, treeDir, type BuildPaths } from './paths.ts';
 import type { TargetPlan } from './plan.ts';
@@ -68,9 +68,15 @@ async function pack(tp: TargetPlan, tree: NodeRecord, tmp: string, out: string, 
   const def = join(tmp, 'definition.yaml');
   writeFileSync(def, c.yaml.replaceAll(PARENT_URL, `file://${join(treeDir(p, tree.tree), 'rootfs.tar')}`));
   mkdirSync(out);
-  const failed = await runDistrobuilder({
-    exe: rc.toolchain.path!, tmp, target: tp.target, log, env: rc.env, signal: rc.signal, emit: rc.emit, handBack: out,
-    args: ['pack-incus', def, join(treeDir(p, tree.tree), 'rootfs'), out, '--type', rc.options.type, '--compression', rc.options.compression, '-o', `image.architecture=${c.distroArch}`],
+  const rootfs = join(treeDir(p, tree.tree), 'rootfs');
+  const failed = await rc.executor.run({
+    run: {
+      exe: rc.toolchain.path!, tmp, target: tp.target, log, env: rc.env, signal: rc.signal, emit: rc.emit, handBack: out,
+      args: ['pack-incus', def, rootfs, out, '--type', rc.options.type, '--compression', rc.options.compression, '-o', `image.architecture=${c.distroArch}`],
+    },
+    inputs: [def, rootfs],
+    outputs: [out],
+    offline: true,
   });
   if (failed) return failed;
   const names = readdirSync(out);

@@ -19,6 +19,8 @@ import type { BuiltImage, IndexOptions } from '../registry/api.ts';
 import type { BuildEvent, Logger } from './events.ts';
 import { formatDuration, parseDuration, safeRemove } from './fsutil.ts';
 import type { HeldLock } from './lock.ts';
+import { localExecutor, type Executor } from './executor.ts';
+import type { Toolchain } from './toolchain.ts';
 import type { RegistryStage } from './reindex.ts';
 import { logFile, outDir, buildPaths, type BuildPaths } from './paths.ts';
 import { plan, type DeadTarget, type Plan, type TargetPlan } from './plan.ts';
@@ -57,6 +59,13 @@ export interface BuildRequest {
   logger: Logger;
   /** Aborted on Ctrl-C: running builds are stopped, their folders removed, nothing recorded. */
   signal?: AbortSignal;
+  /** Where distrobuilder runs. @default this host ({@link localExecutor}) */
+  executor?: Executor;
+  /**
+   * The distrobuilder the executor runs (part of every key), when it is not this host's: a
+   * builder's (lib/builder/). @default this host's `$DISTROBUILDER` or `distrobuilder`
+   */
+  toolchain?: Toolchain;
   /** A remote cache: nodes are looked up before they build, uploaded after (lib/cache/). */
   cache?: CacheSettings;
 }
@@ -169,7 +178,8 @@ async function runPlan(run: Run, pl: Plan): Promise<TargetRecord[]> {
   const jobs = Math.max(1, run.req.jobs ?? defaultJobs());
   const trees = new PQueue({ concurrency: jobs });
   const packs = new PQueue({ concurrency: jobs });
-  const rc = { paths: p, toolchain: pl.toolchain, options: { ...run.options }, context: pl.context, env: run.env, emit: (e: BuildEvent) => onNodeEvent(run, e), signal: run.signal };
+  const executor = run.req.executor ?? localExecutor;
+  const rc = { paths: p, toolchain: pl.toolchain, options: { ...run.options }, context: pl.context, env: run.env, emit: (e: BuildEvent) => onNodeEvent(run, e), signal: run.signal, executor };
   const cache = await openCache(run, rc);
   const sched = new Scheduler(trees, packs, rc, !!run.req.failFast, cache);
   removeDead(p, pl.dead, run.emit);
@@ -214,7 +224,7 @@ async function runPlan(run: Run, pl: Plan): Promise<TargetRecord[]> {
 async function openCache(run: Run, rc: import('./tree-node.ts').RunContext): Promise<import('../cache/stage.ts').RemoteCache | undefined> {
   if (!run.req.cache) return undefined;
   const { RemoteCache } = await import('../cache/stage.ts');
-  const cache = new RemoteCache(run.req.cache, rc, { maxAgeMs: maxAgeOf(run.req.maxAge), nowMs: Date.now() });
+  const cache = new RemoteCache(run.req.cache, rc, { maxAgeMs: maxAgeOf(run.req.maxAge), nowMs: Date.now(), force: !!run.req.force });
   run.emit({ type: 'info', message: `cache: ${cache.where}${run.req.cache.readOnly ? ' (read-only)' : ''}` });
   return cache;
 }
@@ -259,6 +269,8 @@ async function takeLock(run: Run, pl: Plan, makePlan: () => Promise<Plan>): Prom
   for (const d of await removeLeftovers(p, (message) => emit({ type: 'warning', message }))) {
     emit({ type: 'info', message: `removed ${relative(p.root, d)} (left by an interrupted build)` });
   }
+  // The executor's side of builds killed with kill -9 (a builder's containers).
+  for (const line of (await run.req.executor?.sweep?.(signal)) ?? []) emit({ type: 'info', message: line });
   return { lock, plan };
 }
 
@@ -273,7 +285,7 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
   const signal = req.signal ?? new AbortController().signal;
   const makePlan = () => plan({
     paths: p, specs: req.specs, allArch: req.allArch, force: req.force, maxAgeMs, maxAgeText: req.maxAge,
-    options, env, context: req.context, warn: (message) => emit({ type: 'warning', message }),
+    options, env, context: req.context, toolchain: req.toolchain, warn: (message) => emit({ type: 'warning', message }),
     debug: env.APPLIANCE_BUILD_DEBUG ? (message) => emit({ type: 'debug', message }) : undefined,
   });
   // Refuses a broken requested appliance (the gate) before the lock: nothing is written.

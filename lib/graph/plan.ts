@@ -48,6 +48,8 @@ export interface PlanRequest {
   options: BuildOptions;
   env: NodeJS.ProcessEnv;
   context?: ContextOptions;
+  /** The distrobuilder that runs the nodes when it is not this host's (a builder's). */
+  toolchain?: Toolchain;
   /** Clock (ms), injectable for tests. */
   now?: () => number;
   /** Prints a warning. */
@@ -446,7 +448,7 @@ export async function plan(req: PlanRequest): Promise<Plan> {
   // The gate: a requested appliance that does not load or is refused stops here, before
   // anything is written (the toolchain cache included).
   refuseBroken(errors);
-  s.tc = toolchain(s.p, req.env);
+  s.tc = req.toolchain ?? toolchain(s.p, req.env);
   const { results, slow } = fastPath(s, wanted);
   if (slow.length) await slowPath(s, slow);
   refuseBroken(results);

@@ -14,7 +14,8 @@ import { execa } from 'execa';
 import { privilegePrefix } from '../validate/distrobuilder.ts';
 import { ALPINE_MIRROR_UNSET } from '../context.ts';
 import { PARENT_URL } from '../compile.ts';
-import { closeRun, NodeLog, runDistrobuilder } from './distrobuilder.ts';
+import { closeRun, NodeLog } from './distrobuilder.ts';
+import type { Executor } from './executor.ts';
 import type { BuildEvent } from './events.ts';
 import { safeRemove } from './fsutil.ts';
 import { foreignArchProblem } from './arch-check.ts';
@@ -33,14 +34,17 @@ export interface RunContext {
   emit: (e: BuildEvent) => void;
   /** Aborted on Ctrl-C / SIGTERM: running builds are stopped and cleaned up. */
   signal: AbortSignal;
+  /** Where distrobuilder runs (this host unless `--builder`). */
+  executor: Executor;
 }
 
 /** The outcome of one node build: the record, or why it failed (and where its log is). */
 export type NodeOutcome = { ok: true; record: NodeRecord; ms: number } | { ok: false; message: string; log: string; tail: string[]; ms: number };
 
 /** Why a node cannot be built on this host at all, or undefined. */
-export function buildProblem(yaml: string, arch: NodePlan['arch'], rc: Pick<RunContext, 'toolchain' | 'env'>): string | undefined {
-  const foreign = foreignArchProblem(arch, rc.env);
+export function buildProblem(yaml: string, arch: NodePlan['arch'], rc: Pick<RunContext, 'toolchain' | 'env'> & { executor?: Executor }): string | undefined {
+  // A builder brings its own distrobuilder and qemu-user (docs/scale.md, "Builders").
+  const foreign = rc.executor?.local !== false ? foreignArchProblem(arch, rc.env) : undefined;
   if (foreign) return foreign;
   if (!rc.toolchain.path) return `distrobuilder not found ("${rc.toolchain.exe}"): run \`sudo bash lib/host/setup.sh\`, or set DISTROBUILDER to its path`;
   // The placeholder lets Alpine appliances compile and validate anywhere; it never downloads.
@@ -74,11 +78,16 @@ export async function buildTree(n: NodePlan, parent: NodeRecord | undefined, rc:
   if (problem) return end(problem);
   if (rc.signal.aborted) return end('interrupted');
   const def = join(tmp, 'definition.yaml');
-  writeFileSync(def, parent ? n.yaml.replaceAll(PARENT_URL, `file://${join(treeDir(p, parent.tree), 'rootfs.tar')}`) : n.yaml);
+  const parentTar = parent ? join(treeDir(p, parent.tree), 'rootfs.tar') : undefined;
+  writeFileSync(def, parentTar ? n.yaml.replaceAll(PARENT_URL, `file://${parentTar}`) : n.yaml);
   const tree = join(tmp, 'tree');
-  const failed = await runDistrobuilder({
-    exe: rc.toolchain.path!, tmp, target: n.node, log, env: rc.env, signal: rc.signal, emit: rc.emit,
-    args: ['build-dir', def, join(tree, 'rootfs'), '--sources-dir', p.sources, '-o', `image.architecture=${n.distroArch}`],
+  const failed = await rc.executor.run({
+    run: {
+      exe: rc.toolchain.path!, tmp, target: n.node, log, env: rc.env, signal: rc.signal, emit: rc.emit,
+      args: ['build-dir', def, join(tree, 'rootfs'), '--sources-dir', p.sources, '-o', `image.architecture=${n.distroArch}`],
+    },
+    inputs: [def, ...(parentTar ? [parentTar] : [])],
+    outputs: [tree],
   });
   if (failed) return end(failed);
   if (n.kind === 'base') {

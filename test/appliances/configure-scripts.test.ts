@@ -196,4 +196,25 @@ for (const [key, env] of [
   });
 }
 
+// --- postgres --------------------------------------------------------------------------------
+test('postgres: a data folder of another major version is refused with the upgrade path, before anything runs', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'postgres-configure-'));
+  try {
+    const root = join(work, 'root');
+    mkdirSync(join(root, 'var/lib/postgresql/16/main'), { recursive: true });
+    writeFileSync(join(root, 'var/lib/postgresql/16/main/PG_VERSION'), '16\n');
+    const script = readFileSync(join(ROOT, 'appliances/postgres/files/configure.sh'), 'utf8')
+      .replace(/(^|[\s="'(])\/(etc|var|run)\//gm, `$1${root}/$2/`);
+    writeFileSync(join(work, 'configure.sh'), script);
+    writeFileSync(join(work, 'env'), "USER='app'\nAPPLIANCE_CHANGED=''\n");
+    // No stubs: a command past the check (install -o postgres, initdb) would fail differently.
+    const r = await execa('sh', [join(work, 'configure.sh'), join(work, 'env')], { cwd: work, reject: false, timeout: 20_000, stdin: 'ignore' });
+    assert.is(r.exitCode, 1, String(r.stderr));
+    assert.match(String(r.stderr), /holds a PostgreSQL 16 cluster; this image runs PostgreSQL 17 and does not start on it/);
+    assert.match(String(r.stderr), /Upgrade path: .*pg_dumpall/);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
+
 test.run();

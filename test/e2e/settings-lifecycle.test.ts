@@ -115,7 +115,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
 
   const pg = `d2e-pg-${id}`;
   const pgCopy = `d2e-pgcopy-${id}`;
-  const psql = (pw: string, sql: string) => `PGPASSWORD='${pw}' psql -X -h 127.0.0.1 -U app -d appdb -tAc "${sql}"`;
+  const psql = (pw: string, sql: string) => `PGPASSWORD='${pw}' psql -X -q -h 127.0.0.1 -U app -d appdb -tAc "${sql}"`;
 
   test('postgres with a data volume: healthy, unknown key reported, build.ts status exits 0', async () => {
     const alias = await importImage('postgres');

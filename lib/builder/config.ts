@@ -1,0 +1,91 @@
+/**
+ * Which builder runs the nodes: `--builder REMOTE` on the command line, else the `builder`
+ * section of the project's `build.config.json` (docs/scale.md, "Builders"):
+ * ```json
+ * { "builder": { "remote": "local", "jobs": 2, "project": "builds", "image": "ci:appliance-builder", "distrobuilder": "3.2" } }
+ * ```
+ * Only `remote` is required; `local` is this host's Incus daemon.
+ * @module
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { UserError } from '../diagnostics.ts';
+
+/** The project config file, at the project root. */
+export const CONFIG_FILE = 'build.config.json';
+
+/** A builder: an Incus remote whose containers run distrobuilder. */
+export interface BuilderConfig {
+  /** Incus remote name (`incus remote list`); `local` is this host's daemon. */
+  remote: string;
+  /** Incus project on that remote (a restricted project for CI credentials). @default the remote's current project */
+  project?: string;
+  /** Node builds at once on this builder (each in its own container). @default -j, else the build default */
+  jobs?: number;
+  /**
+   * Builder image on the remote (`REMOTE:ALIAS` or a fingerprint). @default this project's
+   * `builder` appliance, built here if missing and imported into the remote
+   */
+  image?: string;
+  /** distrobuilder version in `image` (part of every key). @default the builder appliance's version */
+  distrobuilder?: string;
+  /** Where it came from, for messages: `--builder` or `build.config.json`. */
+  origin: string;
+}
+
+const REMOTE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const FIELDS = new Set(['remote', 'project', 'jobs', 'image', 'distrobuilder']);
+
+/** Reads the `builder` section of `<root>/build.config.json`; undefined when there is none. */
+export function readConfigFile(root: string): BuilderConfig | undefined {
+  const file = join(root, CONFIG_FILE);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (e) {
+    throw new UserError(`${CONFIG_FILE}: not valid JSON: ${(e as Error).message}`);
+  }
+  if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new UserError(`${CONFIG_FILE}: expected a JSON object`);
+  const b = (doc as Record<string, unknown>).builder;
+  if (b === undefined) return undefined;
+  if (typeof b === 'string') return checked({ remote: b }, `${CONFIG_FILE}: builder`);
+  if (!b || typeof b !== 'object' || Array.isArray(b)) throw new UserError(`${CONFIG_FILE}: builder: expected a remote name or an object { "remote": ... }`);
+  return checked(b as Record<string, unknown>, `${CONFIG_FILE}: builder`);
+}
+
+/** Validates the fields of a builder section, naming the field at fault. */
+function checked(b: Record<string, unknown>, where: string): BuilderConfig {
+  for (const k of Object.keys(b)) if (!FIELDS.has(k)) throw new UserError(`${where}.${k}: unknown field (known: ${[...FIELDS].join(', ')})`);
+  const str = (k: string) => {
+    const v = b[k];
+    if (v !== undefined && (typeof v !== 'string' || !v)) throw new UserError(`${where}.${k}: expected a non-empty string`);
+    return v as string | undefined;
+  };
+  const remote = str('remote');
+  if (!remote) throw new UserError(`${where}.remote: required (an Incus remote name, e.g. "local")`);
+  if (!REMOTE_RE.test(remote)) throw new UserError(`${where}.remote: "${remote}" is not an Incus remote name`);
+  const jobs = b.jobs;
+  if (jobs !== undefined && (typeof jobs !== 'number' || !Number.isInteger(jobs) || jobs < 1)) throw new UserError(`${where}.jobs: expected a whole number >= 1`);
+  const project = str('project');
+  if (project !== undefined && !REMOTE_RE.test(project)) throw new UserError(`${where}.project: "${project}" is not an Incus project name`);
+  return { remote, project, jobs: jobs as number | undefined, image: str('image'), distrobuilder: str('distrobuilder'), origin: CONFIG_FILE };
+}
+
+/**
+ * The builder of this run: `--builder` wins over the config file (keeping the file's other
+ * fields when it names the same remote); `--builder host` forces this host. Undefined: this host.
+ */
+export function builderConfig(root: string, option: string | undefined): BuilderConfig | undefined {
+  if (option === 'host') return undefined;
+  const file = readConfigFile(root);
+  if (option === undefined) return file;
+  if (!REMOTE_RE.test(option)) throw new UserError(`--builder: "${option}" is not an Incus remote name (see \`incus remote list\`)`);
+  if (file && file.remote === option) return { ...file, origin: '--builder' };
+  return { remote: option, origin: '--builder' };
+}

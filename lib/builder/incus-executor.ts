@@ -1,0 +1,199 @@
+/**
+ * A builder: runs each node's distrobuilder in its own throw-away container on an Incus remote,
+ * the way images.linuxcontainers.org does (lxc-ci `build-distro`, see docs/scale.md):
+ * launch an ephemeral privileged+nesting container from the builder image, push the inputs in
+ * (a tar stream through `incus exec`, at the same absolute paths, so the run's arguments need
+ * no rewriting), run distrobuilder through `incus exec` with its output streamed into the node's
+ * log, pull the outputs back (tar stream), and delete the container in every case.
+ *
+ * Every container carries a mark (`user.appliance-registry.builder=<host>/<pid>/<start>`): a
+ * later run deletes the containers whose owner process is gone (the CLI killed with kill -9).
+ * @module
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { execa } from 'execa';
+import { runDistrobuilder } from '../graph/distrobuilder.ts';
+import type { ExecJob, Executor } from '../graph/executor.ts';
+
+/** The config key marking our builder containers, with their owner process. */
+export const MARK_KEY = 'user.appliance-registry.builder';
+/** Builder container names start with this. */
+export const INSTANCE_PREFIX = 'bld-';
+
+/** How to reach the builder. */
+export interface IncusBuilder {
+  /** Incus remote (`local` = this host's daemon). */
+  remote: string;
+  /** Incus project on the remote. */
+  project?: string;
+  /** The builder image, as `incus launch` takes it (`REMOTE:ALIAS`). */
+  image: string;
+  /** The `incus` executable. @default "incus" */
+  incus?: string;
+  /** Seconds to wait for a container's network (debootstrap and apt download). @default 90 */
+  networkTimeout?: number;
+}
+
+/** The owner of a mark: host name, pid and the process start time (pids are reused). */
+interface Owner { host: string; pid: number; start: string }
+
+/** Start time of process `pid` in clock ticks since boot (/proc/PID/stat field 22), or undefined. */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's mark. */
+export function ownMark(): string {
+  return `${hostname()}/${process.pid}/${processStart(process.pid) ?? '0'}`;
+}
+
+function parseMark(mark: string): Owner | undefined {
+  const m = /^(.+)\/(\d+)\/(\d+)$/.exec(mark);
+  return m ? { host: m[1], pid: Number(m[2]), start: m[3] } : undefined;
+}
+
+/** Whether the owner of a mark is gone: same host, and no process with its pid and start time. */
+export function ownerGone(mark: string): boolean {
+  const o = parseMark(mark);
+  if (!o || o.host !== hostname()) return false;
+  return processStart(o.pid) !== o.start;
+}
+
+/** A container name for a node: prefix, the node's name made valid, random suffix. */
+export function instanceName(target: string): string {
+  const slug = target.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
+  return `${INSTANCE_PREFIX}${slug}-${randomBytes(3).toString('hex')}`;
+}
+
+/** Runs nodes in containers of an Incus remote. */
+export class IncusExecutor implements Executor {
+  readonly name: string;
+  readonly local = false;
+  private readonly incus: string;
+  private readonly mark = ownMark();
+
+  constructor(private readonly b: IncusBuilder) {
+    this.name = `builder ${b.remote}${b.project ? ` (project ${b.project})` : ''}`;
+    this.incus = b.incus ?? 'incus';
+  }
+
+  /** `incus` arguments with the project, when one is set. */
+  private args(...a: string[]): string[] {
+    return this.b.project ? ['--project', this.b.project, ...a] : a;
+  }
+
+  private ref(name: string): string {
+    return `${this.b.remote}:${name}`;
+  }
+
+  /** Runs one incus command; returns why it failed, or undefined. */
+  private async call(args: string[], signal?: AbortSignal, timeoutMs = 300_000): Promise<string | undefined> {
+    const r = await execa(this.incus, this.args(...args), { reject: false, input: '', cancelSignal: signal, timeout: timeoutMs });
+    if (r.exitCode === 0) return undefined;
+    if (signal?.aborted) return 'interrupted';
+    return `incus ${args.slice(0, 2).join(' ')} failed: ${String(r.stderr || r.stdout).trim().split('\n').pop() || `exit code ${r.exitCode}`}`;
+  }
+
+  async run(job: ExecJob): Promise<string | undefined> {
+    const r = job.run;
+    const name = instanceName(r.target);
+    const stage = (s: string) => r.emit({ type: 'stage', target: r.target, stage: `${r.stagePrefix ?? ''}${s}` });
+    r.log.note(`# builder: ${this.name}, container ${name} (image ${this.b.image})`);
+    try {
+      stage(`launching builder container ${name}`);
+      const launched = await this.call(['launch', this.b.image, this.ref(name), '--ephemeral',
+        '-c', 'security.privileged=true', '-c', 'security.nesting=true', '-c', `${MARK_KEY}=${this.mark}`], r.signal);
+      if (launched) return launched;
+      if (!job.offline) {
+        stage('waiting for the builder network');
+        const net = await this.waitNetwork(name, r.signal);
+        if (net) return net;
+      }
+      stage('pushing the inputs');
+      const pushed = await this.push(name, job, r.signal);
+      if (pushed) return pushed;
+      const failed = await runDistrobuilder({ ...r, exe: 'distrobuilder', wrap: [this.incus, ...this.args('exec', this.ref(name), '--cwd', r.tmp, '--')] });
+      if (failed) return failed;
+      stage('pulling the outputs');
+      return await this.pull(name, job, r.signal);
+    } finally {
+      // Not under the run's signal: the container goes also when interrupted. Its own process
+      // group, so a terminal's Ctrl-C does not cut the delete off.
+      const gone = await execa(this.incus, this.args('delete', '--force', this.ref(name)), { reject: false, input: '', timeout: 120_000, detached: true });
+      r.log.note(gone.exitCode === 0 ? `# builder container ${name} deleted` : `# WARNING: builder container ${name} not deleted: ${String(gone.stderr).trim()} (the next build removes it)`);
+    }
+  }
+
+  /** Waits for a default route in the container (DHCP on its bridge); why not, or undefined. */
+  private async waitNetwork(name: string, signal: AbortSignal): Promise<string | undefined> {
+    const until = Date.now() + (this.b.networkTimeout ?? 90) * 1000;
+    while (Date.now() < until) {
+      const r = await execa(this.incus, this.args('exec', this.ref(name), '--', 'sh', '-c', 'ip -4 route show default | grep -q . || ip -6 route show default | grep -q .'), { reject: false, input: '', cancelSignal: signal, timeout: 30_000 });
+      if (signal.aborted) return 'interrupted';
+      if (r.exitCode === 0) return undefined;
+      await new Promise((res) => setTimeout(res, 500));
+    }
+    return `builder container ${name} got no network route in ${this.b.networkTimeout ?? 90} s`;
+  }
+
+  /** Streams the inputs into the container at the same paths; creates the output folders empty. */
+  private async push(name: string, job: ExecJob, signal: AbortSignal): Promise<string | undefined> {
+    const rel = (p: string) => p.replace(/^\/+/, '');
+    const exec = [this.incus, ...this.args('exec', this.ref(name), '--')].map(q).join(' ');
+    const dirs = [job.run.tmp, ...job.outputs].map(q).join(' ');
+    // Numeric owners and xattrs: a tree's owners and capabilities are part of the image.
+    const script = `set -euo pipefail
+${exec} mkdir -p ${dirs}
+tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${job.inputs.map((p) => q(rel(p))).join(' ')} | ${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -xf -`;
+    return this.shell(script, signal, 'pushing the inputs');
+  }
+
+  /** Streams the output folders back to the same paths on this host. */
+  private async pull(name: string, job: ExecJob, signal: AbortSignal): Promise<string | undefined> {
+    const rel = job.outputs.map((p) => q(p.replace(/^\/+/, ''))).join(' ');
+    const exec = [this.incus, ...this.args('exec', this.ref(name), '--')].map(q).join(' ');
+    const script = `set -euo pipefail
+${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${rel} | tar -C / --numeric-owner --xattrs --xattrs-include='*' -xf -`;
+    return this.shell(script, signal, 'pulling the outputs');
+  }
+
+  private async shell(script: string, signal: AbortSignal, what: string): Promise<string | undefined> {
+    const r = await execa('bash', ['-c', script], { reject: false, stdin: 'ignore', cancelSignal: signal });
+    if (r.exitCode === 0) return undefined;
+    if (signal.aborted) return 'interrupted';
+    return `${what} failed: ${String(r.stderr).trim().split('\n').pop() || `exit code ${r.exitCode}`}`;
+  }
+
+  /** Deletes the builder containers of this host whose owner process is gone (kill -9). */
+  async sweep(signal: AbortSignal): Promise<string[]> {
+    const r = await execa(this.incus, this.args('list', `${this.b.remote}:`, '--format', 'json'), { reject: false, input: '', cancelSignal: signal, timeout: 60_000 });
+    if (r.exitCode !== 0) return [];
+    let list: Array<{ name: string; config?: Record<string, string> }>;
+    try {
+      list = JSON.parse(String(r.stdout));
+    } catch {
+      return [];
+    }
+    const out: string[] = [];
+    for (const i of list) {
+      const mark = i.config?.[MARK_KEY];
+      if (!mark || !i.name.startsWith(INSTANCE_PREFIX) || !ownerGone(mark)) continue;
+      const failed = await this.call(['delete', '--force', this.ref(i.name)], undefined, 120_000);
+      out.push(failed ? `builder container ${i.name} on ${this.b.remote} left by a killed build: ${failed}` : `removed builder container ${i.name} on ${this.b.remote} (left by a killed build, pid ${parseMark(mark)!.pid})`);
+    }
+    return out;
+  }
+}
+
+/** Quotes one word for bash. */
+function q(s: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}

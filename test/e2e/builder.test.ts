@@ -1,0 +1,75 @@
+/**
+ * End to end, for real: nginx built inside builder containers on this host's Incus
+ * (`--builder local`) with the host's own distrobuilder made unavailable
+ * (`DISTROBUILDER=/bin/false`). First the builder appliance itself is built and tested; then a
+ * forced nginx build is killed with SIGKILL while distrobuilder runs in its container; the next
+ * run removes that orphan (it carries our mark, its owner is gone) and builds nginx completely in
+ * builder containers; no builder container is left; the image passes `test nginx`.
+ * One full nginx build (packages layer and image on the shared base) keeps it to a few minutes.
+ *
+ * REQUIRED when CI=true; elsewhere it runs when APPLIANCE_REAL_BUILD=1 and Incus answers, and is
+ * skipped with a message otherwise. It uses the project's own .cache/ and registry/.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execa } from 'execa';
+import { incus, incusAvailable } from '../../lib/incus/client.ts';
+import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
+import { ROOT, runBuildTs } from '../helpers.ts';
+
+const CI = process.env.CI === 'true';
+const wanted = CI || process.env.APPLIANCE_REAL_BUILD === '1';
+const incusState = await incusAvailable();
+const dbVersion = await distrobuilderVersion();
+const env = { ...process.env, NO_COLOR: '1' };
+/** The host's distrobuilder made unavailable: every node must run in a builder. */
+const noHostDb = { ...env, DISTROBUILDER: '/bin/false' };
+
+/** Our builder containers for nginx (names this suite owns). */
+async function nginxBuilders(): Promise<string[]> {
+  const r = await incus(['list', '--format', 'csv', '-c', 'n']);
+  return r.stdout.split('\n').filter((n) => n.startsWith('bld-nginx-amd64'));
+}
+
+if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
+  console.log(`builder end-to-end suite skipped: ${!wanted ? 'set APPLIANCE_REAL_BUILD=1 (CI sets CI=true)' : incusState.reason ?? 'distrobuilder is not installed'}; run \`sudo bash lib/host/setup.sh\` first`);
+  test.skip('end to end: build nginx in builder containers');
+} else {
+  test('the builder appliance builds and passes its checks (distrobuilder runs inside)', async () => {
+    const r = await runBuildTs(['test', 'builder', '--plain'], { env });
+    assert.is(r.code, 0, r.all.slice(-3000));
+    assert.match(r.stdout, /builder\s+PASS/);
+  });
+
+  test('kill -9 of the CLI while distrobuilder runs in a builder container leaves the container behind', async () => {
+    assert.equal(await nginxBuilders(), [], 'no builder container of ours before');
+    const child = execa(process.execPath, ['--import', 'tsx', 'build.ts', 'nginx:amd64', '--builder', 'local', '--force', '--plain'], { cwd: ROOT, env: noHostDb, reject: false, all: true });
+    let out = '';
+    child.all!.on('data', (d: Buffer) => (out += d.toString()));
+    for (let i = 0; i < 600 && !/nginx:amd64\/packages: Managing packages/.test(out); i++) await new Promise((r) => setTimeout(r, 500));
+    assert.match(out, /nginx:amd64\/packages: launching builder container bld-nginx-amd64-packages-/, out);
+    child.kill('SIGKILL');
+    await child;
+    assert.is((await nginxBuilders()).length, 1, 'the killed run\'s container is still there');
+  });
+
+  test('the next run removes the orphan, builds nginx in builder containers, and leaves none', async () => {
+    const r = await runBuildTs(['nginx:amd64', '--builder', 'local', '--force', '--plain'], { env: noHostDb });
+    assert.is(r.code, 0, r.all.slice(-3000));
+    assert.match(r.stdout, /removed builder container bld-nginx-amd64-packages-[0-9a-f]{6} on local \(left by a killed build, pid \d+\)/);
+    assert.match(r.stdout, /nginx:amd64\/packages: launching builder container/);
+    assert.match(r.stdout, /nginx:amd64: launching builder container/);
+    assert.match(r.stdout, /nginx:amd64: built in/);
+    assert.equal(await nginxBuilders(), [], 'no builder container left');
+  });
+
+  test('the nginx image built in builder containers passes test nginx', async () => {
+    const r = await runBuildTs(['test', 'nginx', '--builder', 'local'], { env: noHostDb });
+    assert.is(r.code, 0, r.all.slice(-3000));
+    assert.match(r.stdout, /nginx:amd64: fresh/, 'built by the run before, not rebuilt');
+    assert.match(r.stdout, /nginx\s+PASS/);
+    assert.equal(await nginxBuilders(), []);
+  });
+}
+
+test.run();
