@@ -9,28 +9,20 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, formatDiagnostic, sortDiagnostics } from './diagnostics.ts';
 import { discoverAppliances } from './load.ts';
+import { opt, parseOptions, type OptionTable, type OptionValues } from './options.ts';
 
-/** One option of a verb, in node:util parseArgs form plus help text. */
-export interface OptionSpec {
-  type: 'string' | 'boolean';
-  short?: string;
-  multiple?: boolean;
-  /** Shown by `help`; mention the default. */
-  description: string;
-  /** Placeholder in help, e.g. `N` or `DIR`. */
-  value?: string;
-}
+export { opt, OptionError, type Option, type OptionTable } from './options.ts';
 
 /** What a verb receives. */
-export interface VerbContext {
+export interface VerbContext<O extends OptionTable = OptionTable> {
   /** Project root (where build.ts lives). */
   root: string;
   /** The appliances folder. */
   appliancesDir: string;
   /** Positional arguments after the verb. */
   args: string[];
-  /** Parsed options. */
-  options: Record<string, string | boolean | string[] | undefined>;
+  /** The verb's options and the global ones, parsed and checked (lib/options.ts). */
+  options: OptionValues<O & typeof GLOBAL_OPTIONS>;
   /** Process environment. */
   env: NodeJS.ProcessEnv;
   /** Output streams (injectable for tests). */
@@ -44,8 +36,8 @@ export interface VerbContext {
   interrupt: () => AbortSignal;
 }
 
-/** A verb of build.ts. */
-export interface Verb {
+/** A verb of build.ts. Declare one with {@link defineVerb} so its options are typed. */
+export interface Verb<O extends OptionTable = OptionTable> {
   name: string;
   /** One line for `help`. */
   summary: string;
@@ -56,12 +48,17 @@ export interface Verb {
    * verb runs, so a verb never ignores an argument (`clean-all tiny` must not clean it all).
    */
   args?: { min?: number; max?: number };
-  /** Verb-specific options. */
-  options?: Record<string, OptionSpec>;
+  /** Verb-specific options: `opt.*` entries (lib/options.ts), parsed and checked before `run`. */
+  options?: O;
   /** Example command lines. */
   examples?: string[];
   /** Runs the verb; resolves to the exit code. */
-  run(ctx: VerbContext): Promise<number>;
+  run(ctx: VerbContext<O>): Promise<number>;
+}
+
+/** Declares a verb: `ctx.options` in `run` is typed from the option table. */
+export function defineVerb<const O extends OptionTable = Record<never, never>>(verb: Verb<O>): Verb {
+  return verb as unknown as Verb;
 }
 
 /** A verb in the table: its name, and how to import it (only when it runs). */
@@ -71,10 +68,10 @@ export interface VerbEntry {
 }
 
 /** Options every verb accepts. */
-export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
-  help: { type: 'boolean', short: 'h', description: 'show help for the verb' },
-  'debian-mirror': { type: 'string', value: 'URL', description: 'Debian mirror for Debian bases (default: APPLIANCE_DEBIAN_MIRROR, else the host apt configuration)' },
-  'alpine-mirror': { type: 'string', value: 'URL', description: 'Alpine mirror for Alpine bases (default: APPLIANCE_ALPINE_MIRROR, else /etc/apk/repositories)' },
+export const GLOBAL_OPTIONS = {
+  help: opt.boolean({ short: 'h', description: 'show help for the verb' }),
+  'debian-mirror': opt.string({ value: 'URL', description: 'Debian mirror for Debian bases (default: APPLIANCE_DEBIAN_MIRROR, else the host apt configuration)' }),
+  'alpine-mirror': opt.string({ value: 'URL', description: 'Alpine mirror for Alpine bases (default: APPLIANCE_ALPINE_MIRROR, else /etc/apk/repositories)' }),
 };
 
 /** The project root: the folder holding build.ts. */
@@ -115,7 +112,7 @@ export async function main(argv: string[], verbs: VerbEntry[], io: Partial<Pick<
     return 1;
   }
   const verb = await entry.load();
-  const specs = { ...GLOBAL_OPTIONS, ...(verb.options ?? {}) };
+  const specs: OptionTable = { ...GLOBAL_OPTIONS, ...(verb.options ?? {}) };
   const config: ParseArgsConfig = {
     args: rest,
     allowPositionals: true,
@@ -134,13 +131,20 @@ export async function main(argv: string[], verbs: VerbEntry[], io: Partial<Pick<
     root,
     appliancesDir: join(root, 'appliances'),
     args: parsed.positionals,
-    options: parsed.values as VerbContext['options'],
+    options: {} as VerbContext['options'],
     env,
     stdout,
     stderr,
     interrupt: () => new AbortController().signal,
   };
-  if (ctx.options.help) return (await byName.get('help')!.load()).run({ ...ctx, args: [verb.name] });
+  if (parsed.values.help) return (await byName.get('help')!.load()).run({ ...ctx, args: [verb.name] });
+  try {
+    ctx.options = parseOptions(specs, parsed.values) as VerbContext['options'];
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e;
+    stderr(`error: ${verb.name}: ${e.message}\nRun \`npx tsx build.ts help ${verb.name}\` for its options.\n`);
+    return 1;
+  }
   const argProblem = checkArgCount(verb, ctx.args);
   if (argProblem) {
     stderr(`error: ${verb.name}: ${argProblem}\n  usage: npx tsx build.ts ${verb.usage}\n`);
@@ -151,15 +155,36 @@ export async function main(argv: string[], verbs: VerbEntry[], io: Partial<Pick<
   try {
     return await verb.run(ctx);
   } catch (e) {
-    if (e instanceof UserError) {
-      for (const d of sortDiagnostics(e.diagnostics)) stderr(formatDiagnostic(d, root) + '\n');
-      stderr(`error: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
+    return reportError(e, root, stderr);
   } finally {
     signals.remove();
   }
+}
+
+/**
+ * System error codes that say something about the machine, not about this program: a full disk,
+ * a read-only or forbidden folder. Shown as a message; any other error is a bug and keeps its stack.
+ */
+const ENVIRONMENT_CODES = new Set(['EACCES', 'EPERM', 'ENOSPC', 'EDQUOT', 'EROFS', 'EMFILE', 'ENFILE']);
+
+/**
+ * The one place expected failures become messages: a {@link UserError} (any subclass: options,
+ * registry, keys, lock, compile...) prints its diagnostics and message and gives exit 1, as does
+ * an environment error ({@link ENVIRONMENT_CODES}). Anything else is rethrown: build.ts prints it
+ * as `internal error` with its stack.
+ */
+export function reportError(e: unknown, root: string, stderr: (text: string) => void): number {
+  if (e instanceof UserError) {
+    for (const d of sortDiagnostics(e.diagnostics)) stderr(formatDiagnostic(d, root) + '\n');
+    stderr(`error: ${e.message}\n`);
+    return 1;
+  }
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (e instanceof Error && code && ENVIRONMENT_CODES.has(code)) {
+    stderr(`error: ${e.message}\n`);
+    return 1;
+  }
+  throw e;
 }
 
 /** Why `args` do not fit the verb's positional arguments, or undefined. */

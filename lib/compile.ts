@@ -13,6 +13,7 @@ import type { Definition, DefinitionAction, DefinitionFile, PackageSet } from '.
 import type { Appliance, Arch, BaseContext } from './model.ts';
 import { CONFIGURE_PATH, settingsFiles } from './settings.ts';
 import { canonicalDefinition, toYaml } from './yaml.ts';
+import { UserError } from './diagnostics.ts';
 
 /** Reads a file of the appliance's `files/` folder (injectable for tests). */
 export type FileReader = (absolutePath: string) => Buffer;
@@ -63,7 +64,7 @@ export interface Layers {
 export const PARENT_URL = 'file:///parent-layer/rootfs.tar';
 
 /** Thrown for a problem in an appliance that the compiler cannot get past. */
-export class CompileError extends Error {
+export class CompileError extends UserError {
   constructor(message: string, readonly file: string, readonly field?: string) {
     super(message);
     this.name = 'CompileError';

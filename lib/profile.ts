@@ -14,6 +14,7 @@
 import { isIP } from 'node:net';
 import { stringify } from 'yaml';
 import type { ApplianceSpec, Port } from './model.ts';
+import { UserError } from './diagnostics.ts';
 
 /** Options of {@link applianceProfile}. */
 export interface ProfileOptions {
@@ -51,7 +52,7 @@ export interface IncusProfile {
 }
 
 /** Thrown for options that cannot give a valid profile. */
-export class ProfileError extends Error {
+export class ProfileError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = 'ProfileError';

@@ -175,6 +175,13 @@ export function settingsFiles(spec: GuestSpec, base: Base): { files: DefinitionF
       content: `{% for key, value in config %}{% if key|slice:":${prefix.length}" == ${pongoString(prefix)} %}{{ key }}\n{% endif %}{% endfor %}`,
       template: { when },
     },
+    ...(spec.volume ? [{
+      // The disk device on the data path (name, pool, source): `appliance status` prints the
+      // exact commands to copy it.
+      generator: 'template' as const, name: 'appliance-volume', path: '/etc/appliance/volume',
+      content: `{% for name, dev in devices %}{% if dev.path == ${pongoString(spec.volume.path)} %}{{ name }}\n{{ dev.pool }}\n{{ dev.source }}\n{% endif %}{% endfor %}`,
+      template: { when },
+    }] : []),
     { generator: 'dump', path: SPEC_PATH, mode: '0644', content: guestSpecFile(spec) },
     { generator: 'dump', path: GUEST_COMMAND, mode: '0755', content: GUEST_SCRIPT },
   );

@@ -11,7 +11,8 @@
 import { shellQuote } from '../../lib/shell.ts';
 import type { ApplianceSpec } from '../../lib/model.ts';
 import { deviceName } from '../../lib/profile.ts';
-import { settingConfigKey } from '../../lib/settings.ts';
+import { ADOPT_KEY, settingConfigKey } from '../../lib/settings.ts';
+import { describeKind } from '../../lib/setting-kinds.ts';
 
 /** The instance name each README uses in its examples. */
 export const EXAMPLE_INSTANCE: Readonly<Record<string, string>> = { nginx: 'web', postgres: 'db', redis: 'cache', caddy: 'site', traefik: 'proxy' };
@@ -57,11 +58,14 @@ export function generatedPart(app: ApplianceSpec, kind: GeneratedKind, instance 
       return ['```sh', launchExample(app, instance), '```'].join('\n');
     case 'settings': {
       const entries = Object.entries(app.settings ?? {});
-      if (!entries.length) return 'This appliance has no launch-time settings.';
+      const status = `\`incus exec ${instance} -- appliance status\` shows each setting (secrets masked), whether it was applied, the rule a value breaks, unknown \`user.${app.name}.*\` keys and the health check; it exits 1 when not healthy.`;
+      if (!entries.length) return `This appliance has no launch-time settings. ${status}`;
       return [
-        '| Instance config key | What it does | Default | Example | Secret |',
-        '|---|---|---|---|---|',
-        ...entries.map(([k, s]) => `| ${code(settingConfigKey(app.name, k))} | ${cell(s.description)} | ${s.default !== undefined ? code(s.default) : '(empty)'} | ${s.example !== undefined ? code(s.example) : ''} | ${s.secret ? 'yes: removed from disk after first boot' : 'no'} |`),
+        '| Instance config key | What it does | Accepts | Default | Example | Secret |',
+        '|---|---|---|---|---|---|',
+        ...entries.map(([k, s]) => `| ${code(settingConfigKey(app.name, k))} | ${cell(s.description)} | ${cell(describeKind(s.type ?? { kind: 'string' }))}${s.required ? ' (required)' : ''} | ${s.default !== undefined ? code(s.default) : '(empty)'} | ${s.example !== undefined ? code(s.example) : ''} | ${s.secret ? 'yes: removed from disk once applied' : 'no'} |`),
+        '',
+        `Values are checked and applied at every start, before ${app.name} starts: \`incus config set ${instance} ${settingConfigKey(app.name, 'KEY')}=VALUE\` then \`incus restart ${instance}\`. An unchanged value is not applied again, so changes made inside the instance stay. An invalid value keeps ${app.name} stopped (fail closed). ${status}`,
       ].join('\n');
     }
     case 'ports': {
@@ -91,7 +95,8 @@ export function generatedPart(app: ApplianceSpec, kind: GeneratedKind, instance 
         `incus start ${instance}`,
         '```',
       ];
-      return [...table, '', 'Create and attach them before the first start:', '', ...cmds].join('\n');
+      const owner = `The data volume (\`${vols[0].path}\`) belongs to the instance that first used it: a copy (\`incus copy\`, \`export\`/\`import\` under another name) that finds it does not start ${app.name}, and \`appliance status\` says how to copy the volume (\`incus storage volume copy\`) or take it over after a rename or a deleted instance (\`${settingConfigKey(app.name, ADOPT_KEY)}=<previous instance name>\`). \`incus rebuild\` keeps the owner.`;
+      return [...table, '', 'Create and attach them before the first start:', '', ...cmds, '', owner].join('\n');
     }
     case 'health': {
       const lines = [

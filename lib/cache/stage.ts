@@ -101,7 +101,11 @@ export class RemoteCache {
   /** For messages: the URL without credentials. */
   readonly where: string;
 
-  constructor(settings: CacheSettings, private rc: RunContext, private age: { maxAgeMs?: number; nowMs: number } = { nowMs: Date.now() }) {
+  /**
+   * @param age `--max-age` (an entry on an older base is not used) and `force` (`--force`: the
+   *   targets' own layers are rebuilt, never fetched; what is built is still uploaded)
+   */
+  constructor(settings: CacheSettings, private rc: RunContext, private age: { maxAgeMs?: number; nowMs: number; force?: boolean } = { nowMs: Date.now() }) {
     this.http = new CacheHttp(settings.url, settings.timeouts);
     this.readOnly = !!settings.readOnly;
     this.where = redactUrl(this.http.base);
@@ -195,6 +199,7 @@ export class RemoteCache {
    */
   async fetchTree(n: NodePlan): Promise<Fetched<NodeRecord> | undefined> {
     const started = Date.now();
+    if (this.age.force && n.kind === 'packages') return undefined;
     const m = await this.manifest(n.node, n.hash, n.kind);
     if (!m || !('tree' in m)) return undefined;
     const problem = this.refProblem(n, { node: n.node, hash: m.hash, refreshedAt: m.tree.refreshedAt })
@@ -243,7 +248,7 @@ export class RemoteCache {
   async fetchImage(tp: TargetPlan): Promise<Fetched<TargetRecord> | undefined> {
     const started = Date.now();
     const c = tp.compiled;
-    if (!c) return undefined;
+    if (!c || this.age.force) return undefined;
     const m = await this.manifest(tp.target, c.hash, 'image');
     if (!m || !('image' in m)) return undefined;
     const problem = (tp.chain ?? []).map((n) => {

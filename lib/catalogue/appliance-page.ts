@@ -38,10 +38,10 @@ ${health ? html`<li><p>Check it is healthy (exit status 0; allow ${i.health?.tim
 
 function settingsSection(a: ApplianceView): Html {
   const entries = Object.entries(a.info.settings);
-  const rows = entries.map(([k, s]) => html`<tr><td><code>${settingConfigKey(a.name, k)}</code></td>${td(withCode(s.description))}<td>${s.default !== undefined ? html`<code>${s.default}</code>` : html`<span class="muted">(empty)</span>`}</td><td>${s.secret ? html`<span class="secret">yes</span>: removed from disk after first boot` : 'no'}</td><td>${s.example !== undefined ? html`<code>${s.example}</code>` : ''}</td></tr>`);
+  const rows = entries.map(([k, s]) => html`<tr><td><code>${settingConfigKey(a.name, k)}</code></td>${td(withCode(s.description))}<td>${s.default !== undefined ? html`<code>${s.default}</code>` : html`<span class="muted">(empty)</span>`}</td><td>${s.secret ? html`<span class="secret">yes</span>: removed from disk once applied` : 'no'}</td><td>${s.example !== undefined ? html`<code>${s.example}</code>` : ''}</td></tr>`);
   return html`<section aria-labelledby="settings"><h2 id="settings">Settings</h2>
 ${entries.length
-    ? html`<p>Instance config keys, applied at first boot: <code>-c ${settingConfigKey(a.name, 'KEY')}=VALUE</code> at launch.</p>${table('launch-time settings', ['Key', 'Description', 'Default', 'Secret', 'Example'], rows)}`
+    ? html`<p>Instance config keys, checked and applied at every start (an invalid value keeps the service stopped): <code>-c ${settingConfigKey(a.name, 'KEY')}=VALUE</code> at launch, or <code>incus config set</code> and a restart; <code>incus exec NAME -- appliance status</code> shows what was applied.</p>${table('launch-time settings', ['Key', 'Description', 'Default', 'Secret', 'Example'], rows)}`
     : html`<p class="muted">This appliance has no launch-time settings.</p>`}
 </section>`;
 }

@@ -224,7 +224,7 @@ async function runPlan(run: Run, pl: Plan): Promise<TargetRecord[]> {
 async function openCache(run: Run, rc: import('./tree-node.ts').RunContext): Promise<import('../cache/stage.ts').RemoteCache | undefined> {
   if (!run.req.cache) return undefined;
   const { RemoteCache } = await import('../cache/stage.ts');
-  const cache = new RemoteCache(run.req.cache, rc, { maxAgeMs: maxAgeOf(run.req.maxAge), nowMs: Date.now() });
+  const cache = new RemoteCache(run.req.cache, rc, { maxAgeMs: maxAgeOf(run.req.maxAge), nowMs: Date.now(), force: !!run.req.force });
   run.emit({ type: 'info', message: `cache: ${cache.where}${run.req.cache.readOnly ? ' (read-only)' : ''}` });
   return cache;
 }

@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { BuildPaths } from './paths.ts';
 import { writeFileAtomic } from './fsutil.ts';
+import { UserError } from '../diagnostics.ts';
 
 /** A held lock. */
 export interface HeldLock {
@@ -40,7 +41,7 @@ function alive(pid: number): boolean {
 }
 
 /** Thrown when the lock is held and the caller does not wait. */
-export class LockedError extends Error {
+export class LockedError extends UserError {
   override name = 'LockedError';
 }
 

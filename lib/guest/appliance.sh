@@ -126,10 +126,12 @@ owner_check() {
       if [ -n "$adopt" ] && [ "$adopt" = "$oname" ]; then
         say "adopting the data volume at $VOLUME from instance $oname (user.$APP.adopt-volume)"
       else
+        dev=$(sed -n 1p "$ETC/volume" 2>/dev/null); pool=$(sed -n 2p "$ETC/volume" 2>/dev/null); src=$(sed -n 3p "$ETC/volume" 2>/dev/null)
+        [ -n "$dev" ] && [ -n "$pool" ] && [ -n "$src" ] || { dev=DEVICE pool=POOL src=VOLUME; }
         cat <<EOF
 the data volume at $VOLUME belongs to instance "$oname"${ouuid:+ (uuid $ouuid)}, not to this one ("$name"${uuid:+, uuid $uuid}): the service is not started, so two servers never share one data directory.
-  To give this instance its own copy: incus storage volume copy POOL/VOLUME POOL/NEW-VOLUME, then
-    incus config device set $name DEVICE source=NEW-VOLUME && incus restart $name
+  To give this instance its own copy (stop $oname first for a consistent copy):
+    incus storage volume copy $pool/$src $pool/$src-$name && incus config device set $name $dev source=$src-$name && incus restart $name
   To take the volume over deliberately (after a rename, a move, or a deleted instance):
     incus config set $name user.$APP.adopt-volume=$oname && incus restart $name
 EOF

@@ -6,8 +6,21 @@
  * @module
  */
 import type { BuiltImage } from './api.ts';
+import { UserError } from '../diagnostics.ts';
 
 /** Relative path of the product catalogue. */
+/**
+ * A registry that cannot be read or written as asked (a damaged index, a missing file, a name not
+ * in it, an unreachable URL): the user's to fix, printed as a message.
+ */
+export class RegistryError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RegistryError';
+  }
+}
+
+/** Where the product catalogue lives. */
 export const IMAGES_JSON = 'streams/v1/images.json';
 /** Relative path of the index (what clients fetch first). */
 export const INDEX_JSON = 'streams/v1/index.json';

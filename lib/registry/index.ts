@@ -23,6 +23,7 @@ import {
   IMAGES_DIR, IMAGES_JSON, INDEX_JSON, KNOWN_ARCHES, ROOT_FTYPE, ROOT_ITEM, canonical, checkImagesJson, emptyImages,
   fingerprintOf, indexFor, nextVersionKey, parseProductKey, productFields, productKey, referencedFiles,
   versionsNewestFirst, type ImagesJson, type Item, type Version,
+  RegistryError,
 } from './format.ts';
 import { copyHashing, exists, fsyncDir, mkdirRegistry, removeTempFiles, writeFileAtomic } from './files.ts';
 import { writeCatalogue } from '../catalogue/write.ts';
@@ -67,13 +68,13 @@ export async function readImages(registryDir: string): Promise<ImagesJson> {
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new Error(`${join(registryDir, IMAGES_JSON)}: not valid JSON (${(e as Error).message}); refusing to overwrite it`);
+    throw new RegistryError(`${join(registryDir, IMAGES_JSON)}: not valid JSON (${(e as Error).message}); refusing to overwrite it`);
   }
   // Only a broken structure stops us (we would lose data rewriting it); `verify` reports the rest.
   const d = data as Partial<ImagesJson> | null;
   const ok = !!d && typeof d === 'object' && !!d.products && typeof d.products === 'object' && !Array.isArray(d.products)
     && Object.values(d.products).every((p) => !!p && typeof p === 'object' && !!p.versions && typeof p.versions === 'object');
-  if (!ok) throw new Error(`${join(registryDir, IMAGES_JSON)}: malformed (${checkImagesJson(data).slice(0, 3).join('; ')}); refusing to overwrite it`);
+  if (!ok) throw new RegistryError(`${join(registryDir, IMAGES_JSON)}: malformed (${checkImagesJson(data).slice(0, 3).join('; ')}); refusing to overwrite it`);
   return data as ImagesJson;
 }
 

@@ -16,7 +16,7 @@ import { copyFile, mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, un
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { IMAGES_DIR, IMAGES_JSON, INDEX_JSON, referencedFiles, type ImagesJson } from './format.ts';
+import { IMAGES_DIR, IMAGES_JSON, INDEX_JSON, referencedFiles, RegistryError, type ImagesJson } from './format.ts';
 import { fsyncDir, tempPathFor, writeFileAtomic } from './files.ts';
 import { PAGES_DIR, readPages } from '../catalogue/write.ts';
 import { SIGNATURE_FILE } from '../trust/index-signature.ts';
@@ -58,14 +58,14 @@ export async function publish(registryDir: string, dest: string, opts: PublishOp
     imagesText = await readFile(join(registryDir, IMAGES_JSON), 'utf8');
     indexText = await readFile(join(registryDir, INDEX_JSON), 'utf8');
   } catch {
-    throw new Error(`${registryDir}: no index to publish (run a build first)`);
+    throw new RegistryError(`${registryDir}: no index to publish (run a build first)`);
   }
   // The signature belongs to this images.json: snapshotted with it, published right after it.
   const sigText = await readFile(join(registryDir, SIGNATURE_FILE), 'utf8').catch(() => undefined);
   const pages = await readPages(registryDir);
   const referenced = referencedFiles(JSON.parse(imagesText) as ImagesJson);
   const srcFiles = new Set((await readdir(join(registryDir, IMAGES_DIR)).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).map((n) => `${IMAGES_DIR}/${n}`));
-  for (const f of referenced) if (!srcFiles.has(f)) throw new Error(`${registryDir}: ${f} is indexed but missing; run verify, nothing was published`);
+  for (const f of referenced) if (!srcFiles.has(f)) throw new RegistryError(`${registryDir}: ${f} is indexed but missing; run verify, nothing was published`);
 
   if (opts.rsync || isRsyncDestination(dest)) {
     const extra = opts.rsyncArgs ?? [];

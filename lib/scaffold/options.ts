@@ -46,11 +46,11 @@ export function parseService(value: string): { service: string } | { problem: st
  * @param verbs names of the verbs of build.ts (an appliance may not be called like one)
  * @throws UserError listing every problem of the command line
  */
-export function scaffoldOptions(name: string, options: Record<string, unknown>, verbs: readonly string[]): ScaffoldOptions {
+export function scaffoldOptions(name: string, options: { package: string[]; port?: string; service?: string }, verbs: readonly string[]): ScaffoldOptions {
   const problems: string[] = [];
   const np = nameProblem(name, verbs);
   if (np) problems.push(np);
-  const packages = ([] as unknown[]).concat(options.package ?? []).map(String);
+  const packages = options.package;
   if (!packages.length) problems.push('--package: missing: the Debian package of the service, e.g. --package lighttpd');
   for (const p of packages) {
     const pp = packageProblem(p);
@@ -59,13 +59,13 @@ export function scaffoldOptions(name: string, options: Record<string, unknown>, 
   let port = 0;
   if (options.port === undefined) problems.push('--port: missing: the TCP port the service listens on, e.g. --port 80');
   else {
-    const r = parsePort(String(options.port));
+    const r = parsePort(options.port);
     if (typeof r === 'string') problems.push(r);
     else port = r;
   }
   let service = packages[0] ?? '';
   if (options.service !== undefined) {
-    const r = parseService(String(options.service));
+    const r = parseService(options.service);
     if ('problem' in r) problems.push(r.problem);
     else service = r.service;
   } else if (packages[0] && !SERVICE_RE.test(packages[0])) {

@@ -16,7 +16,7 @@ import { ARCHES } from '../arch.ts';
 import { goldenDir, goldenFileNames } from '../golden.ts';
 import { formatBytes, safeRemove, treeSize, writeFileAtomic } from '../graph/fsutil.ts';
 import { targetCachePaths } from '../graph/gc.ts';
-import { acquireLock, LockedError } from '../graph/lock.ts';
+import { acquireLock } from '../graph/lock.ts';
 import { buildPaths } from '../graph/paths.ts';
 import { catalogueRowPattern } from '../../appliances/_shared/readme-rules.ts';
 import { cataloguePath } from './create.ts';
@@ -67,13 +67,7 @@ async function removeCache(root: string, name: string, o: RemoveOptions): Promis
   const p = buildPaths(root);
   const paths = () => ARCHES.flatMap((arch) => targetCachePaths(p, `${name}:${arch}`)).filter((f) => existsSync(f));
   if (!paths().length) return;
-  let lock;
-  try {
-    lock = await acquireLock(p, { wait: o.wait ?? true, onWait: o.log, command: `new --remove ${name}`, signal: o.signal });
-  } catch (e) {
-    if (e instanceof LockedError) throw new UserError(e.message);
-    throw e;
-  }
+  const lock = await acquireLock(p, { wait: o.wait ?? true, onWait: o.log, command: `new --remove ${name}`, signal: o.signal });
   try {
     for (const f of paths()) {
       const size = treeSize(f);

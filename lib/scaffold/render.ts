@@ -101,7 +101,7 @@ export default defineAppliance({
     },
     // A secret: { description: '...', secret: true, example: 'Example-Passw0rd' } (never a default).
   },
-  configure: 'configure.sh', // applies the settings at first boot, before ${s} starts
+  configure: 'configure.sh', // applies the settings at every start, before ${s} starts
   health: { command: ${ts(healthCommand(o))}, timeout: 60 },
   // Run by \`npx tsx build.ts test ${o.name}\` in a container launched with every example value:
   // each should prove a setting took effect.
@@ -178,7 +178,7 @@ applies it before ${o.service} starts, then deletes the secret ones. Nothing is 
 
 ${part('settings')}
 
-Settings are applied once, at first boot (and again after \`incus rebuild\`).
+Settings are checked and applied at every start, before the service (it stays stopped when one is invalid); \`incus exec <instance> -- appliance status\` shows what was applied.
 
 ## Ports
 

@@ -9,9 +9,10 @@ import { access, realpath, stat } from 'node:fs/promises';
 import { dirname, resolve, sep } from 'node:path';
 import { execa } from 'execa';
 import type { FileIdentity } from './static.ts';
+import { UserError } from '../diagnostics.ts';
 
 /** An expected refusal to start (bad layout, unknown user, unreadable registry): a message, no stack. */
-export class ServeSetupError extends Error {
+export class ServeSetupError extends UserError {
   override name = 'ServeSetupError';
 }
 

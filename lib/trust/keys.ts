@@ -8,7 +8,17 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../registry/files.ts';
+import { UserError } from '../diagnostics.ts';
 import { formatPublicKey, generateKeys, keyIdHex, parseSecretKey, type SecretKey } from './minisign.ts';
+
+
+/** A signing key that cannot be created or used as it is (exists, unreadable, readable by others). */
+export class KeyError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'KeyError';
+  }
+}
 
 /** Folder of the key pair, relative to the project root. */
 export const KEYS_DIR = '.keys';
@@ -32,7 +42,7 @@ export function keyPaths(root: string, env: NodeJS.ProcessEnv = process.env): Ke
  */
 export async function createKeys(paths: KeyPaths, force = false): Promise<KeyPaths & { keyId: string; publicText: string }> {
   if (!force && (existsSync(paths.secret) || existsSync(paths.pub))) {
-    throw new Error(`${existsSync(paths.secret) ? paths.secret : paths.pub} exists: a new key would invalidate every client's pinned public key (pass --force to replace it)`);
+    throw new KeyError(`${existsSync(paths.secret) ? paths.secret : paths.pub} exists: a new key would invalidate every client's pinned public key (pass --force to replace it)`);
   }
   const dir = dirname(paths.secret);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -45,16 +55,16 @@ export async function createKeys(paths: KeyPaths, force = false): Promise<KeyPat
 
 /**
  * Loads the signing key, or undefined when there is none (the registry is then unsigned).
- * @throws Error naming the file when it exists but is unusable, or readable by others
+ * @throws KeyError naming the file when it exists but is unusable, or readable by others
  */
 export function loadSigningKey(paths: KeyPaths): SecretKey | undefined {
   if (!existsSync(paths.secret)) return undefined;
   const mode = statSync(paths.secret).mode & 0o077;
-  if (mode) throw new Error(`${paths.secret}: readable by other users (mode ${(statSync(paths.secret).mode & 0o777).toString(8)}): run chmod 600 on it`);
+  if (mode) throw new KeyError(`${paths.secret}: readable by other users (mode ${(statSync(paths.secret).mode & 0o777).toString(8)}): run chmod 600 on it`);
   try {
     return parseSecretKey(readFileSync(paths.secret, 'utf8'));
   } catch (e) {
-    throw new Error(`${paths.secret}: ${(e as Error).message}`);
+    throw new KeyError(`${paths.secret}: ${(e as Error).message}`);
   }
 }
 

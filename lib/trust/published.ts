@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { readImages } from '../registry/index.ts';
-import { fingerprintOf, parseProductKey, versionsNewestFirst } from '../registry/format.ts';
+import { fingerprintOf, parseProductKey, RegistryError, versionsNewestFirst } from '../registry/format.ts';
 import { readSbom, type SbomSummary } from './sbom.ts';
 import { SBOM_FILE } from './attest.ts';
 
@@ -27,7 +27,7 @@ export interface PublishedImage {
 
 /**
  * The newest version of every product matching `specs` (`name` or `name:arch`; none: all).
- * @throws Error naming a spec that matches no product
+ * @throws RegistryError naming a spec that matches no product
  */
 export async function publishedImages(registryDir: string, specs: string[]): Promise<PublishedImage[]> {
   const images = await readImages(registryDir);
@@ -36,7 +36,7 @@ export async function publishedImages(registryDir: string, specs: string[]): Pro
   for (const s of specs) {
     if (!keys.some((k) => { const p = parseProductKey(k); return p && (s === p.name || s === `${p.name}:${p.arch}`); })) {
       const names = [...new Set(keys.map((k) => parseProductKey(k)?.name).filter(Boolean))];
-      throw new Error(`"${s}" is not in the registry ${registryDir} (it holds: ${names.join(', ') || 'nothing'})`);
+      throw new RegistryError(`"${s}" is not in the registry ${registryDir} (it holds: ${names.join(', ') || 'nothing'})`);
     }
   }
   const out: PublishedImage[] = [];

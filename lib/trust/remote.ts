@@ -8,6 +8,7 @@ import type { Hash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { RegistrySource } from '../registry/verify.ts';
+import { RegistryError } from '../registry/format.ts';
 
 /** How long one request may go without a byte. */
 const IDLE_MS = 60_000;
@@ -45,10 +46,10 @@ export function remoteSource(base: string, opts: { ca?: string; signal?: AbortSi
           body = Buffer.concat(chunks);
         });
       } catch (e) {
-        throw new Error(failure(rel, e));
+        throw new RegistryError(failure(rel, e));
       }
       if (status === 404) return undefined;
-      if (status !== 200) throw new Error(`${urlOf(rel)}: HTTP ${status}`);
+      if (status !== 200) throw new RegistryError(`${urlOf(rel)}: HTTP ${status}`);
       return body;
     },
     async stream(rel, hashes: Hash[]) {

@@ -5,10 +5,9 @@
  * when a fixable CVE of that urgency or higher is found (`--fail-on-open`: open ones count too).
  */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import type { Verb, VerbContext } from '../cli.ts';
+import { defineVerb, opt, type VerbContext } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { REGISTRY_OPTION, asUserError, registryDirOf } from '../registry/options.ts';
+import { REGISTRY_OPTION, registryDirOf } from '../registry/options.ts';
 import { LEVELS, auditPackages, checkTracker, levelRank, type Finding, type TrackerData } from '../trust/audit.ts';
 import { publishedImages, type PublishedImage } from '../trust/published.ts';
 
@@ -28,13 +27,10 @@ async function readTracker(file: string): Promise<TrackerData> {
 }
 
 /** `--fail-on`: a level, or `any` (-2: every finding counts). */
-function failLevel(ctx: VerbContext): number | undefined {
+function failLevel(ctx: Ctx): number | undefined {
   const v = ctx.options['fail-on'];
   if (v === undefined) return undefined;
-  if (v === 'any') return -2;
-  const i = LEVELS.indexOf(v as (typeof LEVELS)[number]);
-  if (i < 0) throw new UserError(`--fail-on: expected one of ${[...LEVELS, 'any'].join(', ')}, got "${String(v)}"`);
-  return i;
+  return v === 'any' ? -2 : LEVELS.indexOf(v);
 }
 
 interface ImageAudit {
@@ -49,7 +45,7 @@ function line(f: Finding): string {
   return `  ${f.cve.padEnd(16)} ${f.urgency.padEnd(16)} ${f.source} ${fix}  [${f.packages.join(', ')}]\n`;
 }
 
-function printText(ctx: VerbContext, audits: ImageAudit[]): void {
+function printText(ctx: Ctx, audits: ImageAudit[]): void {
   for (const a of audits) {
     const i = a.image;
     if (a.problem) {
@@ -64,23 +60,29 @@ function printText(ctx: VerbContext, audits: ImageAudit[]): void {
   }
 }
 
-export const auditVerb: Verb = {
+const OPTIONS = {
+  ...REGISTRY_OPTION,
+  tracker: opt.path({ value: 'FILE', description: 'the Debian security tracker export (https://security-tracker.debian.org/tracker/data/json, ~75 MB), downloaded by you' }),
+  json: opt.boolean({ description: 'print JSON for machines' }),
+  'fail-on': opt.choice([...LEVELS, 'any'], { value: 'LEVEL', description: 'exit 1 when a fixable CVE of this urgency or higher is found: unimportant, low, medium, high, or any' }),
+  'fail-on-open': opt.boolean({ description: 'with --fail-on, CVEs without a fix count too' }),
+};
+
+/** What the verb's helpers receive. */
+type Ctx = VerbContext<typeof OPTIONS>;
+
+export const auditVerb = defineVerb({
   name: 'audit',
   summary: 'list the CVEs of the published images from a Debian security tracker JSON file (offline); --fail-on LEVEL for CI',
   usage: 'audit --tracker FILE [name[:arch]...] [--json] [--fail-on LEVEL] [--fail-on-open] [--registry DIR]',
-  options: {
-    ...REGISTRY_OPTION,
-    tracker: { type: 'string', value: 'FILE', description: 'the Debian security tracker export (https://security-tracker.debian.org/tracker/data/json, ~75 MB), downloaded by you' },
-    json: { type: 'boolean', description: 'print JSON for machines' },
-    'fail-on': { type: 'string', value: 'LEVEL', description: 'exit 1 when a fixable CVE of this urgency or higher is found: unimportant, low, medium, high, or any' },
-    'fail-on-open': { type: 'boolean', description: 'with --fail-on, CVEs without a fix count too' },
-  },
+  options: OPTIONS,
+
   examples: ['npx tsx build.ts audit --tracker debian-tracker.json', 'npx tsx build.ts audit --tracker debian-tracker.json nginx --fail-on high'],
   async run(ctx) {
-    if (typeof ctx.options.tracker !== 'string') throw new UserError('audit: --tracker FILE is required (the Debian security tracker\'s JSON export; see docs/trust.md)');
+    if (ctx.options.tracker === undefined) throw new UserError('audit: --tracker FILE is required (the Debian security tracker\'s JSON export; see docs/trust.md)');
     const level = failLevel(ctx);
-    const tracker = await readTracker(resolve(ctx.options.tracker));
-    const images = await asUserError('audit', () => publishedImages(registryDirOf(ctx), ctx.args));
+    const tracker = await readTracker(ctx.options.tracker);
+    const images = await publishedImages(registryDirOf(ctx), ctx.args);
     const audits: ImageAudit[] = images.map((image) => {
       if (!image.sbom) return { image, findings: [], problem: image.problem };
       const release = image.sbom.os.codename;
@@ -96,9 +98,9 @@ export const auditVerb: Verb = {
     } else printText(ctx, audits);
     const notAudited = audits.filter((a) => a.problem);
     if (level === undefined) return notAudited.length ? 1 : 0;
-    const counts = (f: Finding) => (f.state === 'fixable' || !!ctx.options['fail-on-open']) && (level === -2 || levelRank(f.urgency) >= level);
+    const counts = (f: Finding) => (f.state === 'fixable' || ctx.options['fail-on-open']) && (level === -2 || levelRank(f.urgency) >= level);
     const hits = audits.flatMap((a) => a.findings.filter(counts));
     if (hits.length) ctx.stderr(`audit: ${hits.length} CVE(s) at --fail-on ${String(ctx.options['fail-on'])}${ctx.options['fail-on-open'] ? ' (open ones included)' : ''}: ${[...new Set(hits.map((h) => h.cve))].slice(0, 8).join(', ')}${hits.length > 8 ? ', ...' : ''}\n`);
     return hits.length || notAudited.length ? 1 : 0;
   },
-};
+});

@@ -6,35 +6,40 @@
  * imports only light modules; execa, p-queue, the compiler and the registry are loaded on demand.
  * @module
  */
-import type { Verb } from '../cli.ts';
-import { UserError } from '../diagnostics.ts';
+import { defineVerb, opt } from '../cli.ts';
+import { cacheFlagProblem } from '../cache/config.ts';
+import { parseDuration } from '../graph/fsutil.ts';
 import type { BuildReport } from '../graph/index.ts';
 import { defaultJobs } from '../graph/options.ts';
 import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../graph/events.ts';
-import { resolve } from 'node:path';
 
 /** The remote cache options, shared by every verb that builds (docs/scale.md#remote-cache). */
-export const CACHE_OPTIONS: NonNullable<Verb['options']> = {
-  cache: { type: 'string', value: 'URL', description: 'remote cache (HTTP GET/PUT/HEAD, e.g. nginx WebDAV): fetch verified nodes instead of building them, upload what is built; ro+URL or --cache-ro: fetch only; `none` turns a configured one off (default: APPLIANCE_CACHE, or "cache" in build.config.json)' },
-  'cache-ro': { type: 'boolean', description: 'use the remote cache read-only: fetch, never upload' },
+export const CACHE_OPTIONS = {
+  cache: opt.string({ value: 'URL', check: cacheFlagProblem, description: 'remote cache (HTTP GET/PUT/HEAD, e.g. nginx WebDAV): fetch verified nodes instead of building them, upload what is built; ro+URL or --cache-ro: fetch only; `none` turns a configured one off (default: APPLIANCE_CACHE, or "cache" in build.config.json)' }),
+  'cache-ro': opt.boolean({ description: 'use the remote cache read-only: fetch, never upload' }),
 };
 
 /** Options shared with other verbs that build (mirrors are global options). */
-export const BUILD_OPTIONS: NonNullable<Verb['options']> = {
-  'dry-run': { type: 'boolean', short: 'n', description: 'build nothing: print each target as fresh or stale, with the reasons' },
-  json: { type: 'boolean', description: 'print the result as JSON on stdout ({"targets":[{"target","status","reasons"}],"dead":[...]})' },
-  force: { type: 'boolean', description: "rebuild the named targets' own layers (packages, image) even when they are fresh" },
-  'max-age': { type: 'string', value: 'AGE', description: 'rebuild base layers built longer ago than AGE (e.g. 7d), and every appliance on them: how mirror updates (security fixes) get in' },
-  'all-arch': { type: 'boolean', description: 'every architecture each appliance declares (default: the host architecture)' },
-  jobs: { type: 'string', short: 'j', value: 'N', description: `tree builds (debootstrap, apt) at once, and as many image packs (default: half the CPUs, 1 to 4; here ${defaultJobs()})` },
-  'fail-fast': { type: 'boolean', description: 'start no new build after the first failure (default: independent targets keep building)' },
-  plain: { type: 'boolean', description: 'one line per event, no live redraw (the default in CI and when not on a terminal)' },
-  'no-index': { type: 'boolean', description: 'do not hand the built images to the registry' },
-  'no-wait': { type: 'boolean', description: 'exit 1 at once when another build holds the .cache/ lock, instead of waiting' },
-  compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the image layer: xz (smallest), zstd, zstd-3 (fastest, for the edit loop)... (part of the image key only) (default: xz)' },
-  type: { type: 'string', value: 'TYPE', description: 'distrobuilder --type: split or unified (part of the key; the registry needs split) (default: split)' },
-  registry: { type: 'string', value: 'DIR', description: 'registry folder (default: <project>/registry)' },
-  builder: { type: 'string', value: 'REMOTE', description: 'run each node in a throw-away builder container on this Incus remote (`local`: this host\'s daemon; `host`: no builder); default: build.config.json, else this host (docs/scale.md)' },
+/** `-j N`: distrobuilder runs at once (shared with `test`). */
+export const JOBS_OPTION = opt.integer({ short: 'j', value: 'N', min: 1, max: 64, description: `tree builds (debootstrap, apt) at once, and as many image packs (default: half the CPUs, 1 to 4; here ${defaultJobs()})` });
+
+/** Options of the build verb. */
+export const BUILD_OPTIONS = {
+  'dry-run': opt.boolean({ short: 'n', description: 'build nothing: print each target as fresh or stale, with the reasons' }),
+  json: opt.boolean({ description: 'print the result as JSON on stdout ({"targets":[{"target","status","reasons"}],"dead":[...]})' }),
+  force: opt.boolean({ description: "rebuild the named targets' own layers (packages, image) even when they are fresh" }),
+  // Kept as text: the staleness reason quotes it ("older than --max-age 7d").
+  'max-age': opt.string({ value: 'AGE', description: 'rebuild base layers built longer ago than AGE (e.g. 7d), and every appliance on them: how mirror updates (security fixes) get in', check: (v) => (parseDuration(v) ? undefined : `expected a duration such as 12h, 7d or 2w, got "${v}"`) }),
+  'all-arch': opt.boolean({ description: 'every architecture each appliance declares (default: the host architecture)' }),
+  jobs: JOBS_OPTION,
+  'fail-fast': opt.boolean({ description: 'start no new build after the first failure (default: independent targets keep building)' }),
+  plain: opt.boolean({ description: 'one line per event, no live redraw (the default in CI and when not on a terminal)' }),
+  'no-index': opt.boolean({ description: 'do not hand the built images to the registry' }),
+  'no-wait': opt.boolean({ description: 'exit 1 at once when another build holds the .cache/ lock, instead of waiting' }),
+  compression: opt.string({ value: 'METHOD', description: 'squashfs compression of the image layer: xz (smallest), zstd, zstd-3 (fastest, for the edit loop)... (part of the image key only) (default: xz)' }),
+  type: opt.choice(['split', 'unified'], { value: 'TYPE', default: 'split', description: 'distrobuilder --type: split or unified (part of the key; the registry needs split) (default: split)' }),
+  registry: opt.path({ value: 'DIR', description: 'registry folder (default: <project>/registry)' }),
+  builder: opt.string({ value: 'REMOTE', description: 'run each node in a throw-away builder container on this Incus remote (`local`: this host\'s daemon; `host`: no builder); default: build.config.json, else this host (docs/scale.md)' }),
   ...CACHE_OPTIONS,
 };
 
@@ -56,7 +61,7 @@ export function reportJson(r: BuildReport): string {
   }, null, 2) + '\n';
 }
 
-export const buildVerb: Verb = {
+export const buildVerb = defineVerb({
   name: 'build',
   summary: 'build the stale targets (the default verb): only what changed, saying why; --dry-run explains without building',
   usage: 'build [name[:arch]...] [--all-arch] [--dry-run] [--json] [--force] [--max-age AGE] [-j N] [--fail-fast] [--plain] [--no-index] [--cache URL [--cache-ro]]',
@@ -71,16 +76,9 @@ export const buildVerb: Verb = {
   ],
   async run(ctx) {
     const o = ctx.options;
-    let jobs: number | undefined;
-    if (o.jobs !== undefined) {
-      jobs = Number(o.jobs);
-      if (!/^\d+$/.test(String(o.jobs)) || jobs < 1) throw new UserError(`--jobs: expected a whole number >= 1, got "${o.jobs}"`);
-    }
-    const type = (o.type as string | undefined) ?? 'split';
-    if (type !== 'split' && type !== 'unified') throw new UserError(`--type: expected split or unified, got "${type}"`);
-    const json = !!o.json;
+    const json = o.json;
     const { cacheSettings } = await import('../cache/config.ts');
-    const cache = cacheSettings(ctx.root, o.cache as string | undefined, !!o['cache-ro'], ctx.env);
+    const cache = cacheSettings(ctx.root, o.cache, o['cache-ro'], ctx.env);
     const sinks = { out: ctx.stdout, err: ctx.stderr };
     const tty = !!process.stdout.isTTY && !ctx.env.CI && !o.plain && !json;
     const logger: Logger = json ? new QuietLogger(sinks) : tty ? new LiveLogger((t) => ctx.stdout(t)) : new PlainLogger(sinks);
@@ -89,35 +87,32 @@ export const buildVerb: Verb = {
       // Loaded here, not at the top: other verbs never pay for the build stage's modules.
       const { buildTargets } = await import('../graph/index.ts');
       const { prepareBuilder } = await import('../builder/index.ts');
-      const context = { debianMirror: o['debian-mirror'] as string | undefined, alpineMirror: o['alpine-mirror'] as string | undefined };
+      const context = { debianMirror: o['debian-mirror'], alpineMirror: o['alpine-mirror'] };
       const signal = ctx.interrupt();
-      const builder = await prepareBuilder({ root: ctx.root, option: o.builder as string | undefined, env: ctx.env, context, logger, signal, dryRun: !!o['dry-run'] });
+      const builder = await prepareBuilder({ root: ctx.root, option: o.builder, env: ctx.env, context, logger, signal, dryRun: o['dry-run'] });
       report = await buildTargets({
         root: ctx.root,
         specs: ctx.args,
-        allArch: !!o['all-arch'],
-        force: !!o.force,
-        maxAge: o['max-age'] as string | undefined,
-        dryRun: !!o['dry-run'],
-        jobs: jobs ?? builder?.jobs,
+        allArch: o['all-arch'],
+        force: o.force,
+        maxAge: o['max-age'],
+        dryRun: o['dry-run'],
+        jobs: o.jobs ?? builder?.jobs,
         ...(builder ? { executor: builder.executor, toolchain: builder.toolchain } : {}),
-        failFast: !!o['fail-fast'],
+        failFast: o['fail-fast'],
         index: !o['no-index'],
         wait: !o['no-wait'],
-        registryDir: typeof o.registry === 'string' && o.registry ? resolve(o.registry) : undefined,
-        options: { type, ...(o.compression ? { compression: String(o.compression) } : {}) },
+        registryDir: o.registry,
+        options: { type: o.type, ...(o.compression ? { compression: o.compression } : {}) },
         env: ctx.env,
         context,
         logger,
         signal,
         cache,
       });
-    } catch (e) {
+    } finally {
       logger.close();
-      if (e instanceof Error && e.name === 'LockedError') throw new UserError(e.message);
-      throw e;
     }
-    logger.close();
     if (json) ctx.stdout(reportJson(report));
     else if (o['dry-run']) {
       for (const t of report.targets) {
@@ -133,4 +128,4 @@ export const buildVerb: Verb = {
     }
     return report.exitCode;
   },
-};
+});

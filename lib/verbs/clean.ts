@@ -9,28 +9,28 @@
  * @module
  */
 import { existsSync, readdirSync } from 'node:fs';
-import { join, relative, resolve } from 'node:path';
-import type { Verb, VerbContext } from '../cli.ts';
+import { join, relative } from 'node:path';
+import { defineVerb, opt, type VerbContext } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { acquireLock, LockedError, type HeldLock } from '../graph/lock.ts';
+import { acquireLock } from '../graph/lock.ts';
 import { formatBytes, safeRemove, treeSize } from '../graph/fsutil.ts';
 import { buildPaths, type BuildPaths } from '../graph/paths.ts';
 import { cacheUsage, targetCachePaths, unusedPaths } from '../graph/gc.ts';
 import { parseTargetSpec } from '../targets.ts';
 import { hostArch } from '../arch.ts';
 
-const LOCK_OPTIONS: NonNullable<Verb['options']> = {
-  'no-wait': { type: 'boolean', description: 'exit 1 at once when a build holds the .cache/ lock, instead of waiting' },
+const LOCK_OPTIONS = {
+  'no-wait': opt.boolean({ description: 'exit 1 at once when a build holds the .cache/ lock, instead of waiting' }),
 };
 
-async function locked<T>(ctx: VerbContext, p: BuildPaths, verb: string, fn: () => Promise<T> | T): Promise<T> {
-  let lock: HeldLock;
-  try {
-    lock = await acquireLock(p, { wait: !ctx.options['no-wait'], onWait: (m) => ctx.stderr(m + '\n'), command: verb });
-  } catch (e) {
-    if (e instanceof LockedError) throw new UserError(e.message);
-    throw e;
-  }
+const CLEAN_OPTIONS = {
+  ...LOCK_OPTIONS,
+  unused: opt.boolean({ description: 'remove only the base and packages trees no target is built on any more (keeps everything the catalogue uses)' }),
+  'dry-run': opt.boolean({ short: 'n', description: 'remove nothing: list what would go, and what .cache/ holds' }),
+};
+
+async function locked<T>(ctx: VerbContext<typeof LOCK_OPTIONS>, p: BuildPaths, verb: string, fn: () => Promise<T> | T): Promise<T> {
+  const lock = await acquireLock(p, { wait: !ctx.options['no-wait'], onWait: (m) => ctx.stderr(m + '\n'), command: verb });
   try {
     return await fn();
   } finally {
@@ -46,7 +46,7 @@ function printUsage(ctx: VerbContext, p: BuildPaths): void {
 }
 
 /** What `clean` would remove for the given arguments. */
-function cleanPaths(ctx: VerbContext, p: BuildPaths): string[] {
+function cleanPaths(ctx: VerbContext<typeof CLEAN_OPTIONS>, p: BuildPaths): string[] {
   if (ctx.options.unused) return unusedPaths(p).map((u) => u.path);
   if (!ctx.args.length) return [p.out, p.records, p.logs, p.tmp, p.trees];
   return ctx.args.flatMap((spec) => {
@@ -78,15 +78,11 @@ function removeAll(ctx: VerbContext, paths: string[]): { count: number; bytes: n
   return { count, bytes, failed };
 }
 
-export const cleanVerb: Verb = {
+export const cleanVerb = defineVerb({
   name: 'clean',
   summary: 'remove build outputs (all, or of the named targets); keep the download cache and the registry',
   usage: 'clean [name[:arch]...] [--unused] [--dry-run] [--no-wait]',
-  options: {
-    ...LOCK_OPTIONS,
-    unused: { type: 'boolean', description: 'remove only the base and packages trees no target is built on any more (keeps everything the catalogue uses)' },
-    'dry-run': { type: 'boolean', short: 'n', description: 'remove nothing: list what would go, and what .cache/ holds' },
-  },
+  options: CLEAN_OPTIONS,
   examples: ['npx tsx build.ts clean', 'npx tsx build.ts clean nginx:arm64', 'npx tsx build.ts clean --unused', 'npx tsx build.ts clean --dry-run'],
   async run(ctx) {
     const p = buildPaths(ctx.root);
@@ -103,21 +99,21 @@ export const cleanVerb: Verb = {
     ctx.stdout(r.count ? `clean: removed ${r.count} path(s), ${formatBytes(r.bytes)}; kept ${relative(ctx.root, p.sources)} and the registry\n` : 'clean: nothing to remove\n');
     return r.failed ? 1 : 0;
   },
-};
+});
 
-export const cleanAllVerb: Verb = {
+export const cleanAllVerb = defineVerb({
   name: 'clean-all',
   summary: 'remove .cache/ entirely (outputs, records, logs, download cache) and the registry',
   args: { max: 0 },
   usage: 'clean-all [--registry DIR] [--no-wait]',
   options: {
     ...LOCK_OPTIONS,
-    registry: { type: 'string', value: 'DIR', description: 'registry folder (default: <project>/registry)' },
+    registry: opt.path({ value: 'DIR', description: 'registry folder (default: <project>/registry)' }),
   },
   examples: ['npx tsx build.ts clean-all'],
   async run(ctx) {
     const p = buildPaths(ctx.root);
-    const registry = typeof ctx.options.registry === 'string' && ctx.options.registry ? resolve(ctx.options.registry) : p.registry;
+    const registry = ctx.options.registry ?? p.registry;
     let r = { count: 0, bytes: 0, failed: 0 };
     if (existsSync(p.cache)) {
       r = await locked(ctx, p, 'clean-all', () => {
@@ -132,4 +128,4 @@ export const cleanAllVerb: Verb = {
     ctx.stdout(count ? `clean-all: removed ${count} path(s), ${formatBytes(r.bytes + reg.bytes)}\n` : 'clean-all: nothing to remove\n');
     return r.failed + reg.failed ? 1 : 0;
   },
-};
+});

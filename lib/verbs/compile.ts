@@ -1,5 +1,5 @@
 /** `compile <name:arch>`: print the distrobuilder YAML of one target. */
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { compile, CompileError } from '../compile.ts';
 import { buildContext } from '../context.ts';
 import { UserError } from '../diagnostics.ts';
@@ -7,29 +7,28 @@ import { toYaml } from '../yaml.ts';
 import { loadAppliances } from '../load.ts';
 import { parseTargetSpec, resolveTargets } from '../targets.ts';
 
-export const compileVerb: Verb = {
+export const compileVerb = defineVerb({
   name: 'compile',
   summary: 'print the distrobuilder YAML of a target on stdout',
   args: { min: 1 },
   usage: 'compile <name>[:<arch>]... [--layer base|packages|image]',
   options: {
-    layer: { type: 'string', value: 'LAYER', description: 'print one layer the build graph runs instead of the whole definition: base (build-dir), packages (build-dir on the base), image (pack-incus)' },
+    layer: opt.choice(['base', 'packages', 'image'], { value: 'LAYER', description: 'print one layer the build graph runs instead of the whole definition: base (build-dir), packages (build-dir on the base), image (pack-incus)' }),
   },
   examples: ['npx tsx build.ts compile nginx:amd64', 'npx tsx build.ts compile nginx:aarch64 > nginx-arm64.yaml', 'npx tsx build.ts compile nginx --layer packages'],
   async run(ctx) {
     if (ctx.args.length === 0) throw new UserError('compile: name a target, e.g. `compile nginx:amd64`');
-    const layer = ctx.options.layer as string | undefined;
-    if (layer !== undefined && !['base', 'packages', 'image'].includes(layer)) throw new UserError(`--layer: expected base, packages or image, got "${layer}"`);
+    const layer = ctx.options.layer;
     const names = ctx.args.map((s) => parseTargetSpec(s).name);
     const apps = await loadAppliances(ctx.appliancesDir, names);
     const targets = resolveTargets(apps, ctx.args);
-    const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string }, ctx.env);
+    const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] }, ctx.env);
     const outputs: string[] = [];
     for (const t of targets) {
       try {
         const c = compile(t.appliance, t.arch, bctx);
         if (!layer) outputs.push(c.yaml);
-        else if (c.layers[layer as 'base']) outputs.push(toYaml(c.layers[layer as 'base']));
+        else if (c.layers[layer]) outputs.push(toYaml(c.layers[layer]));
         else throw new UserError(`${t.id}: no ${layer} layer (it installs no packages: its image is packed straight on the base)`);
       } catch (e) {
         if (e instanceof CompileError) throw new UserError(`${t.id}: ${e.message}`, [{ file: e.file, message: e.message, severity: 'error' }]);
@@ -40,4 +39,4 @@ export const compileVerb: Verb = {
     ctx.stdout(outputs.join('---\n'));
     return 0;
   },
-};
+});

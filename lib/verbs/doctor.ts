@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt, type VerbContext } from '../cli.ts';
 import { table } from './list.ts';
 import { hostArch } from '../arch.ts';
 import { CACHE_OPTIONS } from './build.ts';
@@ -53,21 +53,21 @@ function binfmt(): string | undefined {
 }
 
 /** The remote cache section: which one, reachable, writable (a probe PUT + DELETE). */
-async function reportCache(ctx: Parameters<Verb['run']>[0]): Promise<void> {
+async function reportCache(ctx: VerbContext<typeof CACHE_OPTIONS>): Promise<void> {
   const { cacheSettings } = await import('../cache/config.ts');
-  const s = cacheSettings(ctx.root, ctx.options.cache as string | undefined, !!ctx.options['cache-ro'], ctx.env);
+  const s = cacheSettings(ctx.root, ctx.options.cache, ctx.options['cache-ro'], ctx.env);
   if (!s) return void ctx.stdout('\nRemote cache: none configured (--cache URL, APPLIANCE_CACHE, or "cache" in build.config.json)\n');
   const { probeCache } = await import('../cache/probe.ts');
   const r = await probeCache(s, ctx.interrupt());
   ctx.stdout(`\nRemote cache: ${r.url}${r.readOnly ? ' (read-only)' : ''}\n  reachable: ${r.reachable}\n  writable: ${r.writable}\n`);
 }
 
-export const doctorVerb: Verb = {
+export const doctorVerb = defineVerb({
   name: 'doctor',
   summary: 'show which tools are present, their versions, and what is missing for which verb',
   args: { max: 0 },
   usage: 'doctor [--cache URL [--cache-ro]] [--builder REMOTE]',
-  options: { ...CACHE_OPTIONS, builder: { type: 'string', value: 'REMOTE', description: 'also check this builder (default: the one in build.config.json, if any)' } },
+  options: { ...CACHE_OPTIONS, builder: opt.string({ value: 'REMOTE', description: 'also check this builder (default: the one in build.config.json, if any)' }) },
   examples: ['npx tsx build.ts doctor', 'npx tsx build.ts doctor --cache http://cache.lan:8080/appliances/', 'npx tsx build.ts doctor --builder local'],
   async run(ctx) {
     const rows = [['TOOL', 'STATUS', 'NEEDED BY']];
@@ -94,21 +94,21 @@ export const doctorVerb: Verb = {
     ctx.stdout(unused ? `; ${formatBytes(unused)} of it is used by no target (\`clean --unused\`)\n` : '\n');
     await reportCache(ctx);
     const { checkBuilder } = await import('../builder/doctor.ts');
-    const builder = await checkBuilder(ctx.root, ctx.options.builder as string | undefined);
+    const builder = await checkBuilder(ctx.root, ctx.options.builder);
     if (builder.length) {
       ctx.stdout(`\nBuilder (docs/scale.md):\n${table([['CHECK', 'STATUS'], ...builder.map((b) => [b.what, b.status])])}`);
       for (const b of builder) if (b.fix) ctx.stdout(`  ${b.what}: ${b.fix}\n`);
     }
     return 0;
   },
-};
+});
 
-export const setupVerb: Verb = {
+export const setupVerb = defineVerb({
   name: 'setup',
   summary: 'set up this host: Incus, distrobuilder, qemu-user, squashfs-tools (lib/host/setup.sh)',
   args: { max: 0 },
   usage: 'setup [--no-incus]',
-  options: { 'no-incus': { type: 'boolean', description: 'skip Incus (a build-only host)' } },
+  options: { 'no-incus': opt.boolean({ description: 'skip Incus (a build-only host)' }) },
   examples: ['npx tsx build.ts setup'],
   async run(ctx) {
     const script = join(ctx.root, 'lib', 'host', 'setup.sh');
@@ -117,4 +117,4 @@ export const setupVerb: Verb = {
     const r = await execa(cmd[0], cmd.slice(1), { stdio: 'inherit', reject: false });
     return r.exitCode ?? 1;
   },
-};
+});

@@ -1,9 +1,9 @@
 /** `help [verb]`: every verb, every option, examples. */
-import type { OptionSpec, Verb } from '../cli.ts';
+import type { OptionTable, Verb } from '../cli.ts';
 import { GLOBAL_OPTIONS } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 
-function optionLines(opts: Record<string, OptionSpec>): string[] {
+function optionLines(opts: OptionTable): string[] {
   return Object.entries(opts).map(([name, o]) => {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${name}${o.type === 'string' ? ` ${o.value ?? 'VALUE'}` : ''}`;
     return `    ${flag.padEnd(28)} ${o.description}`;

@@ -1,5 +1,5 @@
 /** `list`: the appliances with version, base, architectures and description. */
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { loadAppliances } from '../load.ts';
 
 /** Formats rows as aligned columns. */
@@ -8,12 +8,12 @@ export function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-export const listVerb: Verb = {
+export const listVerb = defineVerb({
   name: 'list',
   summary: 'list the appliances (name, version, base, architectures, description)',
   args: { max: 0 },
   usage: 'list [--json]',
-  options: { json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  options: { json: opt.boolean({ description: 'print JSON instead of a table' }) },
   examples: ['npx tsx build.ts list'],
   async run(ctx) {
     const apps = await loadAppliances(ctx.appliancesDir);
@@ -26,4 +26,4 @@ export const listVerb: Verb = {
     ctx.stdout(table(rows));
     return 0;
   },
-};
+});

@@ -3,20 +3,20 @@
  * builds and passes `test` as it is (lib/scaffold/). `new --remove <name>` removes every trace
  * of one: folder, golden files, catalogue row, build outputs, registry images.
  */
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 
-export const newVerb: Verb = {
+export const newVerb = defineVerb({
   name: 'new',
   summary: 'scaffold an appliance from a Debian package that passes validate and test as it is; --remove undoes it',
   usage: 'new <name> --package PKG [--package PKG...] --port N [--service UNIT] | new --remove <name>',
   args: { min: 1, max: 1 },
   options: {
-    package: { type: 'string', multiple: true, value: 'PKG', description: 'Debian package to install (repeatable); the first one runs the service' },
-    port: { type: 'string', value: 'N', description: 'TCP port the service listens on by default (1-65535); health check, test and profile use it' },
-    service: { type: 'string', value: 'UNIT', description: 'systemd service of the package (default: the first package name)' },
-    remove: { type: 'boolean', description: 'remove the appliance <name> new made: folder, golden files, catalogue row, .cache/ outputs, registry images (refused when git tracks it)' },
-    'no-wait': { type: 'boolean', description: 'with --remove: exit 1 at once when a build holds the .cache/ lock' },
+    package: opt.list({ value: 'PKG', description: 'Debian package to install (repeatable); the first one runs the service' }),
+    port: opt.string({ value: 'N', description: 'TCP port the service listens on by default (1-65535); health check, test and profile use it' }),
+    service: opt.string({ value: 'UNIT', description: 'systemd service of the package (default: the first package name)' }),
+    remove: opt.boolean({ description: 'remove the appliance <name> new made: folder, golden files, catalogue row, .cache/ outputs, registry images (refused when git tracks it)' }),
+    'no-wait': opt.boolean({ description: 'with --remove: exit 1 at once when a build holds the .cache/ lock' }),
   },
   examples: [
     'npx tsx build.ts new web --package lighttpd --port 80',
@@ -26,7 +26,8 @@ export const newVerb: Verb = {
   async run(ctx) {
     const name = ctx.args[0];
     if (ctx.options.remove) {
-      const extra = ['package', 'port', 'service'].filter((k) => ctx.options[k] !== undefined);
+      const o = ctx.options;
+      const extra = [o.package.length ? 'package' : '', o.port !== undefined ? 'port' : '', o.service !== undefined ? 'service' : ''].filter(Boolean);
       if (extra.length) throw new UserError(`new --remove ${name}: takes no ${extra.map((k) => `--${k}`).join(', ')}`);
       const { removeScaffold } = await import('../scaffold/remove.ts');
       const n = await removeScaffold(ctx.root, name, { log: (l) => ctx.stdout(l + '\n'), wait: !ctx.options['no-wait'], signal: ctx.interrupt() });
@@ -52,4 +53,4 @@ export const newVerb: Verb = {
     ].join('\n'));
     return 0;
   },
-};
+});

@@ -2,20 +2,20 @@
  * `profile <name>`: print an Incus profile (YAML) with a proxy device per published port of the
  * appliance, for `incus profile create NAME < file` / `incus profile edit NAME < file`.
  */
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { loadAppliances } from '../load.ts';
 import { profileYaml, ProfileError } from '../profile.ts';
 
-export const profileVerb: Verb = {
+export const profileVerb = defineVerb({
   name: 'profile',
   summary: 'print an Incus profile (YAML) with proxy devices for the ports of an appliance',
   args: { min: 1, max: 1 },
   usage: 'profile <name> [--listen-address ADDR] [--port-offset N] [--name PROFILE]',
   options: {
-    'listen-address': { type: 'string', value: 'ADDR', description: 'host address the proxy devices listen on (default 0.0.0.0; e.g. 127.0.0.1)' },
-    'port-offset': { type: 'string', value: 'N', description: 'host port = container port + N, to publish several instances (default 0)' },
-    name: { type: 'string', value: 'PROFILE', description: 'profile name (default: the appliance name)' },
+    'listen-address': opt.string({ value: 'ADDR', description: 'host address the proxy devices listen on (default 0.0.0.0; e.g. 127.0.0.1)' }),
+    'port-offset': opt.integer({ value: 'N', min: -65535, max: 65535, default: 0, description: 'host port = container port + N, to publish several instances (default 0)' }),
+    name: opt.string({ value: 'PROFILE', description: 'profile name (default: the appliance name)' }),
   },
   examples: [
     'npx tsx build.ts profile nginx > nginx.yaml && incus profile create nginx < nginx.yaml',
@@ -27,18 +27,13 @@ export const profileVerb: Verb = {
     }
     const name = ctx.args[0];
     if (name.includes(':')) throw new UserError(`profile: "${name}": give an appliance name, not a target (a profile does not depend on the architecture)`);
-    const rawOffset = ctx.options['port-offset'] as string | undefined;
-    let portOffset = 0;
-    if (rawOffset !== undefined) {
-      if (!/^-?\d+$/.test(rawOffset.trim())) throw new UserError(`profile: --port-offset "${rawOffset}" is not an integer`);
-      portOffset = Number(rawOffset);
-    }
+    const portOffset = ctx.options['port-offset'];
     const [app] = await loadAppliances(ctx.appliancesDir, [name]);
     try {
       ctx.stdout(profileYaml(app, {
-        listenAddress: ctx.options['listen-address'] as string | undefined,
+        listenAddress: ctx.options['listen-address'],
         portOffset,
-        name: ctx.options.name as string | undefined,
+        name: ctx.options.name,
       }));
     } catch (e) {
       if (e instanceof ProfileError) throw new UserError(`profile ${name}: ${e.message}`);
@@ -46,4 +41,4 @@ export const profileVerb: Verb = {
     }
     return 0;
   },
-};
+});

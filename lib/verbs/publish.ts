@@ -1,19 +1,19 @@
 /** `publish <destination>`: copy the registry to a folder or rsync destination in a safe order. */
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isRsyncDestination, publish } from '../registry/publish.ts';
 import { REGISTRY_OPTION, notRegistryProblem, registryDirOf } from '../registry/options.ts';
 
-export const publishVerb: Verb = {
+export const publishVerb = defineVerb({
   name: 'publish',
   summary: 'copy the registry to a folder or rsync destination: images, then images.json, then index.json, stale files last',
   args: { min: 1, max: 1 },
   usage: 'publish <destination> [--rsync] [--registry DIR]',
   options: {
     ...REGISTRY_OPTION,
-    rsync: { type: 'boolean', description: 'use rsync even for a local folder (always used for [user@]host:/path)' },
+    rsync: opt.boolean({ description: 'use rsync even for a local folder (always used for [user@]host:/path)' }),
   },
   examples: ['npx tsx build.ts publish /var/www/images', 'npx tsx build.ts publish deploy@web1:/srv/images'],
   async run(ctx) {
@@ -28,7 +28,7 @@ export const publishVerb: Verb = {
     let copied = 0;
     try {
       await publish(src, dest, {
-        rsync: !!ctx.options.rsync,
+        rsync: ctx.options.rsync,
         onStep: (s) => {
           if (s.op === 'copy') copied++;
           else if (s.op === 'run') ctx.stdout(`$ ${s.command.join(' ')}\n`);
@@ -36,10 +36,15 @@ export const publishVerb: Verb = {
         },
       });
     } catch (e) {
-      const err = e as Error & { stderr?: string };
-      throw new UserError(`publish to ${dest} failed: ${err.stderr?.trim() || err.message}`);
+      if (e instanceof UserError) throw e;
+      // rsync failing (execa's error carries its stderr), or a destination folder we cannot write.
+      const err = e as NodeJS.ErrnoException & { stderr?: string; exitCode?: number };
+      if (err.exitCode !== undefined || ['ENOENT', 'ENOTDIR', 'EEXIST', 'EACCES', 'EPERM', 'ENOSPC', 'EROFS'].includes(err.code ?? '')) {
+        throw new UserError(`publish to ${dest} failed: ${err.stderr?.trim() || err.message}`);
+      }
+      throw e;
     }
     ctx.stdout(`published ${src} to ${dest}${copied ? ` (${copied} new file(s))` : ''}\n`);
     return 0;
   },
-};
+});

@@ -1,8 +1,8 @@
 /** `registry-list`: what the registry publishes (alias, version, arch, type, size, fingerprint, date). */
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { readImages } from '../registry/index.ts';
 import { ROOT_ITEM, fingerprintOf, versionDate, versionsNewestFirst } from '../registry/format.ts';
-import { REGISTRY_OPTION, asUserError, humanSize, registryDirOf } from '../registry/options.ts';
+import { REGISTRY_OPTION, humanSize, registryDirOf } from '../registry/options.ts';
 import { table } from './list.ts';
 
 /** One published image. */
@@ -51,15 +51,15 @@ export async function registryRows(registryDir: string): Promise<RegistryRow[]> 
   return rows;
 }
 
-export const registryListVerb: Verb = {
+export const registryListVerb = defineVerb({
   name: 'registry-list',
   summary: 'list the images the registry publishes (alias, version, arch, type, size, fingerprint, date)',
   args: { max: 0 },
   usage: 'registry-list [--registry DIR] [--json]',
-  options: { ...REGISTRY_OPTION, json: { type: 'boolean', description: 'print JSON instead of a table' } },
+  options: { ...REGISTRY_OPTION, json: opt.boolean({ description: 'print JSON instead of a table' }) },
   examples: ['npx tsx build.ts registry-list', 'npx tsx build.ts registry-list --json'],
   async run(ctx) {
-    const rows = await asUserError('registry-list', () => registryRows(registryDirOf(ctx)));
+    const rows = await registryRows(registryDirOf(ctx));
     if (ctx.options.json) {
       ctx.stdout(JSON.stringify(rows, null, 2) + '\n');
       return 0;
@@ -73,4 +73,4 @@ export const registryListVerb: Verb = {
     ctx.stdout(table(out));
     return 0;
   },
-};
+});

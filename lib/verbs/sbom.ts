@@ -1,19 +1,19 @@
 /** `sbom NAME[:ARCH]`: the packages of a published image, from its SBOM, as a table or JSON. */
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { REGISTRY_OPTION, asUserError, registryDirOf } from '../registry/options.ts';
+import { REGISTRY_OPTION, registryDirOf } from '../registry/options.ts';
 import { publishedImages } from '../trust/published.ts';
 import { table } from './list.ts';
 
-export const sbomVerb: Verb = {
+export const sbomVerb = defineVerb({
   name: 'sbom',
   summary: 'list the packages of a published image (its CycloneDX SBOM) as a table',
   args: { min: 1, max: 1 },
   usage: 'sbom NAME[:ARCH] [--json] [--registry DIR]',
-  options: { ...REGISTRY_OPTION, json: { type: 'boolean', description: 'print the packages as JSON (name, version, arch, source, sourceVersion, purl)' } },
+  options: { ...REGISTRY_OPTION, json: opt.boolean({ description: 'print the packages as JSON (name, version, arch, source, sourceVersion, purl)' }) },
   examples: ['npx tsx build.ts sbom nginx', 'npx tsx build.ts sbom nginx:arm64 --json'],
   async run(ctx) {
-    const imgs = await asUserError('sbom', () => publishedImages(registryDirOf(ctx), ctx.args));
+    const imgs = await publishedImages(registryDirOf(ctx), ctx.args);
     const missing = imgs.filter((i) => !i.sbom);
     for (const i of missing) ctx.stderr(`${i.product} ${i.version}: ${i.problem}\n`);
     const withSbom = imgs.filter((i) => i.sbom);
@@ -29,4 +29,4 @@ export const sbomVerb: Verb = {
     if (missing.length && !withSbom.length) throw new UserError(`sbom: no SBOM for ${ctx.args[0]}`);
     return missing.length ? 1 : 0;
   },
-};
+});

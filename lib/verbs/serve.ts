@@ -2,17 +2,17 @@
 import { availableParallelism, hostname } from 'node:os';
 import { X509Certificate } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import type { Verb, VerbContext } from '../cli.ts';
+import { defineVerb, opt, type VerbContext } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { REGISTRY_OPTION, intOption, notRegistryProblem, registryDirOf } from '../registry/options.ts';
+import { REGISTRY_OPTION, notRegistryProblem, registryDirOf } from '../registry/options.ts';
 import { certCovers } from '../serve/cert.ts';
 import { startServer, type RunningServer } from '../serve/server.ts';
 import { startCluster } from '../serve/cluster.ts';
 import { DEFAULT_LIMITS, type ServeLimits } from '../serve/limits.ts';
-import { isRoot, lookupUser, ServeSetupError, type RunAs } from '../serve/privileges.ts';
+import { isRoot, lookupUser, type RunAs } from '../serve/privileges.ts';
 import { existsSync } from 'node:fs';
 import { IMAGES_JSON } from '../registry/format.ts';
-import { keyPaths, loadSigningKey, publicKeyText } from '../trust/keys.ts';
+import { KeyError, keyPaths, loadSigningKey, publicKeyText } from '../trust/keys.ts';
 import { SIGNATURE_FILE } from '../trust/index-signature.ts';
 
 /**
@@ -20,13 +20,14 @@ import { SIGNATURE_FILE } from '../trust/index-signature.ts';
  * unsigned. Read before the privilege drop; a key readable by others is a warning here (the
  * build refuses to sign with it).
  */
-function signingLines(ctx: VerbContext, registryDir: string): string {
+function signingLines(ctx: Ctx, registryDir: string): string {
   const paths = keyPaths(ctx.root, ctx.env);
   let key;
   try {
     key = loadSigningKey(paths);
   } catch (e) {
-    ctx.stderr(`warning: ${(e as Error).message}\n`);
+    if (!(e instanceof KeyError)) throw e;
+    ctx.stderr(`warning: ${e.message}\n`);
     return '';
   }
   if (!key) return `The index is not signed (no ${paths.secret}; \`npx tsx build.ts keygen\` creates one).\n`;
@@ -72,25 +73,43 @@ const LIMIT_OPTIONS: [string, keyof ServeLimits, 's' | 'n', string][] = [
   ['max-cuts-per-address', 'maxCutsPerAddress', 'n', 'connections of one address cut by a timeout or the pipelining cap within a minute before its new ones are refused'],
 ];
 
+const OPTIONS = {
+  ...REGISTRY_OPTION,
+  host: opt.string({ value: 'ADDR', default: '0.0.0.0', description: 'listen address (default 0.0.0.0)' }),
+  port: opt.integer({ value: 'N', min: 0, max: 65535, default: 8443, description: 'listen port (default 8443; 0 picks a free one)' }),
+  cert: opt.path({ value: 'FILE', description: 'PEM certificate to serve instead of the self-signed one in .certs/' }),
+  key: opt.path({ value: 'FILE', description: 'PEM private key of --cert' }),
+  'cert-dir': opt.path({ value: 'DIR', description: 'where the self-signed certificate is kept (default <project>/.certs)' }),
+  workers: opt.integer({ value: 'N', min: 1, max: 1024, description: 'server processes sharing the port (default: one per CPU)' }),
+  remote: opt.string({ value: 'NAME', default: 'appliance', check: (v) => (REMOTE.test(v) ? undefined : `"${v}" is not a valid remote name`), description: 'remote name used in the printed client commands (default appliance)' }),
+  user: opt.string({ value: 'NAME', description: 'when started as root, become this user once the port is bound and the key read (default nobody; a dedicated user is better)' }),
+  ...Object.fromEntries(LIMIT_OPTIONS.map(([name, key, unit, what]) => [name, opt.integer({
+    value: unit === 's' ? 'S' : 'N', min: 1,
+    description: `${what} (default ${unit === 's' ? DEFAULT_LIMITS[key] / 1000 : DEFAULT_LIMITS[key]})`,
+  })])),
+};
+
+/** What the verb's helpers receive. */
+type Ctx = VerbContext<typeof OPTIONS>;
+
 /** The limits given on the command line (unset ones keep the defaults). */
-function limitsOf(ctx: VerbContext): Partial<ServeLimits> {
+function limitsOf(ctx: Ctx): Partial<ServeLimits> {
   const out: Partial<ServeLimits> = {};
   for (const [name, key, unit] of LIMIT_OPTIONS) {
-    if (ctx.options[name] === undefined) continue;
-    const n = intOption(ctx, name, 0, 1);
-    out[key] = unit === 's' ? n * 1000 : n;
+    const n = (ctx.options as Record<string, unknown>)[name] as number | undefined;
+    if (n !== undefined) out[key] = unit === 's' ? n * 1000 : n;
   }
   return out;
 }
 
 /** The user to become when started as root (`--user`, default nobody); undefined when not root. */
-async function runAsOf(ctx: VerbContext): Promise<RunAs | undefined> {
-  const name = typeof ctx.options.user === 'string' ? ctx.options.user : 'nobody';
+async function runAsOf(ctx: Ctx): Promise<RunAs | undefined> {
+  const name = ctx.options.user ?? 'nobody';
   if (!isRoot()) {
     if (ctx.options.user !== undefined) ctx.stderr(`note: --user applies when serve is started as root; running as uid ${process.getuid?.()}\n`);
     return undefined;
   }
-  const who = await lookupUser(name).catch((e) => { throw new UserError((e as Error).message); });
+  const who = await lookupUser(name);
   if (who.uid === 0) ctx.stderr(`warning: --user ${name} keeps root: every server process can read anything on this machine\n`);
   return who;
 }
@@ -108,21 +127,15 @@ function untilSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-async function run(ctx: VerbContext): Promise<number> {
+async function run(ctx: Ctx): Promise<number> {
   const registryDir = registryDirOf(ctx);
-  const host = typeof ctx.options.host === 'string' ? ctx.options.host : '0.0.0.0';
-  const port = intOption(ctx, 'port', 8443, 0);
-  if (port > 65535) throw new UserError(`--port: ${port} is not a port`);
-  const remote = typeof ctx.options.remote === 'string' ? ctx.options.remote : 'appliance';
-  if (!REMOTE.test(remote)) throw new UserError(`--remote: "${remote}" is not a valid remote name`);
-  const cert = ctx.options.cert as string | undefined;
-  const key = ctx.options.key as string | undefined;
+  const { host, port, remote, cert, key } = ctx.options;
   if (!!cert !== !!key) throw new UserError('--cert and --key go together');
   if (!existsSync(registryDir)) throw new UserError(`${registryDir}: no registry yet (build something first, or pass --registry DIR)`);
   const notRegistry = notRegistryProblem(registryDir, { emptyOk: true });
   if (notRegistry) throw new UserError(notRegistry);
   if (!existsSync(join(registryDir, IMAGES_JSON))) ctx.stderr(`warning: ${registryDir} has no ${IMAGES_JSON} yet: clients will list nothing\n`);
-  const workers = intOption(ctx, 'workers', availableParallelism(), 1);
+  const workers = ctx.options.workers ?? availableParallelism();
   const limits = limitsOf(ctx);
   const runAs = await runAsOf(ctx);
   let srv: Pick<RunningServer, 'url' | 'port' | 'certificate' | 'close'>;
@@ -131,8 +144,8 @@ async function run(ctx: VerbContext): Promise<number> {
       registryDir,
       host,
       port,
-      certDir: typeof ctx.options['cert-dir'] === 'string' ? resolve(ctx.options['cert-dir']) : join(ctx.root, '.certs'),
-      ...(cert && key ? { cert: resolve(cert), key: resolve(key) } : {}),
+      certDir: ctx.options['cert-dir'] ?? join(ctx.root, '.certs'),
+      ...(cert && key ? { cert, key } : {}),
       limits,
       runAs,
     };
@@ -144,8 +157,10 @@ async function run(ctx: VerbContext): Promise<number> {
     if (err.code === 'EADDRINUSE') throw new UserError(`${host}:${port} is already in use (another serve running?); pick --port`);
     if (err.code === 'EACCES') throw new UserError(`${host}:${port}: permission denied (ports below 1024 need privileges)`);
     if (err.code === 'EADDRNOTAVAIL') throw new UserError(`--host ${host}: not an address of this machine`);
-    if (e instanceof ServeSetupError) throw new UserError(e.message);
-    throw new UserError((e as Error).message);
+    if (e instanceof UserError) throw e;
+    // A --cert/--key that is missing or that OpenSSL refuses; anything else is a bug.
+    if (cert && (err.code === 'ENOENT' || err.code === 'EISDIR' || err.code?.startsWith('ERR_OSSL'))) throw new UserError(`--cert ${cert} / --key ${key}: ${err.message}`);
+    throw e;
   }
   const c = srv.certificate;
   const selfSigned = !cert;
@@ -170,26 +185,12 @@ async function run(ctx: VerbContext): Promise<number> {
   return 0;
 }
 
-export const serveVerb: Verb = {
+export const serveVerb = defineVerb({
   name: 'serve',
   summary: 'serve the registry over HTTPS for `incus remote add ... --protocol simplestreams` (self-signed certificate on first run)',
   args: { max: 0 },
   usage: 'serve [--host ADDR] [--port N] [--cert FILE --key FILE | --cert-dir DIR] [--workers N] [--user NAME] [--remote NAME] [--registry DIR] [limits]',
-  options: {
-    ...REGISTRY_OPTION,
-    host: { type: 'string', value: 'ADDR', description: 'listen address (default 0.0.0.0)' },
-    port: { type: 'string', value: 'N', description: 'listen port (default 8443; 0 picks a free one)' },
-    cert: { type: 'string', value: 'FILE', description: 'PEM certificate to serve instead of the self-signed one in .certs/' },
-    key: { type: 'string', value: 'FILE', description: 'PEM private key of --cert' },
-    'cert-dir': { type: 'string', value: 'DIR', description: 'where the self-signed certificate is kept (default <project>/.certs)' },
-    workers: { type: 'string', value: 'N', description: 'server processes sharing the port (default: one per CPU)' },
-    remote: { type: 'string', value: 'NAME', description: 'remote name used in the printed client commands (default appliance)' },
-    user: { type: 'string', value: 'NAME', description: 'when started as root, become this user once the port is bound and the key read (default nobody; a dedicated user is better)' },
-    ...Object.fromEntries(LIMIT_OPTIONS.map(([name, key, unit, what]) => [name, {
-      type: 'string' as const, value: unit === 's' ? 'S' : 'N',
-      description: `${what} (default ${unit === 's' ? DEFAULT_LIMITS[key] / 1000 : DEFAULT_LIMITS[key]})`,
-    }])),
-  },
+  options: OPTIONS,
   examples: ['npx tsx build.ts serve', 'npx tsx build.ts serve --host 127.0.0.1 --port 9443', 'npx tsx build.ts serve --cert /etc/ssl/site.pem --key /etc/ssl/site.key'],
   run,
-};
+});

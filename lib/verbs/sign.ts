@@ -1,20 +1,19 @@
 /** `sign`: re-index and sign the registry now (a new serial and expiry), without building. */
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { parseDuration } from '../graph/fsutil.ts';
 import { resign } from '../registry/index.ts';
-import { REGISTRY_OPTION, asUserError, notRegistryProblem, registryDirOf } from '../registry/options.ts';
+import { REGISTRY_OPTION, notRegistryProblem, registryDirOf } from '../registry/options.ts';
 import { DEFAULT_VALIDITY_MS, SIGNATURE_FILE } from '../trust/index-signature.ts';
 import { keyPaths, loadSigningKey } from '../trust/keys.ts';
 
-export const signVerb: Verb = {
+export const signVerb = defineVerb({
   name: 'sign',
   summary: 'sign the registry index now with .keys/registry.key (new serial, new expiry); run it from cron well before the expiry',
   args: { max: 0 },
   usage: 'sign [--valid DURATION] [--registry DIR]',
   options: {
     ...REGISTRY_OPTION,
-    valid: { type: 'string', value: 'DURATION', description: `how long the signature holds, e.g. 7d or 12h (default ${DEFAULT_VALIDITY_MS / 86_400_000}d)` },
+    valid: opt.duration({ value: 'DURATION', description: `how long the signature holds, e.g. 7d or 12h (default ${DEFAULT_VALIDITY_MS / 86_400_000}d)` }),
   },
   examples: ['npx tsx build.ts sign', 'npx tsx build.ts sign --valid 7d'],
   async run(ctx) {
@@ -22,16 +21,12 @@ export const signVerb: Verb = {
     const problem = notRegistryProblem(dir);
     if (problem) throw new UserError(problem);
     const paths = keyPaths(ctx.root, ctx.env);
-    const key = await asUserError('sign', async () => loadSigningKey(paths));
+    const key = loadSigningKey(paths);
     if (!key) throw new UserError(`sign: no signing key at ${paths.secret}: run \`npx tsx build.ts keygen\` first`);
-    let validMs: number | undefined;
-    if (ctx.options.valid !== undefined) {
-      validMs = parseDuration(String(ctx.options.valid));
-      if (validMs === undefined || validMs <= 0) throw new UserError(`--valid: expected a duration such as 7d, 12h or 2w, got "${String(ctx.options.valid)}"`);
-    }
+    const validMs = ctx.options.valid;
     let signed: { serial: number; expires: Date } | undefined;
-    await asUserError('sign', () => resign(dir, { signing: { key, validMs }, onEvent: (e) => { if (e.type === 'sign') signed = e; } }));
+    await resign(dir, { signing: { key, validMs }, onEvent: (e) => { if (e.type === 'sign') signed = e; } });
     ctx.stdout(`signed ${dir}/${SIGNATURE_FILE}: serial ${signed?.serial}, expires ${signed?.expires.toISOString()}\n`);
     return 0;
   },
-};
+});

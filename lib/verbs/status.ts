@@ -3,7 +3,7 @@
  * each setting (secrets masked) and whether it was applied, unknown `user.<app>.*` keys, the data
  * volume's owner, the last apply and the health check. Exits with its code (1: not healthy).
  */
-import type { Verb } from '../cli.ts';
+import { defineVerb } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { GUEST_COMMAND } from '../settings.ts';
 
@@ -15,7 +15,7 @@ export class InstanceNotFoundError extends UserError {
   }
 }
 
-export const statusVerb: Verb = {
+export const statusVerb = defineVerb({
   name: 'status',
   summary: 'show the settings, volume owner and health of a launched appliance (runs `appliance status` in it)',
   usage: 'status <instance>',
@@ -40,4 +40,4 @@ export const statusVerb: Verb = {
     if (r.stderr.trim()) ctx.stderr(r.stderr);
     return r.code === 0 ? 0 : 1;
   },
-};
+});

@@ -8,11 +8,11 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { hostArch } from '../arch.ts';
 import { table } from './list.ts';
-import { CACHE_OPTIONS } from './build.ts';
+import { CACHE_OPTIONS, JOBS_OPTION } from './build.ts';
 
 /** One appliance's line in the results. */
 export interface TestSummary {
@@ -29,16 +29,16 @@ function mib(n?: number): string {
   return n === undefined ? '-' : `${(n / 1048576).toFixed(1)} MiB`;
 }
 
-export const testVerb: Verb = {
+export const testVerb = defineVerb({
   name: 'test',
   summary: 'build, serve and launch appliances in Incus; wait for health; exercise launch-time settings',
   usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD] [--cache URL [--cache-ro]]',
   options: {
-    json: { type: 'boolean', description: 'print the results as JSON on stdout' },
-    plain: { type: 'boolean', description: 'plain build output (one line per event)' },
-    jobs: { type: 'string', short: 'j', value: 'N', description: 'distrobuilder runs at once while building' },
-    compression: { type: 'string', value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' },
-    builder: { type: 'string', value: 'REMOTE', description: 'build in throw-away builder containers on this Incus remote (see build --builder)' },
+    json: opt.boolean({ description: 'print the results as JSON on stdout' }),
+    plain: opt.boolean({ description: 'plain build output (one line per event)' }),
+    jobs: JOBS_OPTION,
+    compression: opt.string({ value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' }),
+    builder: opt.string({ value: 'REMOTE', description: 'build in throw-away builder containers on this Incus remote (see build --builder)' }),
     ...CACHE_OPTIONS,
   },
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
@@ -51,7 +51,7 @@ export const testVerb: Verb = {
     const { startServer } = await import('../serve/server.ts');
 
     const { cacheSettings } = await import('../cache/config.ts');
-    const cache = cacheSettings(ctx.root, ctx.options.cache as string | undefined, !!ctx.options['cache-ro'], ctx.env);
+    const cache = cacheSettings(ctx.root, ctx.options.cache, ctx.options['cache-ro'], ctx.env);
     const arch = hostArch();
     const apps = (await loadAppliances(ctx.appliancesDir, ctx.args)).filter((a) => {
       if (a.architectures.includes(arch)) return true;
@@ -69,10 +69,10 @@ export const testVerb: Verb = {
     // 1. Build what is stale (and re-index).
     log(`== building ${apps.map((a) => `${a.name}:${arch}`).join(', ')} (only what is stale)`);
     const logger = new PlainLogger(sinks);
-    const context = { debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string };
+    const context = { debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] };
     const { prepareBuilder } = await import('../builder/index.ts');
     const { builderConfig } = await import('../builder/config.ts');
-    const builderOption = ctx.options.builder as string | undefined;
+    const builderOption = ctx.options.builder;
     // With a builder, Ctrl-C during the build must reach it (its containers are deleted); the
     // launch phase below has its own handler.
     const signal = builderConfig(ctx.root, builderOption) ? ctx.interrupt() : undefined;
@@ -80,10 +80,10 @@ export const testVerb: Verb = {
     const report = await buildTargets({
       root: ctx.root,
       specs: apps.map((a) => `${a.name}:${arch}`),
-      jobs: ctx.options.jobs ? Number(ctx.options.jobs) : builder?.jobs,
+      jobs: ctx.options.jobs ?? builder?.jobs,
       ...(builder ? { executor: builder.executor, toolchain: builder.toolchain, signal } : {}),
       logger,
-      ...(ctx.options.compression ? { options: { compression: String(ctx.options.compression) } } : {}),
+      ...(ctx.options.compression ? { options: { compression: ctx.options.compression } } : {}),
       env: ctx.env,
       context,
       cache,
@@ -174,4 +174,4 @@ export const testVerb: Verb = {
     }
     return all.every((s) => s.result === 'PASS') ? 0 : 1;
   },
-};
+});

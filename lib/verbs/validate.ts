@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Verb } from '../cli.ts';
+import { defineVerb, opt } from '../cli.ts';
 import { compile, CompileError, type Layers } from '../compile.ts';
 import { toYaml } from '../yaml.ts';
 import { buildContext } from '../context.ts';
@@ -20,12 +20,12 @@ function layerYamls(l: Layers): Array<{ layer: string; yaml: string }> {
   return (['base', 'packages', 'image'] as const).flatMap((k) => (l[k] ? [{ layer: k, yaml: toYaml(l[k]) }] : []));
 }
 
-export const validateVerb: Verb = {
+export const validateVerb = defineVerb({
   name: 'validate',
   summary: 'type-check and validate appliances (and run `distrobuilder validate` when installed)',
   usage: 'validate [name...] [--no-distrobuilder]',
   options: {
-    'no-distrobuilder': { type: 'boolean', description: 'skip `distrobuilder validate` even when it is installed' },
+    'no-distrobuilder': opt.boolean({ description: 'skip `distrobuilder validate` even when it is installed' }),
   },
   examples: ['npx tsx build.ts validate', 'npx tsx build.ts validate nginx postgres'],
   async run(ctx) {
@@ -61,7 +61,7 @@ export const validateVerb: Verb = {
 
     // 4. Compile every target of the appliances without errors; distrobuilder validate them.
     const failed = new Set(diags.filter((d) => d.severity === 'error').map((d) => d.file));
-    const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'] as string, alpineMirror: ctx.options['alpine-mirror'] as string }, ctx.env);
+    const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] }, ctx.env);
     const compiled: Array<{ app: Appliance; target: string; yaml: string; layers: Array<{ layer: string; yaml: string }> }> = [];
     const all = [...apps.map((a) => ({ label: a.name, app: a })), ...variants];
     for (const { label, app: a } of all) {
@@ -106,4 +106,4 @@ export const validateVerb: Verb = {
     ctx.stdout(`ok: ${summary}`);
     return 0;
   },
-};
+});

@@ -118,8 +118,16 @@ for (const name of CATALOGUE.filter((n) => !TOOLS.includes(n))) {
     assert.ok(used.length > 0, `some test uses an example value (${examples.join(', ')})`);
   });
 
-  test(`${name}: ports and volumes declared; published ports listen on all addresses`, () => {
-    assert.ok((app.ports ?? []).some((p) => !p.localOnly), 'a published port');
+  test(`${name}: ports and volumes declared; no published port is bound to loopback in the image`, () => {
+    const published = (app.ports ?? []).filter((p) => !p.localOnly);
+    assert.ok(published.length > 0, 'a published port');
+    // A service configured at build time to listen on 127.0.0.1 or ::1 only could not be reached
+    // through the profile's proxy device: every published port's address must not be loopback.
+    const yaml = compile(app, 'amd64', ctx).yaml;
+    for (const p of published) {
+      const loopback = new RegExp(`(?:listen|bind)[^\\n]*(?:127\\.0\\.0\\.1|localhost|\\[::1\\]|::1)[:\\s]+${p.port}\\b`, 'i');
+      assert.not.match(yaml, loopback, `port ${p.port} is published but bound to loopback`);
+    }
     if (NO_DATA.includes(name)) assert.equal(app.volumes ?? [], [], 'no volume for an appliance without data');
     else assert.ok((app.volumes ?? []).length > 0, 'a volume');
   });

@@ -33,7 +33,7 @@ interface Run { code: number; stderr: string; root: string; log: string; pwned: 
  * Runs appliances/<app>/files/configure.sh with `env` (KEY -> value) as its settings file.
  * Absolute /etc, /var and /run paths of the script are moved under a scratch root.
  */
-async function configure(app: string, env: Record<string, string>, check: (r: Run) => void): Promise<void> {
+async function configure(app: string, env: Record<string, string>, check: (r: Run) => void, setup?: (root: string) => void): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), `${app}-configure-`));
   try {
     const root = join(work, 'root');
@@ -48,6 +48,7 @@ async function configure(app: string, env: Record<string, string>, check: (r: Ru
       .replace(/(^|[\s="'(])\/(etc|var|run)\//gm, `$1${root}/$2/`);
     writeFileSync(join(work, 'configure.sh'), script);
     for (const d of ['etc/haproxy', 'etc/mosquitto', 'etc/unbound', 'etc/mysql/mariadb.conf.d', 'var/lib', 'run']) mkdirSync(join(root, d), { recursive: true });
+    setup?.(root);
     // The settings file as lib/settings.ts writes it: KEY='value' lines.
     writeFileSync(join(work, 'env'), Object.entries(env).map(([k, v]) => `${k}='${v.replace(/'/g, `'\\''`)}'\n`).join(''));
     const r = await execa('sh', [join(work, 'configure.sh'), join(work, 'env')], {
@@ -182,6 +183,18 @@ test('mariadb: the account and database are made through SQL on stdin, the passw
   });
 });
 
+test('mariadb: on existing data the password is set only when it (or the user) changed, so one changed in SQL stays', async () => {
+  const existing = (r: string) => mkdirSync(join(r, 'var/lib/mysql/mysql'), { recursive: true });
+  await configure('mariadb', { USER: 'app', PASSWORD: 'pw', APPLIANCE_CHANGED: 'database' }, (r) => {
+    assert.is(r.code, 0, r.stderr);
+    assert.not.match(read(join(r.log, 'sql')), /ALTER USER/);
+  }, existing);
+  await configure('mariadb', { USER: 'app', PASSWORD: 'pw', APPLIANCE_CHANGED: 'password' }, (r) => {
+    assert.is(r.code, 0, r.stderr);
+    assert.match(read(join(r.log, 'sql')), /ALTER USER `app`@'%' IDENTIFIED BY 'pw';/);
+  }, existing);
+});
+
 for (const [key, env] of [
   ['mariadb.user', { USER: 'app`; DROP DATABASE mysql; --', PASSWORD: 'x' }],
   ['mariadb.user', { USER: INJECT[0], PASSWORD: 'x' }],
@@ -195,5 +208,26 @@ for (const [key, env] of [
     await configure('mariadb', env as Record<string, string>, (r) => refused(r, key, 'etc/mysql/mariadb.conf.d/60-settings.cnf'));
   });
 }
+
+// --- postgres --------------------------------------------------------------------------------
+test('postgres: a data folder of another major version is refused with the upgrade path, before anything runs', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'postgres-configure-'));
+  try {
+    const root = join(work, 'root');
+    mkdirSync(join(root, 'var/lib/postgresql/16/main'), { recursive: true });
+    writeFileSync(join(root, 'var/lib/postgresql/16/main/PG_VERSION'), '16\n');
+    const script = readFileSync(join(ROOT, 'appliances/postgres/files/configure.sh'), 'utf8')
+      .replace(/(^|[\s="'(])\/(etc|var|run)\//gm, `$1${root}/$2/`);
+    writeFileSync(join(work, 'configure.sh'), script);
+    writeFileSync(join(work, 'env'), "USER='app'\nAPPLIANCE_CHANGED=''\n");
+    // No stubs: a command past the check (install -o postgres, initdb) would fail differently.
+    const r = await execa('sh', [join(work, 'configure.sh'), join(work, 'env')], { cwd: work, reject: false, timeout: 20_000, stdin: 'ignore' });
+    assert.is(r.exitCode, 1, String(r.stderr));
+    assert.match(String(r.stderr), /holds a PostgreSQL 16 cluster; this image runs PostgreSQL 17 and does not start on it/);
+    assert.match(String(r.stderr), /Upgrade path: .*pg_dumpall/);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+});
 
 test.run();

@@ -78,7 +78,7 @@ test('clear errors: unknown appliance, no or several names, a target, bad option
   assert.match((await runCli(['profile'])).stderr, /profile: needs one argument\n  usage: npx tsx build.ts profile <name>/);
   assert.match((await runCli(['profile', 'nginx', 'redis'])).stderr, /profile: takes at most 1 argument \(got 2: "nginx" "redis"\)\n  usage: /);
   assert.match((await runCli(['profile', 'nginx:amd64'])).stderr, /not a target/);
-  assert.match((await runCli(['profile', 'nginx', '--port-offset', 'ten'])).stderr, /--port-offset "ten" is not an integer/);
+  assert.match((await runCli(['profile', 'nginx', '--port-offset', 'ten'])).stderr, /--port-offset: expected an integer, got "ten"/);
   assert.match((await runCli(['profile', 'nginx', '--port-offset', '65500'])).stderr, /80\/tcp \+ offset 65500 = 65580 is outside 1-65535/);
   assert.match((await runCli(['profile', 'nginx', '--listen-address', 'example.com'])).stderr, /not an IPv4 or IPv6 address/);
   assert.match((await runCli(['profile', 'nginx', '--name', 'a b'])).stderr, /profile name "a b" is not usable/);

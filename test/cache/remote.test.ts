@@ -193,12 +193,17 @@ if (!NGINX) {
     }
   });
 
-  test('build.config.json names the cache; bad settings are clear errors naming the file and field', async () => {
+  test('build.config.json names the cache (--force still builds); bad settings are clear errors naming the file and field', async () => {
     const b = projects[1];
     b.write('build.config.json', JSON.stringify({ cache: { url: srv.rw, readOnly: true } }));
     const ok = await b.run(['nginx:amd64', '--no-index', '--force']);
     assert.is(ok.code, 0, ok.all);
     assert.match(ok.stdout, /^cache: http:\/\/127\.0\.0\.1:\d+\/rw\/ \(read-only\)$/m);
+    // --force rebuilds the target's own layers: never fetched, though the cache has them (the
+    // base they need is: it is not the target's own).
+    assert.not.match(ok.stdout, /^nginx:amd64(\/packages)?: from cache/m);
+    assert.match(ok.stdout, /^base\/debian-trixie:amd64: from cache/m);
+    assert.equal(b.nodes(), ['nginx:amd64', 'nginx:amd64/packages']);
     for (const [doc, msg] of [
       [{ cache: { url: 5 } }, 'build.config.json: cache.url: expected a URL string'],
       [{ cache: 'ftp://x/' }, 'build.config.json: cache: the cache URL must be http:// or https://, got "ftp:"'],

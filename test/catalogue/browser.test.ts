@@ -21,7 +21,7 @@ import { publish } from '../../lib/registry/publish.ts';
 import { startServer, type RunningServer } from '../../lib/serve/server.ts';
 import { launchCommand } from '../../lib/catalogue/commands.ts';
 import { readInfoFile } from '../../lib/catalogue/info.ts';
-import { CI, fakeImage, needTool, scratch } from '../registry/fake-images.ts';
+import { CI, fakeImage, withTools, scratch, type NeededTool, type Register } from '../registry/fake-images.ts';
 import { get } from '../serve/helpers.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -30,6 +30,8 @@ const available = existsSync(CHROMIUM);
 if (!available && !CI) process.stdout.write(`  SKIP (not a pass): ${CHROMIUM} not installed (apt-get install chromium): the browser tests of the catalogue\n`);
 // Under CI the tests run (and fail at launch) when chromium is missing: .ci/run installs it.
 const it = available || CI ? test : test.skip;
+/** `it`, further gated on external tools (lib: withTools). */
+const itWith = async (...tools: NeededTool[]): Promise<Register> => (available || CI ? withTools(test, ...tools) : it);
 
 const s = scratch('catalogue-browser-');
 const reg = join(s.dir, 'registry');
@@ -191,9 +193,7 @@ it('a newly built appliance is on the pages after the re-index', async () => {
   await v.page.close();
 });
 
-it('the commands pasted from the page add a remote that real Incus lists (incus image list, no daemon needed)', async () => {
-  if (!(await needTool('incus', 'the pasted commands are run with the real Incus client'))) return;
-  if (!(await needTool('openssl', 'the certificate step uses openssl s_client'))) return;
+(await itWith({ cmd: 'incus', why: 'the pasted commands are run with the real Incus client' }, { cmd: 'openssl', why: 'the certificate step uses openssl s_client' }))('the commands pasted from the page add a remote that real Incus lists (incus image list, no daemon needed)', async () => {
   await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: srv.url });
   const v = await visit(ctx, srv.url + '/appliances/nginx.html');
   const copy = async (label: string) => {
@@ -225,8 +225,7 @@ function freePort(): Promise<number> {
   });
 }
 
-it('the published pages work from a plain static server (python3 -m http.server)', async () => {
-  if (!(await needTool('python3', 'the second, plain static server'))) return;
+(await itWith({ cmd: 'python3', why: 'the second, plain static server' }))('the published pages work from a plain static server (python3 -m http.server)', async () => {
   const site = join(s.dir, 'site');
   await publish(reg, site);
   const port = await freePort();

@@ -185,10 +185,11 @@ test('owner: a mounted volume marked by another instance is refused with the cop
   try {
     mkdirSync(join(g.dir, 'state'), { recursive: true });
     writeFileSync(join(g.dir, 'state', 'owner'), 'db\nuuid-db\n');
+    writeFileSync(join(g.etc, 'volume'), 'pgdata\ndefault\npgvol\n');
     const a = await g.exec('apply');
     assert.is(a.code, 1);
     assert.match(a.err, /belongs to instance "db" \(uuid uuid-db\), not to this one \("inst-a", uuid uuid-a\)/);
-    assert.match(a.err, /incus storage volume copy/);
+    assert.match(a.err, /incus storage volume copy default\/pgvol default\/pgvol-inst-a && incus config device set inst-a pgdata source=pgvol-inst-a && incus restart inst-a/);
     assert.match(a.err, /incus config set inst-a user\.pg\.adopt-volume=db/);
     assert.not.ok(existsSync(join(g.dir, 'seen.env')), 'configure did not run');
     writeFileSync(join(g.etc, 'settings.d', 'adopt-volume'), 'someone-else');

@@ -3,6 +3,7 @@
  * valid metadata.yaml and templates/, and a squashfs made by mksquashfs), unique per call.
  * @module
  */
+import type { Test } from 'uvu';
 import { randomFillSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -87,15 +88,39 @@ export async function have(cmd: string): Promise<boolean> {
   return r.exitCode === 0;
 }
 
+/** An external tool an oracle test needs, and how to check it is usable beyond being on PATH. */
+export interface NeededTool {
+  cmd: string;
+  /** Why the test needs it (printed with the skip). */
+  why: string;
+  check?: () => Promise<boolean>;
+}
+
+/** Registers one test: `(name, fn)`, like uvu's `test`. */
+export type Register = (name: string, fn: () => void | Promise<void>) => void;
+
 /**
- * Gate of an oracle test that needs an external tool: true when it can run. Elsewhere a missing
- * tool is a clearly printed skip; under CI=true it is a failure (CI installs every tool).
+ * Gate of an oracle test that needs external tools, evaluated when the file loads: `suite` itself
+ * when every tool is usable. Elsewhere a missing tool makes the test a uvu skip, counted in the
+ * runner's `skipped` (never a pass), with the reason printed; under CI=true the test is registered
+ * and fails with the reason (CI installs every tool).
+ *
+ * ```ts
+ * (await withTools(test, { cmd: 'rsync', why: 'publish uses rsync' }))('publish through rsync', async () => { ... });
+ * ```
  */
-export async function needTool(cmd: string, why: string, check?: () => Promise<boolean>): Promise<boolean> {
-  const installed = await have(cmd);
-  if (installed && (!check || (await check()))) return true;
-  const msg = `${cmd} ${installed ? 'not usable' : 'not installed'}: ${why}`;
-  if (CI) throw new Error(`CI=true requires it: ${msg}`);
-  process.stdout.write(`  SKIP (not a pass): ${msg}\n`);
-  return false;
+export async function withTools(suite: Test, ...tools: NeededTool[]): Promise<Register> {
+  const missing: string[] = [];
+  for (const t of tools) {
+    const installed = await have(t.cmd);
+    if (installed && (!t.check || (await t.check()))) continue;
+    missing.push(`${t.cmd} ${installed ? 'not usable' : 'not installed'}: ${t.why}`);
+  }
+  if (!missing.length) return suite;
+  const msg = missing.join('; ');
+  if (CI) return (name) => suite(name, () => { throw new Error(`CI=true requires it: ${msg}`); });
+  return (name, fn) => {
+    process.stdout.write(`  SKIP (not a pass): ${name}: ${msg}\n`);
+    suite.skip(name, fn);
+  };
 }

@@ -9,7 +9,7 @@ import type { IndexEvent } from '../../lib/registry/api.ts';
 import { addImages, dropTargets, prune, readImages } from '../../lib/registry/index.ts';
 import { checkImagesJson, nextVersionKey, versionDate, type ImagesJson } from '../../lib/registry/format.ts';
 import { verifyRegistry } from '../../lib/registry/verify.ts';
-import { fakeImage, needTool, scratch } from './fake-images.ts';
+import { fakeImage, withTools, scratch } from './fake-images.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -340,8 +340,7 @@ test('shape check catches what makes clients drop the whole file', () => {
   assert.equal(bad((j) => { j.products['b:arm64:default'] = { ...j.products['a:amd64:default'], arch: 'arm64' }; }), '', 'same alias on another architecture is fine');
 });
 
-test('oracle: incus-simplestreams verify passes and list shows our images with their aliases', async () => {
-  if (!(await needTool('incus-simplestreams', 'install incus-extra to run the reference verifier'))) return;
+(await withTools(test, { cmd: 'incus-simplestreams', why: 'install incus-extra to run the reference verifier' }))('oracle: incus-simplestreams verify passes and list shows our images with their aliases', async () => {
   const s = scratch();
   try {
     const reg = join(s.dir, 'registry');

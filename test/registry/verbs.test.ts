@@ -7,7 +7,7 @@ import { runCli } from '../helpers.ts';
 import { addImages, readImages } from '../../lib/registry/index.ts';
 import { isRsyncDestination, publish, type PublishStep } from '../../lib/registry/publish.ts';
 import { verifyRegistry } from '../../lib/registry/verify.ts';
-import { fakeImage, needTool, scratch } from './fake-images.ts';
+import { fakeImage, withTools, scratch } from './fake-images.ts';
 
 const T0 = Date.UTC(2026, 10, 26, 14, 5, 0);
 const MIN = 60_000;
@@ -97,7 +97,7 @@ test('registry-list: alias, version, arch, type, size, fingerprint prefix, date'
     writeFileSync(join(reg, 'streams/v1/images.json'), '{"products": [');
     const broken = await runCli(['registry-list', '--registry', reg]);
     assert.is(broken.code, 1);
-    assert.match(broken.stderr, /error: registry-list: .*images\.json: not valid JSON/);
+    assert.match(broken.stderr, /error: .*images\.json: not valid JSON/);
     const prune = await runCli(['prune', '--registry', reg]);
     assert.is(prune.code, 1);
     assert.match(prune.stderr, /refusing to overwrite it/);
@@ -172,8 +172,7 @@ test('publish to a folder: images first, then the catalogue pages, then images.j
   }
 });
 
-test('publish through rsync (to a local folder): same order, stale files deleted last', async () => {
-  if (!(await needTool('rsync', 'publish to user@host:/path uses rsync'))) return;
+(await withTools(test, { cmd: 'rsync', why: 'publish to user@host:/path uses rsync' }))('publish through rsync (to a local folder): same order, stale files deleted last', async () => {
   const s = scratch();
   try {
     const reg = await sample(s.dir);

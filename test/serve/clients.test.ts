@@ -18,7 +18,7 @@ import * as assert from 'uvu/assert';
 import { execa } from 'execa';
 import { addImages } from '../../lib/registry/index.ts';
 import { startServer, type RunningServer } from '../../lib/serve/server.ts';
-import { fakeImage, needTool, scratch } from '../registry/fake-images.ts';
+import { fakeImage, withTools, scratch } from '../registry/fake-images.ts';
 
 const T0 = Date.UTC(2026, 10, 26, 14, 5, 0);
 const s = scratch('serve-clients-');
@@ -57,9 +57,8 @@ test.after(async () => {
 
 type Listed = { fingerprint: string; aliases: { name: string }[] | null; architecture: string; properties: Record<string, string> };
 
-test('incus: `incus image list` shows every appliance with its aliases; the daemon downloads and verifies one', async () => {
-  const daemon = async () => (await execa('incus', ['info'], { reject: false, env: { INCUS_CONF: join(s.dir, 'incus-probe') } })).exitCode === 0;
-  if (!(await needTool('incus', 'needs the Incus client and a running incusd (incus info)', daemon))) return;
+const daemon = async () => (await execa('incus', ['info'], { reject: false, env: { INCUS_CONF: join(s.dir, 'incus-probe') } })).exitCode === 0;
+(await withTools(test, { cmd: 'incus', why: 'needs the Incus client and a running incusd (incus info)', check: daemon }))('incus: `incus image list` shows every appliance with its aliases; the daemon downloads and verifies one', async () => {
   const conf = join(s.dir, 'incus-conf');
   mkdirSync(join(conf, 'servercerts'), { recursive: true });
   const env = { INCUS_CONF: conf };
@@ -92,9 +91,8 @@ test('incus: `incus image list` shows every appliance with its aliases; the daem
   }
 });
 
-test('LXD client: `lxc image list` (lxd-client, no daemon) shows them too', async () => {
-  const isLxd = async () => /Client version/.test((await execa('lxc', ['version'], { reject: false, env: { LXD_CONF: join(s.dir, 'lxd-probe') } })).stdout);
-  if (!(await needTool('lxc', "needs Debian's lxd-client (the LXD `lxc` command)", isLxd))) return;
+const isLxd = async () => /Client version/.test((await execa('lxc', ['version'], { reject: false, env: { LXD_CONF: join(s.dir, 'lxd-probe') } })).stdout);
+(await withTools(test, { cmd: 'lxc', why: "needs Debian's lxd-client (the LXD `lxc` command)", check: isLxd }))('LXD client: `lxc image list` (lxd-client, no daemon) shows them too', async () => {
   const conf = join(s.dir, 'lxd-conf');
   mkdirSync(join(conf, 'servercerts'), { recursive: true });
   const env = { LXD_CONF: conf };

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync } from 'node:child_process';
 import { compareDebVersions, parseDebVersion } from '../../lib/trust/debversion.ts';
-import { needTool } from '../registry/fake-images.ts';
+import { withTools } from '../registry/fake-images.ts';
 
 /** [a, b, expected sign of compare(a, b)]. */
 const TABLE: Array<[string, string, -1 | 0 | 1]> = [
@@ -57,8 +57,7 @@ test('bad versions are errors naming the version', () => {
   assert.throws(() => compareDebVersions('', '1.0'), /no upstream version/);
 });
 
-test('cross-check: dpkg --compare-versions agrees on every case of the table', async () => {
-  if (!(await needTool('dpkg', 'the oracle of Debian version order'))) return;
+(await withTools(test, { cmd: 'dpkg', why: 'the oracle of Debian version order' }))('cross-check: dpkg --compare-versions agrees on every case of the table', async () => {
   for (const [a, b] of TABLE) {
     const dpkg = (op: string) => {
       try {

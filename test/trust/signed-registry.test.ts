@@ -15,7 +15,7 @@ import { startServer } from '../../lib/serve/server.ts';
 import { SIGNATURE_FILE } from '../../lib/trust/index-signature.ts';
 import { keyPaths, loadSigningKey } from '../../lib/trust/keys.ts';
 import { runCli } from '../helpers.ts';
-import { needTool, scratch } from '../registry/fake-images.ts';
+import { withTools, scratch } from '../registry/fake-images.ts';
 import { NGINX_PACKAGES, REDIS_PACKAGES, attestedImage } from './helpers.ts';
 
 const T0 = Date.UTC(2026, 10, 26, 14, 5, 0);
@@ -88,8 +88,7 @@ test('verify --key: a fresh signed registry passes, with every fingerprint to pi
   }
 });
 
-test('minisign itself verifies images.json with the public key, and prints the serial and expiry', async () => {
-  if (!(await needTool('minisign', 'the oracle of the signature format (apt-get install minisign)'))) return;
+(await withTools(test, { cmd: 'minisign', why: 'the oracle of the signature format (apt-get install minisign)' }))('minisign itself verifies images.json with the public key, and prints the serial and expiry', async () => {
   const s = scratch('trust-sign-');
   try {
     const { reg, pub } = await signedRegistry(s.dir);
@@ -243,7 +242,7 @@ test('verify URL --key --ca against serve: the index, then every file downloaded
     assert.match(r.stderr, /redis:amd64:default \S+: item sbom\.cdx\.json: .*size \d+, index says/);
     r = await runCli(['verify', srv.url, '--key', pub]);
     assert.is(r.code, 1, 'a self-signed server without --ca is refused');
-    assert.match(r.stderr, /verify: https:\/\/127\.0\.0\.1:\d+\/streams\/v1\/index\.json: self[- ]signed certificate/i);
+    assert.match(r.stderr, /error: https:\/\/127\.0\.0\.1:\d+\/streams\/v1\/index\.json: self[- ]signed certificate/i);
   } finally {
     await srv.close();
     s.cleanup();

@@ -43,7 +43,7 @@ const cases: Case[] = [
   { dir: 'bad-alias', source: ok('Bad_Alias'), line: 4, message: /not usable as an image alias/ },
   { dir: 'wrong-folder', source: ok('other-name'), line: 4, message: /must equal its folder name "wrong-folder"/ },
   { dir: 'wrong-manager', source: ok('wrong-manager', `  packageManager: 'apk',\n`), line: 10, message: /packageManager: "apk" does not match base debian, which uses apt/ },
-  { dir: 'dup-a', source: ok('dup'), line: 4, message: /must equal its folder name|also declared by/ },
+  { dir: 'dup-a', source: ok('dup'), line: 4, message: /name: "dup" is also declared by appliances\/dup\/appliance\.ts/ },
   { dir: 'no-health', source: ok('no-health', '', ['health']), line: 3, message: /health/ },
   { dir: 'syntax-error', source: `${head}export default defineAppliance({ name: 'syntax-error', \n`, line: 4, message: /syntax error: Expected identifier but found end of file/ },
   { dir: 'no-default', source: `${head}export const x = 1;\n`, line: 1, message: /no default export/ },
