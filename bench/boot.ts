@@ -37,8 +37,11 @@ const live = new Set<string>();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
 
-/** One launch: init, optionally unmask the wait, start, poll health; seconds excluding the unmask. */
-async function once(app: Appliance, image: string, unmask: boolean): Promise<number> {
+/** One launch's seconds: `incus init` (the image unpacked into a new container), then start to healthy. */
+interface Launch { init: number; boot: number }
+
+/** One launch: init, optionally unmask the wait, start, poll health; the unmask is not counted. */
+async function once(app: Appliance, image: string, unmask: boolean): Promise<Launch> {
   const name = `boot-bench-${app.name}-${tag}-${randomBytes(2).toString('hex')}`.slice(0, 63);
   live.add(name);
   try {
@@ -52,7 +55,7 @@ async function once(app: Appliance, image: string, unmask: boolean): Promise<num
     await incusOk(['start', name], { timeoutMs: 300_000 });
     const { healthy, last } = await waitHealthy(name, app.health, t1, controller.signal);
     if (!healthy) throw new Error(`${app.name}: not healthy within ${app.health.timeout ?? 60} s (exit ${last.code}): ${(last.stdout + last.stderr).trim().slice(0, 300)}`);
-    return (created + (Date.now() - t1)) / 1000;
+    return { init: created / 1000, boot: (Date.now() - t1) / 1000 };
   } finally {
     await deleteInstance(name);
     live.delete(name);
@@ -60,9 +63,9 @@ async function once(app: Appliance, image: string, unmask: boolean): Promise<num
 }
 
 /** Medians of one appliance: with the wait skipped (as built) and, unless it waits, unmasked. */
-async function measure(app: Appliance, image: string): Promise<{ built: number[]; waiting: number[] }> {
-  const built: number[] = [];
-  const waiting: number[] = [];
+async function measure(app: Appliance, image: string): Promise<{ built: Launch[]; waiting: Launch[] }> {
+  const built: Launch[] = [];
+  const waiting: Launch[] = [];
   for (let i = 0; i < RUNS; i++) {
     const order = i % 2 === 0 ? [false, true] : [true, false];
     for (const unmask of order) {
@@ -97,12 +100,14 @@ try {
     const image = await localImage(outDir(paths, `${app.name}:${arch}`), `boot-bench-${app.name}-${tag}`);
     images.push(image);
     const r = await measure(app, image.ref);
-    const b = median(r.built);
-    const w = r.waiting.length ? median(r.waiting) : undefined;
+    const total = (l: Launch) => l.init + l.boot;
+    const b = median(r.built.map(total));
+    const w = r.waiting.length ? median(r.waiting.map(total)) : undefined;
     const cols = w === undefined
       ? `${'(waits)'.padStart(9)}   ----`
       : `${w.toFixed(2).padStart(8)}s  ${(b / w).toFixed(2)}x`;
-    process.stdout.write(`${app.name.padEnd(12)} ${b.toFixed(2).padStart(8)}s ${cols}  ${r.built.map((x) => x.toFixed(2)).join(' ')}${app.waitForNetwork ? '  (waitForNetwork: keeps the wait)' : ''}\n`);
+    const split = `init ${median(r.built.map((l) => l.init)).toFixed(2)} + start to healthy ${median(r.built.map((l) => l.boot)).toFixed(2)}`;
+    process.stdout.write(`${app.name.padEnd(12)} ${b.toFixed(2).padStart(8)}s ${cols}  ${r.built.map((x) => total(x).toFixed(2)).join(' ')} (medians: ${split})${app.waitForNetwork ? '  (waitForNetwork: keeps the wait)' : ''}\n`);
     await removeLocalImage(image);
     images.splice(images.indexOf(image), 1);
   }

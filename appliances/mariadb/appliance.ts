@@ -62,7 +62,7 @@ install -d -m 0755 /etc/mysql/mariadb.conf.d /etc/mysql/conf.d
         example: EXAMPLE.user,
       },
       password: {
-        description: 'Password of `user`, set at every first boot (also after `incus rebuild`); stored by MariaDB as a hash.',
+        description: 'Password of `user`, set when new or changed (a password changed in SQL stays across restarts and rebuilds); stored by MariaDB as a hash.',
         secret: true,
         example: EXAMPLE.password,
       },
@@ -73,7 +73,7 @@ install -d -m 0755 /etc/mysql/mariadb.conf.d /etc/mysql/conf.d
       buffer_pool_size: {
         description: 'InnoDB buffer pool size such as 256M or 2G (innodb_buffer_pool_size); empty: the server default (128M).',
         example: EXAMPLE.bufferPool,
-        type: kinds.size(),
+        type: kinds.pattern('[0-9]+[KMGkmg]?', 'a size such as 256M or 2G (K, M or G, no B)'),
       },
     },
     configure: 'configure.sh',

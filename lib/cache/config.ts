@@ -31,14 +31,26 @@ function parseUrl(text: string, where: string): CacheSettings {
 }
 
 function checkUrl(url: string, where: string): string {
+  const problem = urlProblem(url);
+  if (problem) throw new UserError(`${where}: ${problem}`);
+  return url;
+}
+
+/** Why `url` is not a cache URL, or undefined. */
+function urlProblem(url: string): string | undefined {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new UserError(`${where}: not a URL: "${url}" (expected http://host[:port]/path/)`);
+    return `not a URL: "${url}" (expected http://host[:port]/path/)`;
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UserError(`${where}: the cache URL must be http:// or https://, got "${u.protocol}"`);
-  return url;
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') return `the cache URL must be http:// or https://, got "${u.protocol}"`;
+  return undefined;
+}
+
+/** Why a `--cache` value (`none`, a URL, `ro+URL`) is refused, or undefined: the option's check. */
+export function cacheFlagProblem(v: string): string | undefined {
+  return v === 'none' ? undefined : urlProblem(v.startsWith('ro+') ? v.slice(3) : v);
 }
 
 /** The `cache` field of build.config.json, or undefined when the file or field is absent. */

@@ -7,6 +7,7 @@
  * @module
  */
 import { defineVerb, opt } from '../cli.ts';
+import { cacheFlagProblem } from '../cache/config.ts';
 import { parseDuration } from '../format.ts';
 import type { BuildReport } from '../graph/index.ts';
 import { defaultJobs } from '../graph/options.ts';
@@ -14,7 +15,7 @@ import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '
 
 /** The remote cache options, shared by every verb that builds (docs/scale.md#remote-cache). */
 export const CACHE_OPTIONS = {
-  cache: opt.string({ value: 'URL', description: 'remote cache (HTTP GET/PUT/HEAD, e.g. nginx WebDAV): fetch verified nodes instead of building them, upload what is built; ro+URL or --cache-ro: fetch only; `none` turns a configured one off (default: APPLIANCE_CACHE, or "cache" in build.config.json)' }),
+  cache: opt.string({ value: 'URL', check: cacheFlagProblem, description: 'remote cache (HTTP GET/PUT/HEAD, e.g. nginx WebDAV): fetch verified nodes instead of building them, upload what is built; ro+URL or --cache-ro: fetch only; `none` turns a configured one off (default: APPLIANCE_CACHE, or "cache" in build.config.json)' }),
   'cache-ro': opt.boolean({ description: 'use the remote cache read-only: fetch, never upload' }),
 };
 

@@ -33,7 +33,7 @@ interface Run { code: number; stderr: string; root: string; log: string; pwned: 
  * Runs appliances/<app>/files/configure.sh with `env` (KEY -> value) as its settings file.
  * Absolute /etc, /var and /run paths of the script are moved under a scratch root.
  */
-async function configure(app: string, env: Record<string, string>, check: (r: Run) => void): Promise<void> {
+async function configure(app: string, env: Record<string, string>, check: (r: Run) => void, setup?: (root: string) => void): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), `${app}-configure-`));
   try {
     const root = join(work, 'root');
@@ -48,6 +48,7 @@ async function configure(app: string, env: Record<string, string>, check: (r: Ru
       .replace(/(^|[\s="'(])\/(etc|var|run)\//gm, `$1${root}/$2/`);
     writeFileSync(join(work, 'configure.sh'), script);
     for (const d of ['etc/haproxy', 'etc/mosquitto', 'etc/unbound', 'etc/mysql/mariadb.conf.d', 'var/lib', 'run']) mkdirSync(join(root, d), { recursive: true });
+    setup?.(root);
     // The settings file as lib/settings.ts writes it: KEY='value' lines.
     writeFileSync(join(work, 'env'), Object.entries(env).map(([k, v]) => `${k}='${v.replace(/'/g, `'\\''`)}'\n`).join(''));
     const r = await execa('sh', [join(work, 'configure.sh'), join(work, 'env')], {
@@ -180,6 +181,18 @@ test('mariadb: the account and database are made through SQL on stdin, the passw
     assert.not.ok(read(join(r.log, 'calls')).includes('pass'), 'the password is on no command line');
     assert.match(read(join(r.root, 'etc/mysql/mariadb.conf.d/60-settings.cnf')), /^innodb_buffer_pool_size = 64M$/m);
   });
+});
+
+test('mariadb: on existing data the password is set only when it (or the user) changed, so one changed in SQL stays', async () => {
+  const existing = (r: string) => mkdirSync(join(r, 'var/lib/mysql/mysql'), { recursive: true });
+  await configure('mariadb', { USER: 'app', PASSWORD: 'pw', APPLIANCE_CHANGED: 'database' }, (r) => {
+    assert.is(r.code, 0, r.stderr);
+    assert.not.match(read(join(r.log, 'sql')), /ALTER USER/);
+  }, existing);
+  await configure('mariadb', { USER: 'app', PASSWORD: 'pw', APPLIANCE_CHANGED: 'password' }, (r) => {
+    assert.is(r.code, 0, r.stderr);
+    assert.match(read(join(r.log, 'sql')), /ALTER USER `app`@'%' IDENTIFIED BY 'pw';/);
+  }, existing);
 });
 
 for (const [key, env] of [

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheSettings } from '../../lib/cache/config.ts';
+import { cacheFlagProblem, cacheSettings } from '../../lib/cache/config.ts';
 import { UserError } from '../../lib/diagnostics.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cch-config-'));
@@ -56,6 +56,12 @@ test('bad settings name the file and field, the flag or the variable', () => {
   refused(() => cacheSettings(root, 'file:///srv/cache', false, {}), '--cache: the cache URL must be http:// or https://, got "file:"');
   refused(() => cacheSettings(root, undefined, false, { APPLIANCE_CACHE: 'cache.lan' }), 'APPLIANCE_CACHE: not a URL: "cache.lan" (expected http://host[:port]/path/)');
   refused(() => cacheSettings(root, 'http://x/', false, { APPLIANCE_CACHE_TIMEOUT: '0' }), 'APPLIANCE_CACHE_TIMEOUT: expected seconds (> 0), got "0"');
+});
+
+test('the --cache option check: none, a URL, ro+URL; anything else says why', () => {
+  for (const ok of ['none', 'http://cache.lan:8080/', 'ro+https://u:p@cache.example.net/x/']) assert.is(cacheFlagProblem(ok), undefined, ok);
+  assert.is(cacheFlagProblem('ro+ftp://x/'), 'the cache URL must be http:// or https://, got "ftp:"');
+  assert.is(cacheFlagProblem('cache.lan'), 'not a URL: "cache.lan" (expected http://host[:port]/path/)');
 });
 
 test.run();

@@ -207,6 +207,20 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.match(c.out, new RegExp(`belongs to instance "${rd}"`));
     assert.is((await sh(rdCopy, 'systemctl is-active redis-server')).out, 'inactive');
     assert.is(await healthy(rd), '', 'the original keeps running');
+    await incusOk(['delete', '--force', rdCopy]);
+    made.instances = made.instances.filter((n) => n !== rdCopy);
+  });
+
+  test('redis: the upgrade (incus rebuild with the data on the volume) keeps the data, the owner and the settings', async () => {
+    const cli = "redis-cli --no-auth-warning -a 'Redis-Passw0rd'";
+    assert.match((await sh(rd, `${cli} set kept yes && ${cli} save`)).out, /OK/);
+    await incusOk(['stop', rd], { timeoutMs: 120_000 });
+    await incusOk(['rebuild', `d2e-redis-${id}`, rd], { timeoutMs: 300_000 });
+    await incusOk(['start', rd]);
+    assert.is(await healthy(rd), '');
+    assert.is((await sh(rd, `${cli} get kept`)).out, 'yes');
+    assert.is((await sh(rd, `${cli} config get maxmemory | tail -n 1`)).out, '16777216');
+    assert.match((await settled(rd)).out, /data volume: \/var\/lib\/redis, owned by this instance/);
   });
 
   test('clean-up: every d2e- instance, volume, alias and imported image is deleted', async () => {

@@ -1,15 +1,20 @@
 #!/bin/sh
-# Applies mariadb's launch-time settings at first boot (and after `incus rebuild`).
-# $1 is an env file of shell-quoted KEY='value' lines: USER, PASSWORD, DATABASE, BUFFER_POOL_SIZE.
+# Applies mariadb's settings at every start (run by `appliance apply`, before mariadb starts;
+# mariadb does not start when this fails).
+# $1 is an env file of shell-quoted KEY='value' lines: USER, PASSWORD, DATABASE, BUFFER_POOL_SIZE,
+# and APPLIANCE_CHANGED (the settings changed since last applied, kept with the data).
 # Idempotent: an existing data directory (e.g. on a custom volume) is kept and upgraded; the
-# account and database are created only when missing, the password is set every time.
+# account and database are created only when missing; the password is set when new or changed,
+# so a password changed in SQL survives restarts and rebuilds.
 set -eu
 . "$1"
 user=${USER:-}
 password=${PASSWORD:-}
 database=${DATABASE:-}
 pool=${BUFFER_POOL_SIZE:-}
-unset USER PASSWORD DATABASE BUFFER_POOL_SIZE
+changed=${APPLIANCE_CHANGED-user password database buffer_pool_size}
+unset USER PASSWORD DATABASE BUFFER_POOL_SIZE APPLIANCE_CHANGED
+is_changed() { case " $changed " in *" $1 "*) return 0 ;; esac; return 1; }
 
 fail() { echo "user.mariadb.$1" >&2; exit 1; }
 # Names become SQL identifiers in backquotes: letters, digits and _ only, so no value can end
@@ -45,7 +50,9 @@ mv "$conf.new" "$conf"
 # 1. The system tables: made when the data directory is empty (first boot, or a new volume).
 # --skip-name-resolve: grants by address, never by host name; --force: skip the host name
 # lookup through resolveip (left out of the image: nothing here resolves names).
+fresh=0
 if [ ! -d "$data/mysql" ]; then
+  fresh=1
   mariadb-install-db --user=mysql --datadir="$data" --skip-test-db --skip-name-resolve --force \
     --auth-root-authentication-method=socket >/dev/null
 fi
@@ -87,7 +94,9 @@ if [ -n "$user" ]; then
   {
     echo "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES');"
     echo "CREATE USER IF NOT EXISTS \`$user\`@'%';"
-    printf "ALTER USER \`%s\`@'%%' IDENTIFIED BY '%s';\n" "$user" "$lit"
+    if [ "$fresh" = 1 ] || is_changed password || is_changed user; then
+      printf "ALTER USER \`%s\`@'%%' IDENTIFIED BY '%s';\n" "$user" "$lit"
+    fi
     if [ -n "$database" ]; then
       echo "CREATE DATABASE IF NOT EXISTS \`$database\`;"
       echo "GRANT ALL PRIVILEGES ON \`$database\`.* TO \`$user\`@'%';"
