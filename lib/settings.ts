@@ -36,7 +36,7 @@ export const APPLY_UNIT = 'appliance-settings';
 export const GUEST_SCRIPT = readFileSync(new URL('./guest/appliance.sh', import.meta.url), 'utf8');
 
 /** Environment variable name of a setting key: upper case, `-` and `.` to `_`. */
-export function settingEnvName(key: string): string {
+function settingEnvName(key: string): string {
   return key.toUpperCase().replace(/[-.]/g, '_');
 }
 
