@@ -15,7 +15,7 @@
  */
 import { resolve } from 'node:path';
 import { UserError } from './diagnostics.ts';
-import { parseDuration } from './graph/fsutil.ts';
+import { parseDuration } from './format.ts';
 
 /** A bad option value: printed as `--name: ...`, exit 1. */
 export class OptionError extends UserError {

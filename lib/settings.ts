@@ -13,7 +13,7 @@
  * that unit: when it fails they are not started (fail closed), and `appliance status` says why.
  * @module
  */
-import { readFileSync } from 'node:fs';
+import { GUEST_SCRIPT } from './guest/script.ts';
 import { shellQuote } from './shell.ts';
 import type { DefinitionAction, DefinitionFile } from './distrobuilder/definition.ts';
 import type { Base, Setting, Volume } from './model.ts';
@@ -32,11 +32,11 @@ export const ADOPT_KEY = 'adopt-volume';
 /** Name of the unit that applies the settings before the services. */
 export const APPLY_UNIT = 'appliance-settings';
 
-/** The guest command's source (lib/guest/appliance.sh): part of the toolchain, like this code. */
-export const GUEST_SCRIPT = readFileSync(new URL('./guest/appliance.sh', import.meta.url), 'utf8');
+/** The guest command's source (lib/guest/appliance.sh). */
+export { GUEST_SCRIPT };
 
 /** Environment variable name of a setting key: upper case, `-` and `.` to `_`. */
-export function settingEnvName(key: string): string {
+function settingEnvName(key: string): string {
   return key.toUpperCase().replace(/[-.]/g, '_');
 }
 

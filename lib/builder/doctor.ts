@@ -9,7 +9,7 @@ import { execa } from 'execa';
 import { builderConfig } from './config.ts';
 import { remoteInfo, splitFingerprint, BUILDER_APPLIANCE } from './index.ts';
 import { UserError } from '../diagnostics.ts';
-import { formatBytes } from '../graph/fsutil.ts';
+import { formatBytes } from '../format.ts';
 import { buildPaths, outDir } from '../graph/paths.ts';
 
 /** One row of the report: what, status, and a fix when it is not fine. */

@@ -11,7 +11,8 @@ import { settingConfigKey } from '../settings.ts';
 import {
   certificateCommand, healthCommand, launchCommand, profileCommand, remoteAddCommand, volumeCommands,
 } from './commands.ts';
-import { formatDate, formatSize } from './format.ts';
+import { formatDate } from './format.ts';
+import { formatBytes } from '../format.ts';
 import { html, withCode, type Html } from './html.ts';
 import { codeBlock, page, type Site } from './layout.ts';
 import { renderReadme } from './markdown.ts';
@@ -67,11 +68,11 @@ ${i.tests.length ? html`<p>What <code>build.ts test ${a.name}</code> checks afte
 </section>`;
 }
 
-const fileLink = (f: FileRef) => html`<a href="../${f.path}">${f.label}</a> <span class="muted">(${formatSize(f.size)})</span>`;
+const fileLink = (f: FileRef) => html`<a href="../${f.path}">${f.label}</a> <span class="muted">(${formatBytes(f.size)})</span>`;
 
 function archTable(a: ApplianceView, x: ArchView): Html {
   const rows = x.versions.map((v, n) => html`<tr><td><code>${v.key}</code>${n === 0 ? html` <span class="badge">newest</span>` : ''}</td>${td(v.applianceVersion)}<td><time datetime="${v.date?.toISOString()}">${formatDate(v.date)}</time></td>
-<td><details class="fp"><summary><code>${v.fingerprint.slice(0, 12)}</code></summary><code>${v.fingerprint}</code></details></td>${td(formatSize(v.size))}
+<td><details class="fp"><summary><code>${v.fingerprint.slice(0, 12)}</code></summary><code>${v.fingerprint}</code></details></td>${td(formatBytes(v.size))}
 <td>${[...v.files, ...v.attachments].map((f, k) => html`${k ? ' · ' : ''}${fileLink(f)}`)}</td></tr>`);
   return html`<h3 id="versions-${x.arch}">${x.arch}</h3>${table(`${a.name} ${x.arch} versions`, ['Version', 'Appliance', 'Built', 'Fingerprint', 'Size', 'Files'], rows)}`;
 }

@@ -4,14 +4,6 @@
  * @module
  */
 
-/** Human size in binary units: `25.1 MiB`. */
-export function formatSize(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let x = bytes;
-  let i = 0;
-  while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
-  return i === 0 ? `${bytes} B` : `${x.toFixed(x < 10 ? 1 : 0)} ${units[i]}`;
-}
 
 /** `2026-11-26 14:05 UTC`. */
 export function formatDate(d: Date | undefined): string {

@@ -5,7 +5,8 @@
  * @module
  */
 import { certificateCommand, quickLaunch, remoteAddCommand } from './commands.ts';
-import { formatDay, formatSize } from './format.ts';
+import { formatDay } from './format.ts';
+import { formatBytes } from '../format.ts';
 import { html, withCode, type Html } from './html.ts';
 import { codeBlock, page, type Site } from './layout.ts';
 import type { ApplianceView } from './view.ts';
@@ -20,7 +21,7 @@ function searchText(a: ApplianceView): string {
 }
 
 function card(a: ApplianceView, site: Site): Html {
-  const sizes = a.archs.map((x) => html`<span class="badge" title="download size of the newest ${x.arch} image">${x.arch} · ${formatSize(x.versions[0].size)}</span>`);
+  const sizes = a.archs.map((x) => html`<span class="badge" title="download size of the newest ${x.arch} image">${x.arch} · ${formatBytes(x.versions[0].size)}</span>`);
   return html`<li class="card" data-search="${searchText(a)}">
 <h2><a href="${appliancePath(a.name)}">${a.name}</a> <span class="badge">${a.version}</span></h2>
 <p>${withCode(a.info.description)}</p>

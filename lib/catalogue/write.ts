@@ -13,7 +13,7 @@
 import { readFile, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuiltImage } from '../registry/api.ts';
-import { fsyncDir, removeTempFiles, writeFileAtomic } from '../registry/files.ts';
+import { fsyncDir, removeTempFiles, writeFileAtomic } from '../files.ts';
 import { parseProductKey, type ImagesJson } from '../registry/format.ts';
 import { appliancePage } from './appliance-page.ts';
 import { appliancePath, indexPage } from './index-page.ts';

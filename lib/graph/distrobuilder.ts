@@ -11,7 +11,8 @@ import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { privilegePrefix } from '../validate/distrobuilder.ts';
 import type { BuildEvent } from './events.ts';
-import { formatDuration, safeRemove } from './fsutil.ts';
+import { safeRemove } from './fsutil.ts';
+import { formatDuration } from '../format.ts';
 
 /** The per-node log: every line goes to the file; the last few are kept for a failure message. */
 export class NodeLog {

@@ -4,7 +4,7 @@
  * `--plain`, pipes), {@link LiveLogger} redraws a line per running target on a terminal.
  * @module
  */
-import { formatBytes, formatDuration } from './fsutil.ts';
+import { formatBytes, formatDuration } from '../format.ts';
 
 /** Everything the build stage reports. */
 export type BuildEvent =

@@ -1,26 +1,13 @@
 /**
- * File-system helpers of the build stage: atomic writes, and removal that never follows a mount
+ * File-system helpers of the build stage: removal that never follows a mount
  * point (an interrupted distrobuilder can leave /proc, /sys or /dev mounted inside its work dir;
  * a plain recursive delete would descend into the host's /dev).
  * @module
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, renameSync, rmSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { mkdirSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
-/** Writes `data` to `path` atomically: a temporary file in the same folder, then rename. */
-export function writeFileAtomic(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    rmSync(tmp, { force: true });
-    throw e;
-  }
-}
 
 /** Mount points at or below `dir` (from /proc/self/mountinfo), deepest first. */
 export function mountsUnder(dir: string): string[] {
@@ -106,37 +93,4 @@ export function treeSize(path: string): number {
   let total = 0;
   for (const n of readdirSync(path)) total += treeSize(join(path, n));
   return total;
-}
-
-/** Human size: `35.4 MiB`. */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
-
-/** Human duration: `850 ms`, `12.3 s`, `1m22s`, `2h05m`. */
-export function formatDuration(ms: number): string {
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  const s = ms / 1000;
-  if (s < 59.95) return `${s.toFixed(1)} s`;
-  // Round once, then split: 119.6 s is 2m00s, never 1m60s.
-  const whole = Math.round(s);
-  const m = Math.floor(whole / 60);
-  if (m < 60) return `${m}m${String(whole % 60).padStart(2, '0')}s`;
-  const mins = Math.round(s / 60);
-  return `${Math.floor(mins / 60)}h${String(mins % 60).padStart(2, '0')}m`;
-}
-
-/** Parses a duration such as `7d`, `12h`, `30m`, `2w`, `90s`, `1d12h`. Returns ms, or undefined. */
-export function parseDuration(text: string): number | undefined {
-  const unit: Record<string, number> = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 };
-  const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?)\s*([smhdw])/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== text.trim().replace(/\s+/g, '')) return undefined;
-  return parts.reduce((ms, p) => ms + Number(p[1]) * unit[p[2]], 0);
 }

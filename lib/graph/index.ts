@@ -17,7 +17,8 @@ import { join, relative } from 'node:path';
 import type { ContextOptions } from '../context.ts';
 import type { BuiltImage, IndexOptions } from '../registry/api.ts';
 import type { BuildEvent, Logger } from './events.ts';
-import { formatDuration, parseDuration, safeRemove } from './fsutil.ts';
+import { safeRemove } from './fsutil.ts';
+import { formatDuration, parseDuration } from '../format.ts';
 import type { HeldLock } from './lock.ts';
 import { localExecutor, type Executor } from './executor.ts';
 import type { Toolchain } from './toolchain.ts';
@@ -98,7 +99,6 @@ export interface BuildReport {
   ms: number;
 }
 
-export { defaultJobs };
 
 /** The output files of a recorded target. */
 export function outputsOf(p: BuildPaths, rec: TargetRecord): TargetReport['outputs'] {

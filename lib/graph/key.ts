@@ -11,7 +11,7 @@
  * distrobuilder writes into every metadata tarball.
  * @module
  */
-import type { Appliance, Arch } from '../model.ts';
+import type { Appliance } from '../model.ts';
 import type { Definition } from '../distrobuilder/definition.ts';
 import { canonicalJson, hashBytes, hashJson, sortKeys, type Hash } from './hash.ts';
 import type { BuildKey, InputStat, KeyFile, NodeKey, TargetRecord } from './record.ts';
@@ -194,11 +194,6 @@ function moduleReasons(label: string, oldKey: KeyFile | undefined, fields: Recor
   return changed.length ? changed.map((f) => `appliance.ts: ${f} changed`) : ['appliance.ts changed'];
 }
 
-/** The target's name and arch from `name:arch`. */
-export function splitTarget(target: string): { name: string; arch: Arch } {
-  const i = target.lastIndexOf(':');
-  return { name: target.slice(0, i), arch: target.slice(i + 1) as Arch };
-}
 
 /** Makes the key of a base or packages node and its hash. */
 export async function makeNodeKey(parts: Omit<NodeKey, 'definition' | 'yaml'> & { definition: Definition; yaml: string }): Promise<{ key: NodeKey; hash: Hash }> {

@@ -8,7 +8,7 @@
 import { mkdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { BuildPaths } from './paths.ts';
-import { writeFileAtomic } from './fsutil.ts';
+import { writeFileAtomicSync } from '../files.ts';
 import { UserError } from '../diagnostics.ts';
 
 /** A held lock. */
@@ -66,7 +66,7 @@ export async function acquireLock(p: BuildPaths, opts: { wait: boolean; onWait: 
       // Writing owner.json changes the directory's mtime, which proper-lockfile watches to notice
       // a stolen lock: put the mtime back.
       const before = statSync(p.lock);
-      writeFileAtomic(p.lockOwner, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), command: opts.command ?? 'build' } satisfies Owner) + '\n');
+      writeFileAtomicSync(p.lockOwner, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString(), command: opts.command ?? 'build' } satisfies Owner) + '\n');
       utimesSync(p.lock, before.atime, before.mtime);
       return {
         async release() {

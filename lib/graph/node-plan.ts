@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Arch } from '../model.ts';
 import type { Hash } from './hash.ts';
-import { formatDuration } from './fsutil.ts';
+import { formatDuration } from '../format.ts';
 import { BUILDER_VERSION } from './options.ts';
 import { treeDir, type BuildPaths } from './paths.ts';
 import type { NodeKey, NodeKind, NodeRecord, NodeRef, TargetRecord } from './record.ts';

@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Arch } from '../model.ts';
 import type { Hash } from './hash.ts';
-import { writeFileAtomic } from './fsutil.ts';
+import { writeFileAtomicSync } from '../files.ts';
 import { nodeSlug, targetSlug, type BuildPaths } from './paths.ts';
 import type { Attestation } from '../trust/attest.ts';
 
@@ -180,7 +180,7 @@ export function readNodeRecords(p: BuildPaths): NodeRecord[] {
 
 /** Writes a node record atomically (after its tree is in place). */
 export function writeNodeRecord(p: BuildPaths, r: NodeRecord): void {
-  writeFileAtomic(nodeRecordPath(p, r.node), JSON.stringify(r, null, 1) + '\n');
+  writeFileAtomicSync(nodeRecordPath(p, r.node), JSON.stringify(r, null, 1) + '\n');
 }
 
 /** The key file beside a record. */
@@ -292,8 +292,8 @@ export function readKeyFile(p: BuildPaths, target: string, hash?: Hash): KeyFile
 
 /** Writes the key file, then the record (each atomically): a record never points to a missing key. */
 export function writeRecord(p: BuildPaths, record: TargetRecord, key?: KeyFile): void {
-  if (key) writeFileAtomic(keyPath(p, record.target), JSON.stringify(key, null, 1) + '\n');
-  writeFileAtomic(recordPath(p, record.target), JSON.stringify(record, null, 1) + '\n');
+  if (key) writeFileAtomicSync(keyPath(p, record.target), JSON.stringify(key, null, 1) + '\n');
+  writeFileAtomicSync(recordPath(p, record.target), JSON.stringify(record, null, 1) + '\n');
 }
 
 /** Removes the record and key file of a target. */

@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
-import { writeFileAtomic } from './fsutil.ts';
+import { writeFileAtomicSync } from '../files.ts';
 import type { BuildPaths } from './paths.ts';
 
 /** The distrobuilder executable and its version. */
@@ -25,8 +25,8 @@ export interface Toolchain {
 export const NOT_INSTALLED = 'not installed';
 
 /**
- * The distrobuilder executable name: `$DISTROBUILDER` or `distrobuilder` (the same rule as
- * lib/validate/distrobuilder.ts, kept here so the no-op path does not import execa).
+ * The distrobuilder executable: `$DISTROBUILDER` or `distrobuilder` on PATH (the one rule; it
+ * lives here, a light module, so the no-op build path does not import execa).
  */
 export function distrobuilderName(env: NodeJS.ProcessEnv): string {
   return env.DISTROBUILDER || 'distrobuilder';
@@ -71,7 +71,7 @@ export function toolchain(p: BuildPaths, env: NodeJS.ProcessEnv): Toolchain {
   const version = r.status === 0 ? String(r.stdout).trim().split(/\s+/).pop() || 'unknown' : 'unknown';
   if (r.status === 0) {
     try {
-      writeFileAtomic(cacheFile, JSON.stringify({ path, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, version } satisfies Cache) + '\n');
+      writeFileAtomicSync(cacheFile, JSON.stringify({ path, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, version } satisfies Cache) + '\n');
     } catch {
       /* read-only checkout: ask again next time */
     }

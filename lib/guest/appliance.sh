@@ -234,6 +234,11 @@ do_health() {
 do_status() {
   echo "appliance $APP, instance $(identity_name)"
   echo "settings (user.$APP.*):"
+  # On a volume of another instance the applied state is that instance's, not ours.
+  foreign=''
+  if [ -n "$VOLUME" ] && is_mount "$VOLUME" && [ -f "$STATE/owner" ] && [ "$(sed -n 1p "$STATE/owner")" != "$(identity_name)" ]; then
+    foreign=$(sed -n 1p "$STATE/owner")
+  fi
   for k in $KEYS; do
     e=$(envname "$k")
     secret=$(rule_var "$e" secret)
@@ -242,7 +247,8 @@ do_status() {
       if [ "$secret" = 1 ]; then shown=$([ -n "$v" ] && echo '********' || echo '(empty)'); else shown=${v:-(empty)}; fi
       if r=$(check_value "$k" "$v"); then
         h=$(applied_hash "$k")
-        if [ -z "$h" ]; then state='not applied'
+        if [ -n "$foreign" ]; then state="not applied (the volume belongs to $foreign)"
+        elif [ -z "$h" ]; then state='not applied'
         elif [ "$h" = "$(value_hash "$k" "$v")" ]; then state=applied
         else state='changed: not applied yet'; fi
       else

@@ -74,8 +74,6 @@ export interface IndexJson {
   index: { images: { datatype: 'image-downloads'; path: string; format: 'products:1.0'; products: string[] } };
 }
 
-/** Metadata item ftypes: Incus reads the first, LXD the second; both point at the same file. */
-export const META_FTYPES = ['incus.tar.xz', 'lxd.tar.xz'] as const;
 /** Root item ftype and item key of the squashfs. */
 export const ROOT_FTYPE = 'squashfs';
 export const ROOT_ITEM = 'root.squashfs';
@@ -196,14 +194,6 @@ export function indexFor(images: ImagesJson): IndexJson {
   };
 }
 
-/** Sorts keys recursively so the written JSON is stable (same catalogue, same bytes). */
-export function canonical<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(canonical) as T;
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])])) as T;
-  }
-  return value;
-}
 
 const HEX64 = /^[0-9a-f]{64}$/;
 

@@ -20,12 +20,13 @@ import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { ATTACHMENT_EXTENSIONS, type BuiltImage, type IndexEvent, type IndexOptions, type IndexResult } from './api.ts';
 import {
-  IMAGES_DIR, IMAGES_JSON, INDEX_JSON, KNOWN_ARCHES, ROOT_FTYPE, ROOT_ITEM, canonical, checkImagesJson, emptyImages,
+  IMAGES_DIR, IMAGES_JSON, INDEX_JSON, KNOWN_ARCHES, ROOT_FTYPE, ROOT_ITEM, checkImagesJson, emptyImages,
   fingerprintOf, indexFor, nextVersionKey, parseProductKey, productFields, productKey, referencedFiles,
   versionsNewestFirst, type ImagesJson, type Item, type Version,
   RegistryError,
 } from './format.ts';
-import { copyHashing, exists, fsyncDir, mkdirRegistry, removeTempFiles, writeFileAtomic } from './files.ts';
+import { sortKeys } from '../graph/hash.ts';
+import { copyHashing, exists, fsyncDir, mkdirRegistry, removeTempFiles, writeFileAtomic } from '../files.ts';
 import { writeCatalogue } from '../catalogue/write.ts';
 import { SIGNATURE_FILE, signIndex } from '../trust/index-signature.ts';
 
@@ -149,7 +150,7 @@ async function reindex(registryDir: string, opts: IndexOptions, change: (c: Chan
       // The web pages first (they link only to stored files), then the index files: the
       // catalogue, then the index that points at it; then pages of dropped appliances go.
       const pages = opts.catalogue === false ? undefined : await writeCatalogue(registryDir, images, fresh, { ...opts.catalogue, onWrite: (file) => emit({ type: 'write', file }) });
-      const imagesText = JSON.stringify(canonical(images), null, 1) + '\n';
+      const imagesText = JSON.stringify(sortKeys(images), null, 1) + '\n';
       const indexText = JSON.stringify(indexFor(images), null, 1) + '\n';
       await writeFileAtomic(join(registryDir, IMAGES_JSON), imagesText);
       emit({ type: 'write', file: IMAGES_JSON });
@@ -177,7 +178,7 @@ async function reindex(registryDir: string, opts: IndexOptions, change: (c: Chan
         emit({ type: 'defer', file: f, until });
       }
     }
-    if (!dry) await writeFileAtomic(join(registryDir, STATE_FILE), JSON.stringify({ version: 1, pending: canonical(state.pending) }, null, 1) + '\n');
+    if (!dry) await writeFileAtomic(join(registryDir, STATE_FILE), JSON.stringify({ version: 1, pending: sortKeys(state.pending) }, null, 1) + '\n');
     for (const f of deleted.sort()) {
       if (!dry) {
         await unlink(join(registryDir, f)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
@@ -186,7 +187,7 @@ async function reindex(registryDir: string, opts: IndexOptions, change: (c: Chan
       result.deleted.push(f);
       emit({ type: 'delete', file: f });
     }
-    if (!dry && deleted.length) await writeFileAtomic(join(registryDir, STATE_FILE), JSON.stringify({ version: 1, pending: canonical(state.pending) }, null, 1) + '\n');
+    if (!dry && deleted.length) await writeFileAtomic(join(registryDir, STATE_FILE), JSON.stringify({ version: 1, pending: sortKeys(state.pending) }, null, 1) + '\n');
     result.pending.sort((a, b) => a.file.localeCompare(b.file));
     return result;
   } finally {

@@ -28,12 +28,3 @@ export function notRegistryProblem(dir: string, opts: { emptyOk?: boolean } = {}
   if (existsSync(join(dir, 'streams', 'v1')) || existsSync(join(dir, 'images'))) return undefined;
   return `${dir}: not a registry folder (no streams/v1/ or images/ in it${names.length ? `; it holds ${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}` : ''})`;
 }
-
-/** Human size: 1.5 MiB. */
-export function humanSize(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  let x = n;
-  while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
-  return i === 0 ? `${n} B` : `${x.toFixed(x < 10 ? 1 : 0)} ${units[i]}`;
-}

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { IMAGES_DIR, IMAGES_JSON, INDEX_JSON, referencedFiles, RegistryError, type ImagesJson } from './format.ts';
-import { fsyncDir, tempPathFor, writeFileAtomic } from './files.ts';
+import { fsyncDir, tempPathFor, writeFileAtomic } from '../files.ts';
 import { PAGES_DIR, readPages } from '../catalogue/write.ts';
 import { SIGNATURE_FILE } from '../trust/index-signature.ts';
 

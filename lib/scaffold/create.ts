@@ -12,7 +12,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, wri
 import { join, relative } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { UserError } from '../diagnostics.ts';
-import { writeFileAtomic } from '../graph/fsutil.ts';
+import { writeFileAtomicSync } from '../files.ts';
 import { goldenDir, goldenFileNames, goldenFiles } from '../golden.ts';
 import { loadAppliances } from '../load.ts';
 import { refreshReadme } from '../../appliances/_shared/readme.ts';
@@ -100,15 +100,15 @@ export async function createScaffold(root: string, o: ScaffoldOptions, opts: { e
     const readme = refreshReadme(readFileSync(join(dir, 'README.md'), 'utf8'), app).text;
     const bad = readmeProblems(app, readme, catalogue);
     if (bad.length) throw new Error(`new: the scaffold breaks the README rules (a bug of new):\n${bad.join('\n')}`);
-    writeFileAtomic(join(dir, 'README.md'), readme);
+    writeFileAtomicSync(join(dir, 'README.md'), readme);
     opts.signal?.throwIfAborted();
     for (const g of goldenFiles(app)) {
       const path = join(goldenDir(root), g.file);
-      writeFileAtomic(path, g.text);
+      writeFileAtomicSync(path, g.text);
       written.push(path);
     }
     opts.signal?.throwIfAborted();
-    writeFileAtomic(cataloguePath(root), catalogue);
+    writeFileAtomicSync(cataloguePath(root), catalogue);
     written.push(cataloguePath(root));
   } catch (e) {
     for (const p of written) if (p !== cataloguePath(root)) rmSync(p, { recursive: true, force: true });

@@ -14,7 +14,9 @@ import { execa } from 'execa';
 import { UserError } from '../diagnostics.ts';
 import { ARCHES } from '../arch.ts';
 import { goldenDir, goldenFileNames } from '../golden.ts';
-import { formatBytes, safeRemove, treeSize, writeFileAtomic } from '../graph/fsutil.ts';
+import { safeRemove, treeSize } from '../graph/fsutil.ts';
+import { formatBytes } from '../format.ts';
+import { writeFileAtomicSync } from '../files.ts';
 import { targetCachePaths } from '../graph/gc.ts';
 import { acquireLock } from '../graph/lock.ts';
 import { buildPaths } from '../graph/paths.ts';
@@ -112,7 +114,7 @@ export async function removeScaffold(root: string, name: string, o: RemoveOption
     const text = readFileSync(cat, 'utf8');
     const re = new RegExp(`${catalogueRowPattern(name).source}.*\\n`, 'mg');
     if (re.test(text)) {
-      writeFileAtomic(cat, text.replace(re, ''));
+      writeFileAtomicSync(cat, text.replace(re, ''));
       log(`removed the row of ${name} from ${relative(root, cat)}`);
     }
   }

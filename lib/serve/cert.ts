@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { fsyncDir, tempPathFor } from '../registry/files.ts';
+import { fsyncDir, tempPathFor } from '../files.ts';
 
 /** File names inside the certificate folder. */
 export const CERT_FILE = 'server.crt';

@@ -7,7 +7,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from '../registry/files.ts';
+import { writeFileAtomic } from '../files.ts';
 import { UserError } from '../diagnostics.ts';
 import { formatPublicKey, generateKeys, keyIdHex, parseSecretKey, type SecretKey } from './minisign.ts';
 

@@ -6,11 +6,8 @@ import { execa } from 'execa';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { distrobuilderName } from '../graph/toolchain.ts';
 
-/** The distrobuilder executable: `$DISTROBUILDER` or `distrobuilder` on PATH. */
-export function distrobuilderExe(env: NodeJS.ProcessEnv = process.env): string {
-  return env.DISTROBUILDER || 'distrobuilder';
-}
 
 /** Prefix for privileged commands: none as root, `sudo` otherwise. */
 export function privilegePrefix(): string[] {
@@ -20,7 +17,7 @@ export function privilegePrefix(): string[] {
 /** distrobuilder's version (e.g. "3.2"), or undefined when it is not installed. */
 export async function distrobuilderVersion(env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   try {
-    const r = await execa(distrobuilderExe(env), ['--version'], { reject: false, timeout: 20_000 });
+    const r = await execa(distrobuilderName(env), ['--version'], { reject: false, timeout: 20_000 });
     if (r.exitCode !== 0) return undefined;
     return String(r.stdout).trim().split(/\s+/).pop();
   } catch {
@@ -34,7 +31,7 @@ export async function distrobuilderValidate(yaml: string, env: NodeJS.ProcessEnv
   try {
     const file = join(dir, 'definition.yaml');
     writeFileSync(file, yaml);
-    const [cmd, ...pre] = [...privilegePrefix(), distrobuilderExe(env)];
+    const [cmd, ...pre] = [...privilegePrefix(), distrobuilderName(env)];
     const r = await execa(cmd, [...pre, 'validate', file], { reject: false, all: true, timeout: 60_000 });
     if (r.exitCode === 0) return undefined;
     const lines = String(r.all ?? '').split('\n').map((l) => l.replace(/^.*level=\w+ msg=/, '').trim()).filter(Boolean);

@@ -3,24 +3,16 @@
  * this module: importing ts-morph costs ~300 ms, so it stays off the build's no-op path.
  * @module
  */
+import { fileURLToPath } from 'node:url';
 import { Node, Project, ts, type SourceFile } from 'ts-morph';
 import type { Diagnostic } from '../diagnostics.ts';
 
-/** Compiler options matching tsconfig.json's (strict). */
-export const COMPILER_OPTIONS: ts.CompilerOptions = {
-  target: ts.ScriptTarget.ES2022,
-  module: ts.ModuleKind.NodeNext,
-  moduleResolution: ts.ModuleResolutionKind.NodeNext,
-  strict: true,
-  noEmit: true,
-  allowImportingTsExtensions: true,
-  skipLibCheck: true,
-  types: ['node'],
-};
+/** The project's tsconfig.json: `validate` checks appliances with the options `tsc` uses. */
+const TSCONFIG = fileURLToPath(new URL('../../tsconfig.json', import.meta.url));
 
 /** A ts-morph project holding the given files (their imports resolve on demand). */
 export function createProject(files: string[]): Project {
-  const project = new Project({ compilerOptions: COMPILER_OPTIONS, skipAddingFilesFromTsConfig: true });
+  const project = new Project({ tsConfigFilePath: TSCONFIG, skipAddingFilesFromTsConfig: true });
   for (const f of files) project.addSourceFileAtPath(f);
   return project;
 }

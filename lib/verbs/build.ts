@@ -8,7 +8,7 @@
  */
 import { defineVerb, opt } from '../cli.ts';
 import { cacheFlagProblem } from '../cache/config.ts';
-import { parseDuration } from '../graph/fsutil.ts';
+import { parseDuration } from '../format.ts';
 import type { BuildReport } from '../graph/index.ts';
 import { defaultJobs } from '../graph/options.ts';
 import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../graph/events.ts';

@@ -86,7 +86,8 @@ export const doctorVerb = defineVerb({
     else ctx.stdout('\nEverything needed is present.\n');
     const { cacheUsage, unusedPaths } = await import('../graph/gc.ts');
     const { buildPaths } = await import('../graph/paths.ts');
-    const { formatBytes, treeSize } = await import('../graph/fsutil.ts');
+    const { treeSize } = await import('../graph/fsutil.ts');
+    const { formatBytes } = await import('../format.ts');
     const p = buildPaths(ctx.root);
     const usage = cacheUsage(p);
     const unused = unusedPaths(p).reduce((n, u) => n + treeSize(u.path), 0);

@@ -2,7 +2,8 @@
 import { defineVerb, opt } from '../cli.ts';
 import { readImages } from '../registry/index.ts';
 import { ROOT_ITEM, fingerprintOf, versionDate, versionsNewestFirst } from '../registry/format.ts';
-import { REGISTRY_OPTION, humanSize, registryDirOf } from '../registry/options.ts';
+import { formatBytes } from '../format.ts';
+import { REGISTRY_OPTION, registryDirOf } from '../registry/options.ts';
 import { table } from './list.ts';
 
 /** One published image. */
@@ -69,7 +70,7 @@ export const registryListVerb = defineVerb({
       return 0;
     }
     const out = [['ALIAS', 'VERSION', 'ARCH', 'TYPE', 'SIZE', 'FINGERPRINT', 'DATE (UTC)', 'SERIAL']];
-    for (const r of rows) out.push([r.aliases.length ? r.aliases.join(', ') : `(${r.name}, older)`, r.version, r.arch, r.type, humanSize(r.size), r.fingerprint.slice(0, 12), r.date, r.serial]);
+    for (const r of rows) out.push([r.aliases.length ? r.aliases.join(', ') : `(${r.name}, older)`, r.version, r.arch, r.type, formatBytes(r.size), r.fingerprint.slice(0, 12), r.date, r.serial]);
     ctx.stdout(table(out));
     return 0;
   },

@@ -12,6 +12,7 @@ import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { hostArch } from '../arch.ts';
 import { table } from './list.ts';
+import { formatBytes } from '../format.ts';
 import { CACHE_OPTIONS, JOBS_OPTION } from './build.ts';
 
 /** One appliance's line in the results. */
@@ -25,9 +26,6 @@ export interface TestSummary {
   failure?: string;
 }
 
-function mib(n?: number): string {
-  return n === undefined ? '-' : `${(n / 1048576).toFixed(1)} MiB`;
-}
 
 export const testVerb = defineVerb({
   name: 'test',
@@ -168,7 +166,7 @@ export const testVerb = defineVerb({
       ctx.stdout(JSON.stringify({ results: all }, null, 2) + '\n');
     } else {
       const rows = [['APPLIANCE', 'RESULT', 'IMAGE', 'LAUNCH-TO-HEALTHY', 'CHECKS']];
-      for (const s of all) rows.push([s.name, s.result, mib(s.imageBytes), s.launchToHealthySeconds === undefined ? '-' : `${s.launchToHealthySeconds.toFixed(1)} s`, `${s.checks.filter((c) => c.pass).length}/${s.checks.length}`]);
+      for (const s of all) rows.push([s.name, s.result, s.imageBytes === undefined ? '-' : formatBytes(s.imageBytes), s.launchToHealthySeconds === undefined ? '-' : `${s.launchToHealthySeconds.toFixed(1)} s`, `${s.checks.filter((c) => c.pass).length}/${s.checks.length}`]);
       ctx.stdout('\n' + table(rows));
       for (const s of all.filter((x) => x.result === 'FAIL')) ctx.stdout(`\n${s.name}: ${s.failure?.split('\n')[0] ?? 'failed'}\n`);
     }

@@ -8,7 +8,8 @@ import { resolve } from 'node:path';
 import { defineVerb, opt, type VerbContext } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { verifyRegistry, type RegistrySource, type VerifyReport } from '../registry/verify.ts';
-import { REGISTRY_OPTION, humanSize, notRegistryProblem, registryDirOf } from '../registry/options.ts';
+import { formatBytes } from '../format.ts';
+import { REGISTRY_OPTION, notRegistryProblem, registryDirOf } from '../registry/options.ts';
 import { keyIdHex, parsePublicKey, type PublicKey } from '../trust/minisign.ts';
 
 function readKey(ctx: Ctx): PublicKey | undefined {
@@ -80,7 +81,7 @@ export const verifyVerb = defineVerb({
     const r = await verifyRegistry(src, { key, minSerial, indexOnly: ctx.options['index-only'] });
     for (const w of r.warnings) ctx.stderr(`warning: ${w}\n`);
     for (const e of r.errors) ctx.stderr(`error: ${e}\n`);
-    const summary = ctx.options['index-only'] ? `index of ${r.images.length} image(s) checked at ${where}` : `${r.versions} version(s), ${r.files} file(s), ${humanSize(r.bytes)} checked in ${where}`;
+    const summary = ctx.options['index-only'] ? `index of ${r.images.length} image(s) checked at ${where}` : `${r.versions} version(s), ${r.files} file(s), ${formatBytes(r.bytes)} checked in ${where}`;
     if (r.errors.length) {
       ctx.stderr(`verify: FAILED: ${r.errors.length} problem(s); ${summary}\n`);
       return 1;

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAppliances } from '../../lib/load.ts';
-import { writeFileAtomic } from '../../lib/graph/fsutil.ts';
+import { writeFileAtomicSync } from '../../lib/files.ts';
 import { GENERATED_KINDS, refreshReadme } from '../../appliances/_shared/readme.ts';
 import { readmeProblems, requiredPhrases } from '../../appliances/_shared/readme-rules.ts';
 import { ROOT } from '../helpers.ts';
@@ -28,7 +28,7 @@ for (const app of apps) {
     let text = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
     if (text !== undefined && process.env.UPDATE_README === '1') {
       const fresh = refreshReadme(text, app).text;
-      if (fresh !== text) writeFileAtomic(path, (text = fresh));
+      if (fresh !== text) writeFileAtomicSync(path, (text = fresh));
     }
     const problems = readmeProblems(app, text, catalogue);
     assert.ok(problems.length === 0, `${problems.length} problem(s):\n${problems.join('\n')}`);

@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../lib/graph/fsutil.ts';
+import { writeFileAtomicSync } from '../../lib/files.ts';
 import { goldenDir, goldenFiles } from '../../lib/golden.ts';
 import { loadAppliances } from '../../lib/load.ts';
 import { ROOT } from '../helpers.ts';
@@ -22,7 +22,7 @@ for (const app of apps) {
     expected.add(g.file);
     test(`golden ${g.what}`, () => {
       const path = join(GOLDEN, g.file);
-      if (process.env.UPDATE_GOLDEN === '1') writeFileAtomic(path, g.text);
+      if (process.env.UPDATE_GOLDEN === '1') writeFileAtomicSync(path, g.text);
       assert.ok(existsSync(path), `missing ${path}: run UPDATE_GOLDEN=1 npm test -- golden`);
       assert.fixture(g.text, readFileSync(path, 'utf8'));
     });

@@ -192,6 +192,10 @@ test('owner: a mounted volume marked by another instance is refused with the cop
     assert.match(a.err, /incus storage volume copy default\/pgvol default\/pgvol-inst-a && incus config device set inst-a pgdata source=pgvol-inst-a && incus restart inst-a/);
     assert.match(a.err, /incus config set inst-a user\.pg\.adopt-volume=db/);
     assert.not.ok(existsSync(join(g.dir, 'seen.env')), 'configure did not run');
+    const s = await g.exec('status');
+    assert.is(s.code, 1);
+    assert.match(s.out, /user\.pg\.user\s+app\s+not applied \(the volume belongs to db\)/);
+    assert.match(s.out, /data volume: \/, owned by db/);
     writeFileSync(join(g.etc, 'settings.d', 'adopt-volume'), 'someone-else');
     assert.is((await g.exec('apply')).code, 1, 'adopting needs the owner\'s name');
     writeFileSync(join(g.etc, 'settings.d', 'adopt-volume'), 'db');

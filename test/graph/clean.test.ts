@@ -35,6 +35,7 @@ test('a build hands its images to the registry; a deleted appliance leaves it', 
 });
 
 test('a record not yet indexed (run killed before the registry stage) is indexed next time', async () => {
+  p.nodes(); // forget the builds of the previous test: only this run's count below
   const rec = JSON.parse(p.read('.cache/records/nginx-amd64.json'));
   p.write('.cache/records/nginx-amd64.json', JSON.stringify({ ...rec, indexed: false }));
   const r = await p.run(['nginx:amd64']);
@@ -42,8 +43,7 @@ test('a record not yet indexed (run killed before the registry stage) is indexed
   assert.match(r.stdout, /nginx:amd64: fresh/);
   assert.match(r.stdout, /registry: 0 version\(s\) added, 1 unchanged/);
   assert.ok(JSON.parse(p.read('.cache/records/nginx-amd64.json')).indexed);
-  assert.equal(p.builds(), ['hello:amd64', 'nginx:amd64']);
-  p.nodes();
+  assert.equal(p.nodes(), [], 'indexing a fresh record builds nothing');
 });
 
 test('a dead target takes its packages layer; clean --unused removes the base no target uses any more', async () => {

@@ -9,7 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mountsUnder, safeRemove, writeFileAtomic } from '../../lib/graph/fsutil.ts';
+import { mountsUnder, safeRemove } from '../../lib/graph/fsutil.ts';
+import { writeFileAtomicSync } from '../../lib/files.ts';
 
 const canMount = (() => {
   if (process.getuid?.() !== 0) return false;
@@ -23,8 +24,8 @@ const canMount = (() => {
 test('writeFileAtomic leaves no temporary file', () => {
   const d = mkdtempSync(join(tmpdir(), 'atomic-'));
   try {
-    writeFileAtomic(join(d, 'sub', 'f.json'), '{}\n');
-    writeFileAtomic(join(d, 'sub', 'f.json'), '{"a":1}\n');
+    writeFileAtomicSync(join(d, 'sub', 'f.json'), '{}\n');
+    writeFileAtomicSync(join(d, 'sub', 'f.json'), '{"a":1}\n');
     assert.is(readFileSync(join(d, 'sub', 'f.json'), 'utf8'), '{"a":1}\n');
     assert.equal(spawnSync('ls', [join(d, 'sub')], { encoding: 'utf8' }).stdout.trim().split('\n'), ['f.json']);
   } finally {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canonicalJson, hashBytes, hashFile, type Hash } from '../../lib/graph/hash.ts';
 import { diffPaths, explainKeyChange, inputLabel, keyDefinition, makeKey, type KeyState } from '../../lib/graph/key.ts';
-import { parseDuration, formatDuration, formatBytes } from '../../lib/graph/fsutil.ts';
+import { parseDuration, formatDuration, formatBytes } from '../../lib/format.ts';
 import { foreignArchProblem } from '../../lib/graph/arch-check.ts';
 import { stageOf } from '../../lib/graph/distrobuilder.ts';
 import { RECORD_FORMAT, recordProblem, type BuildKey, type TargetRecord } from '../../lib/graph/record.ts';

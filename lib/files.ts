@@ -1,11 +1,12 @@
 /**
- * File primitives of the registry: atomic writes (temp + fsync + rename + directory fsync) and
- * streaming sha256, so a 100 MB+ image is never held in memory and a killed process never leaves
- * a half-written file under a real name.
+ * File primitives: atomic writes (temp + fsync + rename + directory fsync), async for the
+ * registry and sync for the build stage's small records, and streaming sha256, so a 100 MB+ image
+ * is never held in memory and a killed process or a power loss never leaves a half-written file
+ * under a real name.
  * @module
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { closeSync, constants, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, open, rename, unlink, readdir, mkdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -65,16 +66,34 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
   await fsyncDir(dirname(path));
 }
 
-/** sha256 of a file, streamed. */
-export async function sha256File(path: string): Promise<{ sha256: string; size: number }> {
-  const h = createHash('sha256');
-  let size = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
-    h.update(chunk as Buffer);
-    size += (chunk as Buffer).length;
+/**
+ * {@link writeFileAtomic}, synchronously (the build stage's records, lock and toolchain cache):
+ * temp file in the same folder, fsync, rename, folder fsync.
+ */
+export function writeFileAtomicSync(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = tempPathFor(path);
+  try {
+    const fd = openSync(tmp, 'wx', 0o644);
+    try {
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
   }
-  return { sha256: h.digest('hex'), size };
+  const dir = openSync(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
+
 
 /**
  * Streams `src` into a temporary file in `destDir` while feeding every hash in `also` and its own
