@@ -18,8 +18,11 @@ import type { BuildKey, InputStat, KeyFile, NodeKey, TargetRecord } from './reco
 
 export { BUILDER_VERSION, DEFAULT_OPTIONS, type BuildOptions } from './options.ts';
 
-/** Spec fields that do not change the image (documentation and run-time checks only). */
-const NON_IMAGE_FIELDS = new Set(['ports', 'volumes', 'health', 'tests']);
+/**
+ * Spec fields that do not change the image (documentation and host-side checks only). The
+ * health command and the first volume do: the in-image `appliance health|status` reads them.
+ */
+const NON_IMAGE_FIELDS = new Set(['ports', 'tests']);
 
 /** Strings longer than this are replaced by their hash in the key's definition. */
 const LONG = 160;

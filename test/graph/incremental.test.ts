@@ -105,9 +105,8 @@ test('a shipped file edit repacks only the image: no base, no packages layer', a
   assert.equal(p.nodes(), []);
 });
 
-test('a comment in appliance.ts, a README edit and a health check edit rebuild nothing', async () => {
+test('a comment in appliance.ts and a README edit rebuild nothing', async () => {
   p.edit('appliances/nginx/appliance.ts', (t) => t.replace("version: '1.26',", "version: '1.26', // the packaged nginx\n  // a comment line"));
-  p.edit('appliances/nginx/appliance.ts', (t) => t.replace("health: { command: 'true' }", "health: { command: 'test -e /etc/nginx/nginx.conf' }"));
   p.write('appliances/nginx/README.md', '# nginx\nSome notes.\n');
   assert.equal(await dry(), FRESH);
   await build();
@@ -115,6 +114,15 @@ test('a comment in appliance.ts, a README edit and a health check edit rebuild n
   // The record was refreshed: the next run does not even import nginx.
   const r = await build([], { APPLIANCE_BUILD_DEBUG: '1' });
   assert.not.match(r.stderr, /debug: import nginx/, r.stderr);
+});
+
+test('a health check edit repacks the image only: the in-image `appliance health` runs it', async () => {
+  p.edit('appliances/nginx/appliance.ts', (t) => t.replace("health: { command: 'true' }", "health: { command: 'test -e /etc/nginx/nginx.conf' }"));
+  const rep = await report();
+  assert.equal(summary(rep), { ...FRESH, 'nginx:amd64': 'stale: appliance.ts: health changed', 'nginx:arm64': 'stale: appliance.ts: health changed' });
+  assert.equal(layers(rep), { 'nginx:amd64': ['image'], 'nginx:arm64': ['image'] });
+  await build();
+  assert.equal(p.nodes(), ['nginx:amd64', 'nginx:arm64']);
 });
 
 test('settings and a configure script: image only', async () => {
