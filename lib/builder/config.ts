@@ -89,3 +89,12 @@ export function builderConfig(root: string, option: string | undefined): Builder
   if (file && file.remote === option) return { ...file, origin: '--builder' };
   return { remote: option, origin: '--builder' };
 }
+
+/**
+ * {@link import('./index.ts').prepareBuilder} when a builder is configured, else undefined
+ * without loading the builder modules (they bring execa: a no-op build must not pay for them).
+ */
+export async function prepareConfiguredBuilder(o: import('./index.ts').PrepareOptions): Promise<import('./index.ts').PreparedBuilder | undefined> {
+  if (!builderConfig(o.root, o.option)) return undefined;
+  return (await import('./index.ts')).prepareBuilder(o);
+}

@@ -16,7 +16,6 @@ import type { Logger } from '../graph/events.ts';
 import type { Executor } from '../graph/executor.ts';
 import type { Toolchain } from '../graph/toolchain.ts';
 import { builderConfig, type BuilderConfig } from './config.ts';
-import { IncusExecutor } from './incus-executor.ts';
 
 /** The appliance whose image the builder containers run. */
 export const BUILDER_APPLIANCE = 'builder';
@@ -90,6 +89,8 @@ export async function prepareBuilder(o: PrepareOptions): Promise<PreparedBuilder
   // this host's 3.2 builds, so switching builders rebuilds nothing.
   const toolchain: Toolchain = { exe: `distrobuilder on builder ${config.remote}`, path: 'distrobuilder', version };
   const image = config.image ?? (o.dryRun ? '(dry run)' : await builderImage(o, config, info.arch, toolchain));
+  // Loaded only when a builder is configured: a no-op build must not load the build stage.
+  const { IncusExecutor } = await import('./incus-executor.ts');
   return { config, executor: new IncusExecutor({ remote: config.remote, project: config.project, image }), toolchain, jobs: config.jobs, arch: info.arch };
 }
 

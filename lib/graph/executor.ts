@@ -7,7 +7,7 @@
  * the outputs back, so the graph never knows the difference.
  * @module
  */
-import { runDistrobuilder, type DistrobuilderRun } from './distrobuilder.ts';
+import type { DistrobuilderRun } from './distrobuilder.ts';
 
 /** One distrobuilder run of one node, with what it reads and writes. */
 export interface ExecJob {
@@ -40,5 +40,6 @@ export interface Executor {
 export const localExecutor: Executor = {
   name: 'this host',
   local: true,
-  run: (job) => runDistrobuilder(job.run),
+  // Loaded on first use: a no-op build must not load the runner (and execa) at all.
+  run: async (job) => (await import('./distrobuilder.ts')).runDistrobuilder(job.run),
 };

@@ -86,7 +86,7 @@ export const buildVerb = defineVerb({
     try {
       // Loaded here, not at the top: other verbs never pay for the build stage's modules.
       const { buildTargets } = await import('../graph/index.ts');
-      const { prepareBuilder } = await import('../builder/index.ts');
+      const { prepareConfiguredBuilder: prepareBuilder } = await import('../builder/config.ts');
       const context = { debianMirror: o['debian-mirror'], alpineMirror: o['alpine-mirror'] };
       const signal = ctx.interrupt();
       const builder = await prepareBuilder({ root: ctx.root, option: o.builder, env: ctx.env, context, logger, signal, dryRun: o['dry-run'] });

@@ -68,7 +68,7 @@ export const testVerb = defineVerb({
     log(`== building ${apps.map((a) => `${a.name}:${arch}`).join(', ')} (only what is stale)`);
     const logger = new PlainLogger(sinks);
     const context = { debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] };
-    const { prepareBuilder } = await import('../builder/index.ts');
+    const { prepareConfiguredBuilder: prepareBuilder } = await import('../builder/config.ts');
     const { builderConfig } = await import('../builder/config.ts');
     const builderOption = ctx.options.builder;
     // With a builder, Ctrl-C during the build must reach it (its containers are deleted); the
