@@ -169,7 +169,9 @@ ${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${rel} | ta
     const r = await execa('bash', ['-c', script], { reject: false, stdin: 'ignore', cancelSignal: signal });
     if (r.exitCode === 0) return undefined;
     if (signal.aborted) return 'interrupted';
-    return `${what} failed: ${String(r.stderr).trim().split('\n').pop() || `exit code ${r.exitCode}`}`;
+    // tar's last line only says that it failed: keep the lines that say why (first three).
+    const lines = String(r.stderr).trim().split('\n').filter((l) => l && !/Exiting with failure status/.test(l));
+    return `${what} failed: ${lines.slice(0, 3).join('; ') || `exit code ${r.exitCode}`}`;
   }
 
   /** Deletes the builder containers of this host whose owner process is gone (kill -9). */
