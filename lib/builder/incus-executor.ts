@@ -112,6 +112,11 @@ export class IncusExecutor implements Executor {
       const launched = await this.call(['launch', this.b.image, this.ref(name), '--ephemeral',
         '-c', 'security.privileged=true', '-c', 'security.nesting=true', '-c', `${MARK_KEY}=${this.mark}`], r.signal);
       if (launched) return launched;
+      // Always, offline packs included: the container's boot (systemd-tmpfiles-setup, which
+      // empties /tmp) must be over before the inputs land, or it deletes them under tar.
+      stage('waiting for the builder to boot');
+      const booted = await this.waitBooted(name, r.signal);
+      if (booted) return booted;
       if (!job.offline) {
         stage('waiting for the builder network');
         const net = await this.waitNetwork(name, r.signal);
@@ -130,6 +135,23 @@ export class IncusExecutor implements Executor {
       const gone = await execa(this.incus, this.args('delete', '--force', this.ref(name)), { reject: false, input: '', timeout: 120_000, detached: true });
       r.log.note(gone.exitCode === 0 ? `# builder container ${name} deleted` : `# WARNING: builder container ${name} not deleted: ${String(gone.stderr).trim()} (the next build removes it)`);
     }
+  }
+
+  /** Waits until the container's systemd finished booting (running or degraded); why not, or undefined. */
+  private async waitBooted(name: string, signal: AbortSignal): Promise<string | undefined> {
+    const limit = this.b.networkTimeout ?? 90;
+    const until = Date.now() + limit * 1000;
+    let last = '';
+    // Right after the launch systemd may not answer yet (no bus socket): ask again.
+    while (Date.now() < until) {
+      const r = await execa(this.incus, this.args('exec', this.ref(name), '--', 'systemctl', 'is-system-running', '--wait'), { reject: false, input: '', cancelSignal: signal, timeout: Math.max(1000, until - Date.now()) });
+      if (signal.aborted) return 'interrupted';
+      const state = String(r.stdout).trim();
+      if (state === 'running' || state === 'degraded') return undefined;
+      last = state || String(r.stderr).trim();
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    return `builder container ${name} did not finish booting in ${limit} s (systemd: ${last || 'no answer'})`;
   }
 
   /** Waits for a default route in the container (DHCP on its bridge); why not, or undefined. */

@@ -75,6 +75,10 @@ test('a node runs in a container: launched privileged+nesting with the mark, inp
     assert.ok(existsSync(join(root, tmp, 'tree', 'rootfs', 'etc', 'layers')), 'distrobuilder wrote its tree inside the container');
     assert.ok(existsSync(join(tmp, 'tree', 'rootfs', 'etc', 'layers')), 'and the tree came back to this host');
     assert.ok(s.calls().some((c) => c.startsWith(`exec far:${name} --cwd ${tmp} -- distrobuilder --cache-dir ${join(tmp, 'work')} build-dir`)), 'distrobuilder ran through incus exec');
+    const calls = s.calls();
+    const booted = calls.indexOf(`exec far:${name} -- systemctl is-system-running --wait`);
+    const pushed = calls.findIndex((c) => c.startsWith(`exec far:${name} -- tar`));
+    assert.ok(booted >= 0 && booted < pushed, 'the inputs are pushed only after the boot (its tmpfiles-setup empties /tmp)');
     const stages = events.flatMap((e) => (e.type === 'stage' ? [e.stage] : []));
     for (const st of [`launching builder container ${name}`, 'pushing the inputs', 'Managing packages', 'pulling the outputs']) assert.ok(stages.includes(st), st);
     assert.match(readFileSync(log.file, 'utf8'), /msg="Managing packages"[\s\S]*# builder container .* deleted/, 'distrobuilder output streamed into the node log');
