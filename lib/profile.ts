@@ -15,6 +15,7 @@ import { isIP } from 'node:net';
 import { stringify } from 'yaml';
 import type { ApplianceSpec, Port } from './model.ts';
 import { UserError } from './diagnostics.ts';
+import { urlHost } from './url.ts';
 
 /** Options of {@link applianceProfile}. */
 export interface ProfileOptions {
@@ -71,10 +72,6 @@ export function publishedPorts(ports: readonly Port[] | undefined): Port[] {
   return (ports ?? []).filter((p) => !p.localOnly);
 }
 
-function hostPart(address: string): string {
-  return isIP(address) === 6 ? `[${address}]` : address;
-}
-
 /**
  * The Incus profile of an appliance: a proxy device per published port.
  * @throws {ProfileError} for an invalid listen address, offset, profile name, or a host port
@@ -96,7 +93,7 @@ export function applianceProfile(app: Pick<ApplianceSpec, 'name' | 'version' | '
     }
     devices[deviceName(app.name, p)] = {
       type: 'proxy',
-      listen: `${proto}:${hostPart(listen)}:${hostPort}`,
+      listen: `${proto}:${urlHost(listen)}:${hostPort}`,
       connect: `${proto}:127.0.0.1:${p.port}`,
     };
   }

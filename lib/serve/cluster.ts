@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { resolveCertificate, type ServerCertificate } from './cert.ts';
 import { defaultCertDir, type ServerOptions } from './server.ts';
 import type { ServeLimits } from './limits.ts';
+import { connectHost } from '../url.ts';
 import { assertKeyOutside, dropPrivileges, identityOf, isRoot, type RunAs } from './privileges.ts';
 
 /** Environment variable carrying a worker's configuration (JSON). */
@@ -126,7 +127,7 @@ export async function startCluster(opts: Omit<ServerOptions, 'log'> & { workers:
     killAll();
     throw e;
   }
-  const urlHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  const urlHost = connectHost(host);
 
   let closed: Promise<void> | undefined;
   const close = () => {

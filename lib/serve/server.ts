@@ -16,7 +16,7 @@ import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { isIPv6 } from 'node:net';
+import { connectHost } from '../url.ts';
 import { join } from 'node:path';
 import { createStaticHandler, formatAccess, type AccessRecord, type FileIdentity } from './static.ts';
 import { resolveCertificate, type ServerCertificate } from './cert.ts';
@@ -218,7 +218,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   });
   const port = (front.address() as AddressInfo).port;
-  const urlHost = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : isIPv6(host) ? `[${host}]` : host;
+  const urlHost = connectHost(host);
 
   let closed: Promise<void> | undefined;
   const close = () => {

@@ -6,6 +6,7 @@ import { defineVerb, opt, type VerbContext } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
 import { REGISTRY_OPTION, notRegistryProblem, registryDirOf } from '../registry/options.ts';
 import { certCovers } from '../serve/cert.ts';
+import { bareHost } from '../url.ts';
 import { startServer, type RunningServer } from '../serve/server.ts';
 import { startCluster } from '../serve/cluster.ts';
 import { DEFAULT_LIMITS, type ServeLimits } from '../serve/limits.ts';
@@ -172,7 +173,7 @@ async function run(ctx: Ctx): Promise<number> {
   ctx.stdout(`${c.generated ? 'Generated a self-signed certificate' : 'Certificate'}: ${c.certPath} (valid until ${c.validTo.toISOString().slice(0, 10)}, SHA-256 ${c.fingerprint256})\n`);
   const x509 = new X509Certificate(c.cert);
   for (const u of [localUrl, otherUrl].filter((x): x is string => !!x)) {
-    const h = new URL(u).hostname.replace(/^\[|\]$/g, '');
+    const h = bareHost(new URL(u).hostname);
     if (!certCovers(x509, h)) ctx.stderr(`warning: the certificate does not name "${h}" (it has ${c.subjectAltName}); clients using ${u} will refuse it${selfSigned ? `; delete ${c.certPath} to generate a new one` : ''}\n`);
   }
   ctx.stdout(signingLines(ctx, registryDir));
