@@ -26,6 +26,14 @@ export class UserError extends Error {
   }
 }
 
+/** A target or argument names no appliance of the project: one message wherever names are resolved. */
+export class UnknownApplianceError extends UserError {
+  constructor(readonly appliance: string, known: readonly string[]) {
+    super(`unknown appliance "${appliance}"; appliances: ${[...known].sort().join(', ') || '(none)'}`);
+    this.name = 'UnknownApplianceError';
+  }
+}
+
 /** Formats a diagnostic as `path:line:col severity: message`, path relative to `cwd`. */
 export function formatDiagnostic(d: Diagnostic, cwd = process.cwd()): string {
   const rel = d.file.startsWith('/') ? relative(cwd, d.file) || d.file : d.file;

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Appliance, ApplianceSpec } from './model.ts';
-import { UserError, type Diagnostic } from './diagnostics.ts';
+import { UnknownApplianceError, UserError, type Diagnostic } from './diagnostics.ts';
 
 /** Folder names under appliances/ that are not appliances. */
 const NOT_APPLIANCES = new Set(['_base']);
@@ -67,7 +67,7 @@ export async function loadAppliance(appliancesDir: string, name: string, env: No
 export async function loadAppliances(appliancesDir: string, names: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<Appliance[]> {
   const known = discoverAppliances(appliancesDir);
   for (const n of names) {
-    if (!known.includes(n)) throw new UserError(`unknown appliance "${n}"; appliances: ${known.join(', ') || '(none)'}`);
+    if (!known.includes(n)) throw new UnknownApplianceError(n, known);
   }
   const wanted = names.length ? [...new Set(names)] : known;
   const results = await Promise.all(wanted.map((n) => loadAppliance(appliancesDir, n, env)));

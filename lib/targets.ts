@@ -4,7 +4,7 @@
  */
 import type { Appliance, Arch } from './model.ts';
 import { ARCH_SPELLINGS, hostArch, normalizeArch } from './arch.ts';
-import { UserError } from './diagnostics.ts';
+import { UnknownApplianceError, UserError } from './diagnostics.ts';
 
 /** One appliance x architecture. */
 export interface Target {
@@ -30,13 +30,12 @@ export function parseTargetSpec(spec: string): { name: string; arch?: Arch } {
  */
 export function resolveTargets(apps: Appliance[], specs: string[], opts: { allArch?: boolean } = {}): Target[] {
   const byName = new Map(apps.map((a) => [a.name, a]));
-  const names = () => [...byName.keys()].sort().join(', ');
   const out = new Map<string, Target>();
   const add = (appliance: Appliance, arch: Arch) => out.set(`${appliance.name}:${arch}`, { appliance, arch, id: `${appliance.name}:${arch}` });
   const parsed = specs.length ? specs.map(parseTargetSpec) : apps.map((a) => ({ name: a.name, arch: undefined }));
   for (const { name, arch } of parsed) {
     const app = byName.get(name);
-    if (!app) throw new UserError(`unknown appliance "${name}"; appliances: ${names()}`);
+    if (!app) throw new UnknownApplianceError(name, [...byName.keys()]);
     if (arch) {
       if (!app.architectures.includes(arch)) throw new UserError(`target ${name}:${arch}: ${name} does not declare ${arch} (declares: ${app.architectures.join(', ')})`);
       add(app, arch);

@@ -21,7 +21,7 @@ import { join, relative } from 'node:path';
 import type { Appliance, Arch } from '../model.ts';
 import { hostArch } from '../arch.ts';
 import { buildContext, type ContextOptions } from '../context.ts';
-import { UserError, type Diagnostic } from '../diagnostics.ts';
+import { UnknownApplianceError, UserError, type Diagnostic } from '../diagnostics.ts';
 import { discoverAppliances, loadAppliance } from '../load.ts';
 import { parseTargetSpec } from '../targets.ts';
 import type { CompiledTarget } from '../compile.ts';
@@ -440,7 +440,7 @@ export async function plan(req: PlanRequest): Promise<Plan> {
   const s = startPlanning(req);
   const nameSet = new Set(s.names);
   const specs = req.specs.map(parseTargetSpec);
-  for (const sp of specs) if (!nameSet.has(sp.name)) throw new UserError(`unknown appliance "${sp.name}"; appliances: ${s.names.join(', ') || '(none)'}`);
+  for (const sp of specs) if (!nameSet.has(sp.name)) throw new UnknownApplianceError(sp.name, s.names);
   const requested = specs.length ? new Set(specs.map((sp) => sp.name)) : nameSet;
   // Which appliances we need to know: the requested ones, and those with records (dead targets).
   await known(s, new Set([...requested, ...[...s.byName.keys()].filter((n) => nameSet.has(n))]));

@@ -8,7 +8,7 @@ import { defineVerb, opt } from '../cli.ts';
 import { compile, CompileError, type Layers } from '../compile.ts';
 import { toYaml } from '../yaml.ts';
 import { buildContext } from '../context.ts';
-import { formatDiagnostic, sortDiagnostics, UserError, type Diagnostic } from '../diagnostics.ts';
+import { formatDiagnostic, sortDiagnostics, UnknownApplianceError, type Diagnostic } from '../diagnostics.ts';
 import { discoverAppliances, loadAppliance } from '../load.ts';
 import type { Appliance } from '../model.ts';
 import { checkDuplicates } from '../validate/semantic.ts';
@@ -31,7 +31,7 @@ export const validateVerb = defineVerb({
   async run(ctx) {
     const known = discoverAppliances(ctx.appliancesDir);
     for (const n of ctx.args) {
-      if (!known.includes(n)) throw new UserError(`unknown appliance "${n}"; appliances: ${known.join(', ')}`);
+      if (!known.includes(n)) throw new UnknownApplianceError(n, known);
     }
     const names = ctx.args.length ? [...new Set(ctx.args)] : known;
     const modules = names.map((n) => join(ctx.appliancesDir, n, 'appliance.ts'));
