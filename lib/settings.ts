@@ -106,10 +106,17 @@ function unitName(s: string): string {
 
 function systemdUnit(services: readonly string[]): string {
   const before = services.map(unitName).join(' ');
+  // Off the sysinit.target chain (DefaultDependencies=no): it runs beside systemd-resolved,
+  // journald's flush and the rest of sysinit instead of after them, so it is no longer on the
+  // services' critical chain. It needs the file systems mounted and /tmp and /run set up
+  // (systemd-tmpfiles-setup empties /tmp at boot: a configure script's files there would go).
   return `[Unit]
 Description=Apply appliance settings (user.* instance config); the services wait for it
-After=local-fs.target
-${before ? `Before=${before}\n` : ''}
+DefaultDependencies=no
+After=local-fs.target systemd-tmpfiles-setup.service
+Before=shutdown.target${before ? ` ${before}` : ''}
+Conflicts=shutdown.target
+
 [Service]
 Type=oneshot
 RemainAfterExit=yes
