@@ -107,13 +107,14 @@ function unitName(s: string): string {
 function systemdUnit(services: readonly string[]): string {
   const before = services.map(unitName).join(' ');
   // Off the sysinit.target chain (DefaultDependencies=no): it runs beside systemd-resolved,
-  // journald's flush and the rest of sysinit instead of after them, so it is no longer on the
-  // services' critical chain. It needs the file systems mounted and /tmp and /run set up
-  // (systemd-tmpfiles-setup empties /tmp at boot: a configure script's files there would go).
+  // journald's flush, systemd-tmpfiles-setup and the rest of sysinit instead of after them, so
+  // it is no longer on the services' critical chain (they still wait for sysinit themselves).
+  // It needs the file systems mounted; not /tmp, which systemd-tmpfiles-setup empties at boot
+  // meanwhile: `appliance apply` gives configure a TMPDIR of its own under /run/appliance.
   return `[Unit]
 Description=Apply appliance settings (user.* instance config); the services wait for it
 DefaultDependencies=no
-After=local-fs.target systemd-tmpfiles-setup.service
+After=local-fs.target
 Before=shutdown.target${before ? ` ${before}` : ''}
 Conflicts=shutdown.target
 
