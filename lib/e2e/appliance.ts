@@ -1,7 +1,8 @@
 /**
  * One appliance's end-to-end test: launch it from a remote with every setting set to its
- * example, wait for its declared health check, run its declared tests, and always delete the
- * container. Used by the `test` verb.
+ * example, wait for its declared health check, run its declared tests, then day two on the same
+ * container (bad values, changed values: lib/e2e/day2.ts), and always delete the container.
+ * Used by the `test` verb.
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -114,6 +115,14 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
       const c = await sbomCheck(name, sbom);
       result.checks.push(c);
       log(`${app.name}: ${c.pass ? 'ok  ' : 'FAIL'} ${c.name}${c.pass ? '' : `\n${c.output}`}`);
+    }
+    // Day two on the same instance: bad values, changed values, unknown key (lib/e2e/day2.ts).
+    if (result.checks.every((c) => c.pass)) {
+      const { dayTwo } = await import('./day2.ts');
+      for (const c of await dayTwo(app, name, testSettings(app))) {
+        result.checks.push(c);
+        log(`${app.name}: ${c.pass ? 'ok  ' : 'FAIL'} ${c.name}${c.pass ? '' : `\n${c.output}`}`);
+      }
     }
     const failed = result.checks.filter((c) => !c.pass);
     if (failed.length) {
