@@ -301,10 +301,11 @@ export interface ApplianceSpec<A extends Arch = Arch> {
   tests?: readonly ApplianceTest[];
   /**
    * Changes made inside the instance that must survive restarts while the settings they come
-   * from are unchanged (day two of the `test` verb): `change` runs in the healthy instance,
-   * then the instance is restarted twice with other settings changed, then `check` must still
-   * see the change. Proves that `configure` applies a setting only when it changed
-   * (`APPLIANCE_CHANGED`), e.g. a password changed inside is not reverted.
+   * from are unchanged (day two of the `test` verb): `change` runs in the healthy instance, the
+   * instance is restarted (with bad values, then with its launch values), then `check` must
+   * still see the change. Proves that `configure` applies a setting only when it changed
+   * (`APPLIANCE_CHANGED`), e.g. a password changed inside is not reverted. The settings'
+   * `change` values are applied after this check.
    */
   keptChanges?: readonly KeptChange[];
   /** Escape hatch: raw distrobuilder sections the model does not cover. */

@@ -33,9 +33,18 @@ export function testSettings(app: Appliance): Record<string, string> {
   return out;
 }
 
+/**
+ * Prefix of the Incus objects `test` creates (containers, the remote): `APPLIANCE_TEST_PREFIX`
+ * (letters, digits, `-`), so that several users of one Incus host each see their own.
+ */
+export function testPrefix(env: NodeJS.ProcessEnv = process.env): string {
+  const p = env.APPLIANCE_TEST_PREFIX ?? '';
+  return /^[a-z][a-z0-9-]{0,15}$/.test(p) ? p : '';
+}
+
 /** A unique, valid instance name for a test container. */
 export function testInstanceName(app: string): string {
-  return `appl-test-${app}-${randomBytes(3).toString('hex')}`.slice(0, 63);
+  return `${testPrefix()}appl-test-${app}-${randomBytes(3).toString('hex')}`.slice(0, 63);
 }
 
 /**

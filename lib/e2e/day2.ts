@@ -1,20 +1,23 @@
 /**
- * Day two of one appliance, on the instance the `test` verb launched (no relaunch, two restarts):
+ * Day two of one appliance, on the instance the `test` verb launched (no relaunch, at most three
+ * restarts):
  *
  * 1. every typed setting gets a value that breaks its kind ({@link badValue}, carrying a shell
  *    injection), plus an unknown `user.<app>.*` key; after `incus restart` the services must
  *    stay stopped, `appliance status` must name each setting with its rule, warn about the key
  *    and exit non-zero, and the injection must have left no trace;
- * 2. the settings that declare a `change` get their second value (the broken ones without one
- *    get their launch value back); after `incus restart` the instance must be healthy and each
- *    `change.check` must see the new value in the running service, while the appliance's
- *    `keptChanges` (changes made inside before the restarts) are still there: unchanged
- *    settings are not applied again.
+ * 2. with `keptChanges` declared (changes made inside the instance before the restarts): the
+ *    launch values back, `incus restart`, healthy, and each change is still there: settings
+ *    that did not change are not applied again;
+ * 3. the settings that declare a `change` get their second value (the broken ones without one
+ *    get their launch value back); after `incus restart` the instance must be healthy, each
+ *    setting `applied` in `appliance status`, and each `change.check` must see the new value in
+ *    the running service.
  *
  * Everything is derived from the declarations (lib/model.ts), none of it is per appliance.
  * @module
  */
-import type { Appliance, HealthCheck } from '../model.ts';
+import type { Appliance, HealthCheck, KeptChange } from '../model.ts';
 import { badValue, describeKind } from '../setting-kinds.ts';
 import { settingConfigKey } from '../settings.ts';
 import { execIn, incus, incusOk } from '../incus/client.ts';
@@ -37,7 +40,7 @@ export interface DayTwoPlan {
   bad: Record<string, string>;
   /** Config key -> second value, with the check that sees it. */
   changes: Record<string, { value: string; check: string; secret: boolean }>;
-  /** Config key -> the value the test launched with (undefined: unset), for broken keys without a change. */
+  /** Config key -> the value the test launched with (undefined: unset), for the broken keys. */
   restore: Record<string, string | undefined>;
   /** The unknown key. */
   unknown: string;
@@ -48,9 +51,11 @@ export function dayTwoPlan(app: Appliance, launched: Record<string, string>): Da
   const plan: DayTwoPlan = { bad: {}, changes: {}, restore: {}, unknown: settingConfigKey(app.name, UNKNOWN_KEY) };
   for (const [key, s] of Object.entries(app.settings ?? {})) {
     const ck = settingConfigKey(app.name, key);
-    if (s.type) plan.bad[ck] = badValue(s.type, `touch ${INJECTION_MARK}`);
+    if (s.type) {
+      plan.bad[ck] = badValue(s.type, `touch ${INJECTION_MARK}`);
+      plan.restore[ck] = launched[ck];
+    }
     if (s.change) plan.changes[ck] = { value: s.change.value, check: s.change.check, secret: !!s.secret };
-    else if (s.type) plan.restore[ck] = launched[ck];
   }
   return plan;
 }
@@ -118,55 +123,76 @@ function unknownKeyCheck(plan: DayTwoPlan, status: string): DayTwoCheck {
   return { name: `day two: the unknown key ${plan.unknown} is reported by appliance status`, pass, output: pass ? undefined : status };
 }
 
-/** Step 2: changed values (and the launch values back); healthy, each change seen by its check. */
-async function changedValues(app: Appliance, name: string, plan: DayTwoPlan, health: HealthCheck, unknownChecked: boolean, kept: readonly { name: string; check: string }[]): Promise<DayTwoCheck[]> {
-  const values: Record<string, string | undefined> = { ...plan.restore };
-  for (const [ck, c] of Object.entries(plan.changes)) values[ck] = c.value;
-  if (!unknownChecked) values[plan.unknown] = 'x';
+/** Restarts with `values` set, waits for health; a failed check when it is not healthy. */
+async function restartHealthy(name: string, values: Record<string, string | undefined>, health: HealthCheck, what: string): Promise<{ status: string; failed?: DayTwoCheck }> {
   await setConfig(name, values);
   await restart(name);
   const { waitHealthy } = await import('./appliance.ts');
   const h = await waitHealthy(name, health, Date.now());
   const s = await settledStatus(name);
-  const checks: DayTwoCheck[] = [];
-  if (!h.healthy || s.code !== 0) {
-    checks.push({ name: 'day two: healthy again after config set + restart with valid values', pass: false, output: `${(h.last.stdout + h.last.stderr).trim()}\n--- appliance status\n${s.out}` });
-    return checks;
+  if (h.healthy && s.code === 0) return { status: s.out };
+  return { status: s.out, failed: { name: `day two: healthy again after config set + restart ${what}`, pass: false, output: `${(h.last.stdout + h.last.stderr).trim()}\n--- appliance status\n${s.out}` } };
+}
+
+/** Step 2 (with `keptChanges`): the launch values back, restart: the changes made inside are still there. */
+async function keptAcrossRestart(name: string, plan: DayTwoPlan, health: HealthCheck, unknown: boolean, kept: readonly KeptChange[]): Promise<DayTwoCheck[]> {
+  const r = await restartHealthy(name, { ...plan.restore, ...(unknown ? { [plan.unknown]: 'x' } : {}) }, health, 'with the launch values');
+  if (r.failed) return [r.failed];
+  const checks: DayTwoCheck[] = unknown ? [unknownKeyCheck(plan, r.status)] : [];
+  for (const k of kept) {
+    const c = await execIn(name, k.check, 60_000);
+    checks.push({ name: `day two: ${k.name} (kept across restarts, settings unchanged)`, pass: c.code === 0, output: c.code === 0 ? undefined : (c.stdout + c.stderr).trim() });
   }
+  return checks;
+}
+
+/** Step 3: changed values (and the launch values back); healthy, each change seen by its check. */
+async function changedValues(name: string, plan: DayTwoPlan, health: HealthCheck, unknown: boolean): Promise<DayTwoCheck[]> {
+  const values: Record<string, string | undefined> = { ...plan.restore, ...(unknown ? { [plan.unknown]: 'x' } : {}) };
+  for (const [ck, c] of Object.entries(plan.changes)) values[ck] = c.value;
+  const r = await restartHealthy(name, values, health, 'with changed values');
+  if (r.failed) return [r.failed];
+  const checks: DayTwoCheck[] = unknown ? [unknownKeyCheck(plan, r.status)] : [];
   for (const [ck, c] of Object.entries(plan.changes)) {
-    const r = await execIn(name, c.check, 60_000);
-    const line = s.out.split('\n').find((l) => l.trimStart().startsWith(`${ck} `)) ?? '';
+    const x = await execIn(name, c.check, 60_000);
+    const line = r.status.split('\n').find((l) => l.trimStart().startsWith(`${ck} `)) ?? '';
     const applied = /\bapplied\b/.test(line) && !/not applied/.test(line);
-    const pass = r.code === 0 && applied;
+    const pass = x.code === 0 && applied;
     checks.push({
       name: `day two: ${ck}=${c.secret ? '********' : c.value} with incus config set + restart takes effect`,
       pass,
-      output: pass ? undefined : `${r.code !== 0 ? `check exit ${r.code}: ${(r.stdout + r.stderr).trim()}\n` : ''}${applied ? '' : `status line: ${line}\n`}--- appliance status\n${s.out}`,
+      output: pass ? undefined : `${x.code !== 0 ? `check exit ${x.code}: ${(x.stdout + x.stderr).trim()}\n` : ''}${applied ? '' : `status line: ${line}\n`}--- appliance status\n${r.status}`,
     });
-  }
-  if (!unknownChecked) checks.push(unknownKeyCheck(plan, s.out));
-  for (const k of kept) {
-    const r = await execIn(name, k.check, 60_000);
-    checks.push({ name: `day two: ${k.name} (kept across restarts, settings unchanged)`, pass: r.code === 0, output: r.code === 0 ? undefined : (r.stdout + r.stderr).trim() });
   }
   return checks;
 }
 
 /**
  * Runs the day-two phase on the healthy instance `name` of `app`, launched with `launched`.
+ * Restarts: one with bad values (when a setting is typed), one with the launch values (when
+ * `keptChanges` are declared), one with the changed values.
  * @returns its checks; none when the appliance has no settings
  */
 export async function dayTwo(app: Appliance, name: string, launched: Record<string, string>): Promise<DayTwoCheck[]> {
   if (!Object.keys(app.settings ?? {}).length) return [];
   const plan = dayTwoPlan(app, launched);
-  const checks: DayTwoCheck[] = [];
   const kept = app.keptChanges ?? [];
   for (const k of kept) {
     const r = await execIn(name, k.change, 60_000);
     if (r.code !== 0) return [{ name: `day two: ${k.name}: the change made inside`, pass: false, output: (r.stdout + r.stderr).trim() }];
   }
-  const hasBad = Object.keys(plan.bad).length > 0;
-  if (hasBad) checks.push(...(await badValues(app, name, plan)));
-  checks.push(...(await changedValues(app, name, plan, app.health, hasBad, kept)));
+  const checks: DayTwoCheck[] = [];
+  // The unknown key is checked once, at the first restart.
+  let unknown = true;
+  if (Object.keys(plan.bad).length) {
+    checks.push(...(await badValues(app, name, plan)));
+    unknown = false;
+  }
+  if (kept.length) {
+    checks.push(...(await keptAcrossRestart(name, plan, app.health, unknown, kept)));
+    unknown = false;
+  }
+  if (checks.some((c) => !c.pass)) return checks;
+  checks.push(...(await changedValues(name, plan, app.health, unknown)));
   return checks;
 }
