@@ -61,7 +61,7 @@ install -d -o mosquitto -g mosquitto -m 0750 /var/lib/mosquitto
     volumes: [{ path: '/var/lib/mosquitto', description: 'the persistence file (retained messages, persistent sessions, queued messages)' }],
     settings: {
       username: {
-        description: 'MQTT user name of the account created at first boot (letters, digits and . _ @ -).',
+        description: 'MQTT user name of the account written to the password file (letters, digits and . _ @ -).',
         default: 'mqtt',
         example: EXAMPLE.username,
         type: kinds.pattern('[A-Za-z0-9._@-]{1,64}', 'letters, digits and . _ @ - (at most 64)'),

@@ -128,10 +128,13 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
     // Day two on the same instance: bad values, changed values, unknown key (lib/e2e/day2.ts).
     if (result.checks.every((c) => c.pass)) {
       const { dayTwo } = await import('./day2.ts');
-      for (const c of await dayTwo(app, name, testSettings(app))) {
+      const t0 = Date.now();
+      const checks = await dayTwo(app, name, testSettings(app));
+      for (const c of checks) {
         result.checks.push(c);
         log(`${app.name}: ${c.pass ? 'ok  ' : 'FAIL'} ${c.name}${c.pass ? '' : `\n${c.output}`}`);
       }
+      if (checks.length) log(`${app.name}: day two took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
     const failed = result.checks.filter((c) => !c.pass);
     if (failed.length) {
