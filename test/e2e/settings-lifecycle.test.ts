@@ -23,8 +23,8 @@ import { join } from 'node:path';
 import { incus, incusAvailable, incusOk } from '../../lib/incus/client.ts';
 import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
 import { ROOT, runBuildTs } from '../helpers.ts';
-import { loadAppliances } from '../../lib/load.ts';
-import { testSettings } from '../../lib/e2e/appliance.ts';
+import { loadAppliances } from '../../lib/compile/load.ts';
+import { testSettings } from '../../lib/runtime/appliance-test.ts';
 
 const CI = process.env.CI === 'true';
 const wanted = CI || process.env.APPLIANCE_REAL_BUILD === '1';

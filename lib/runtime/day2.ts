@@ -14,12 +14,12 @@
  *    setting `applied` in `appliance status`, and each `change.check` must see the new value in
  *    the running service.
  *
- * Everything is derived from the declarations (lib/model.ts), none of it is per appliance.
+ * Everything is derived from the declarations (lib/compile/model.ts), none of it is per appliance.
  * @module
  */
-import type { Appliance, HealthCheck, KeptChange } from '../model.ts';
-import { badValue, describeKind } from '../setting-kinds.ts';
-import { settingConfigKey } from '../settings.ts';
+import type { Appliance, HealthCheck, KeptChange } from '../compile/model.ts';
+import { badValue, describeKind } from '../compile/setting-kinds.ts';
+import { settingConfigKey } from '../compile/settings.ts';
 import { execIn, incus, incusOk } from '../incus/client.ts';
 
 /** File the injected command of a bad value would create (checked absent). */
@@ -127,7 +127,7 @@ function unknownKeyCheck(plan: DayTwoPlan, status: string): DayTwoCheck {
 async function restartHealthy(name: string, values: Record<string, string | undefined>, health: HealthCheck, what: string): Promise<{ status: string; failed?: DayTwoCheck }> {
   await setConfig(name, values);
   await restart(name);
-  const { waitHealthy } = await import('./appliance.ts');
+  const { waitHealthy } = await import('./appliance-test.ts');
   const h = await waitHealthy(name, health, Date.now());
   const s = await settledStatus(name);
   if (h.healthy && s.code === 0) return { status: s.out };

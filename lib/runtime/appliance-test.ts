@@ -1,13 +1,13 @@
 /**
  * One appliance's end-to-end test: launch it from a remote with every setting set to its
  * example, wait for its declared health check, run its declared tests, then day two on the same
- * container (bad values, changed values: lib/e2e/day2.ts), and always delete the container.
+ * container (bad values, changed values: lib/runtime/day2.ts), and always delete the container.
  * Used by the `test` verb.
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import type { Appliance, HealthCheck } from '../model.ts';
-import { settingConfigKey } from '../settings.ts';
+import type { Appliance, HealthCheck } from '../compile/model.ts';
+import { settingConfigKey } from '../compile/settings.ts';
 import { baseImageOf, deleteInstance, execIn, launch, showLog, type IncusResult } from '../incus/client.ts';
 import type { SbomPackage } from '../trust/sbom.ts';
 
@@ -125,7 +125,7 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
       result.checks.push(c);
       log(`${app.name}: ${c.pass ? 'ok  ' : 'FAIL'} ${c.name}${c.pass ? '' : `\n${c.output}`}`);
     }
-    // Day two on the same instance: bad values, changed values, unknown key (lib/e2e/day2.ts).
+    // Day two on the same instance: bad values, changed values, unknown key (lib/runtime/day2.ts).
     if (result.checks.every((c) => c.pass)) {
       const { dayTwo } = await import('./day2.ts');
       const t0 = Date.now();
