@@ -15,7 +15,7 @@ import { UserError } from '../diagnostics.ts';
 import type { Logger } from '../graph/events.ts';
 import type { Executor } from '../graph/executor.ts';
 import type { Toolchain } from '../graph/toolchain.ts';
-import { builderConfig, type BuilderConfig } from './config.ts';
+import { builderConfig, volumeName, type BuilderConfig } from './config.ts';
 
 /** The appliance whose image the builder containers run. */
 export const BUILDER_APPLIANCE = 'builder';
@@ -91,7 +91,7 @@ export async function prepareBuilder(o: PrepareOptions): Promise<PreparedBuilder
   const image = config.image ?? (o.dryRun ? '(dry run)' : await builderImage(o, config, info.arch, toolchain));
   // Loaded only when a builder is configured: a no-op build must not load the build stage.
   const { IncusExecutor } = await import('./incus-executor.ts');
-  return { config, executor: new IncusExecutor({ remote: config.remote, project: config.project, image }), toolchain, jobs: config.jobs, arch: info.arch };
+  return { config, executor: new IncusExecutor({ remote: config.remote, project: config.project, image, volume: volumeName(config, o.env) }), toolchain, jobs: config.jobs, arch: info.arch };
 }
 
 /**

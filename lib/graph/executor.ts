@@ -19,6 +19,14 @@ export interface ExecJob {
   outputs: string[];
   /** The run needs no network (a pack: no download, no package manager). */
   offline?: boolean;
+  /**
+   * Inputs that are root trees of other nodes, by key: an executor that keeps trees on its side
+   * (a builder's tree cache volume) supplies them from there instead of copying them in.
+   * `path` is one of `inputs`: the tree's `rootfs.tar` (form `tar`) or its `rootfs/` (form `tree`).
+   */
+  trees?: Array<{ path: string; key: string; form: 'tar' | 'tree' }>;
+  /** The tree this run makes (`dir` holds `rootfs/`) and its key: kept on the executor's side when it can. */
+  keep?: { key: string; dir: string };
 }
 
 /** Runs node jobs somewhere. Implementations never throw for a build failure. */

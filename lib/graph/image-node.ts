@@ -77,6 +77,7 @@ async function pack(tp: TargetPlan, tree: NodeRecord, tmp: string, out: string, 
     inputs: [def, rootfs],
     outputs: [out],
     offline: true,
+    trees: [{ path: rootfs, key: tree.tree, form: 'tree' }],
   });
   if (failed) return failed;
   const names = readdirSync(out);

@@ -88,6 +88,8 @@ export async function buildTree(n: NodePlan, parent: NodeRecord | undefined, rc:
     },
     inputs: [def, ...(parentTar ? [parentTar] : [])],
     outputs: [tree],
+    ...(parentTar && parent ? { trees: [{ path: parentTar, key: parent.tree, form: 'tar' as const }] } : {}),
+    keep: { key: n.hash, dir: tree },
   });
   if (failed) return end(failed);
   if (n.kind === 'base') {
