@@ -17,6 +17,8 @@ import { execa } from 'execa';
 import { runDistrobuilder } from '../graph/distrobuilder.ts';
 import type { ExecJob, Executor } from '../graph/executor.ts';
 import { formatBytes } from '../format.ts';
+import type { Arch } from '../arch.ts';
+import { Placer, type Member } from './placement.ts';
 import { checkScript, DEVICE, ensureVolume, execScript, materializeScript, MOUNT, parseCheck, q, storeScript, type TreeInput, type TreeVolume } from './volume.ts';
 
 /** The config key marking our builder containers, with their owner process. */
@@ -38,6 +40,10 @@ export interface IncusBuilder {
   networkTimeout?: number;
   /** The tree cache volume's name on the remote, or false for none (every tree pushed in). @default no volume */
   volume?: string | false;
+  /** The remote's cluster members (empty or absent: not a cluster). */
+  members?: Member[];
+  /** Builder images per architecture on the remote (a cluster with members of several); `image` otherwise. */
+  images?: Partial<Record<Arch, string>>;
 }
 
 /** The owner of a mark: host name, pid and the process start time (pids are reused). */
@@ -85,10 +91,12 @@ export class IncusExecutor implements Executor {
   private readonly mark = ownMark();
   /** The tree cache volume, looked up (and created) once per run. */
   private vol?: Promise<TreeVolume | string | undefined>;
+  private readonly placer: Placer;
 
   constructor(private readonly b: IncusBuilder) {
     this.name = `builder ${b.remote}${b.project ? ` (project ${b.project})` : ''}`;
     this.incus = b.incus ?? 'incus';
+    this.placer = new Placer(b.members ?? [], b.images ?? {});
   }
 
   /** `incus` arguments with the project, when one is set. */
@@ -112,10 +120,15 @@ export class IncusExecutor implements Executor {
     const r = job.run;
     const name = instanceName(r.target);
     const stage = (s: string) => r.emit({ type: 'stage', target: r.target, stage: `${r.stagePrefix ?? ''}${s}` });
-    r.log.note(`# builder: ${this.name}, container ${name} (image ${this.b.image})`);
+    const at = this.placer.place(job.arch, this.b.image);
+    r.log.note(`# builder: ${this.name}, container ${name}${at.target ? ` on member ${at.target}` : ''} (image ${at.image})`);
+    if (at.emulated) {
+      r.log.note(`# builder: ${at.emulated}`);
+      stage(at.emulated);
+    }
     try {
-      stage(`launching builder container ${name}`);
-      const launched = await this.call(['launch', this.b.image, this.ref(name), '--ephemeral',
+      stage(`launching builder container ${name}${at.target ? ` on ${at.target}` : ''}`);
+      const launched = await this.call(['launch', at.image, this.ref(name), '--ephemeral', ...(at.target ? ['--target', at.target] : []),
         '-c', 'security.privileged=true', '-c', 'security.nesting=true', '-c', `${MARK_KEY}=${this.mark}`], r.signal);
       if (launched) return launched;
       const vol = await this.attachVolume(name, job, r.signal);

@@ -7,10 +7,13 @@
  * the outputs back, so the graph never knows the difference.
  * @module
  */
+import type { Arch } from '../arch.ts';
 import type { DistrobuilderRun } from './distrobuilder.ts';
 
 /** One distrobuilder run of one node, with what it reads and writes. */
 export interface ExecJob {
+  /** The node's architecture: a cluster builder runs it on a member of it when there is one. */
+  arch?: Arch;
   /** The run: arguments and scratch folder are paths of this host. */
   run: DistrobuilderRun;
   /** Host files and folders the run reads (its definition, a parent tree or tarball). */
