@@ -16,6 +16,7 @@
  * @module
  */
 import { execa } from 'execa';
+import { parse as parseYaml } from 'yaml';
 
 /** Where the volume is mounted in builder containers. */
 export const MOUNT = '/var/cache/appliance-registry';
@@ -46,30 +47,33 @@ const TAR = `tar --numeric-owner --xattrs --xattrs-include='*'`;
  * `incus` runs `incus` with the builder's project; `remote` is the remote's name.
  */
 export async function ensureVolume(incus: (a: string[]) => Promise<{ ok: boolean; out: string; err: string }>, remote: string, name: string): Promise<TreeVolume | string> {
-  const profile = await incus(['query', `${remote}:/1.0/profiles/default`]);
+  // Through the project-aware subcommands, not `incus query`: a query is not scoped to the
+  // remote's default project (a restricted CI certificate's only one).
+  const profile = await incus(['profile', 'show', `${remote}:default`]);
   let pool: string | undefined;
   try {
-    const devices = (JSON.parse(profile.out) as { devices?: Record<string, { type?: string; path?: string; pool?: string }> }).devices ?? {};
+    const devices = (parseYaml(profile.out) as { devices?: Record<string, { type?: string; path?: string; pool?: string }> } | null)?.devices ?? {};
     pool = Object.values(devices).find((d) => d.type === 'disk' && d.path === '/')?.pool;
   } catch {
     /* no answer: reported below */
   }
-  if (!pool) return `no root disk pool in the default profile of ${remote}`;
-  const show = async () => {
-    const r = await incus(['query', `${remote}:/1.0/storage-pools/${pool}/volumes/custom/${name}`]);
-    if (!r.ok) return undefined;
-    return (JSON.parse(r.out) as { config?: Record<string, string> }).config ?? {};
+  if (!pool) return `no root disk pool in the default profile of ${remote}${profile.ok ? '' : ` (${lastLine(profile.err)})`}`;
+  const mark = async () => {
+    const r = await incus(['storage', 'volume', 'get', `${remote}:${pool}`, name, VOLUME_MARK]);
+    return r.ok ? r.out.trim() : undefined;
   };
-  let config = await show();
-  if (!config) {
+  let value = await mark();
+  if (value === undefined) {
     const made = await incus(['storage', 'volume', 'create', `${remote}:${pool}`, name, `${VOLUME_MARK}=1`]);
     // Two runs may create it at once: the loser finds the winner's.
-    config = await show();
-    if (!config) return `creating volume ${name} in pool ${pool} failed: ${made.err.trim().split('\n').pop()}`;
+    value = await mark();
+    if (value === undefined) return made.ok ? `volume ${name} in pool ${pool} was created but cannot be read back` : `creating volume ${name} in pool ${pool} failed: ${lastLine(made.err)}`;
   }
-  if (config[VOLUME_MARK] !== '1') return `volume ${name} in pool ${pool} exists but is not marked ${VOLUME_MARK}=1 (not ours: left alone)`;
+  if (value !== '1') return `volume ${name} in pool ${pool} exists but is not marked ${VOLUME_MARK}=1 (not ours: left alone)`;
   return { pool, name };
 }
+
+const lastLine = (s: string) => s.trim().split('\n').pop() || 'no message';
 
 /** The script that says which inputs the volume holds verified: a line `HIT <key> <bytes>` or `MISS <key> <why>` each; drops entries that do not verify. */
 export function checkScript(inputs: TreeInput[]): string {
