@@ -20,12 +20,12 @@ import { existsSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { hostArch } from '../lib/arch.ts';
-import { loadAppliances } from '../lib/load.ts';
+import { loadAppliances } from '../lib/compile/load.ts';
 import { buildPaths, outDir } from '../lib/graph/paths.ts';
 import { deleteInstance, incusOk } from '../lib/incus/client.ts';
-import { testSettings, waitHealthy } from '../lib/e2e/appliance.ts';
-import { localImage, removeLocalImage, type LocalImage } from '../lib/e2e/boot.ts';
-import type { Appliance } from '../lib/model.ts';
+import { testSettings, waitHealthy } from '../lib/runtime/appliance-test.ts';
+import { localImage, removeLocalImage, type LocalImage } from '../lib/runtime/boot.ts';
+import type { Appliance } from '../lib/compile/model.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const RUNS = Number(process.env.BENCH_BOOT_RUNS ?? 5);

@@ -89,7 +89,7 @@ try {
     const name = `gen-${String(i).padStart(3, '0')}`;
     mkdirSync(join(big, 'appliances', name, 'files'), { recursive: true });
     writeFileSync(join(big, 'appliances', name, 'files', 'motd'), `${name}\n`);
-    writeFileSync(join(big, 'appliances', name, 'appliance.ts'), `import { defineAppliance } from '../../lib/model.ts';
+    writeFileSync(join(big, 'appliances', name, 'appliance.ts'), `import { defineAppliance } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 export default defineAppliance({
@@ -111,7 +111,7 @@ export default defineAppliance({
   for (let i = 0; i < 4; i++) {
     const name = `four-${i}`;
     mkdirSync(join(four, 'appliances', name), { recursive: true });
-    writeFileSync(join(four, 'appliances', name, 'appliance.ts'), `import { defineAppliance } from '../../lib/model.ts';
+    writeFileSync(join(four, 'appliances', name, 'appliance.ts'), `import { defineAppliance } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 export default defineAppliance({ name: '${name}', version: '1.0', description: 'four ${i}', base: debian(), architectures: ['amd64', 'arm64'], health: { command: 'true' } });
 `);

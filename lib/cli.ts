@@ -8,7 +8,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError, formatDiagnostic, sortDiagnostics } from './diagnostics.ts';
-import { discoverAppliances } from './load.ts';
+import { discoverAppliances } from './compile/load.ts';
 import { opt, parseOptions, type OptionTable, type OptionValues } from './options.ts';
 
 export { opt, OptionError, type Option, type OptionTable } from './options.ts';

@@ -6,7 +6,7 @@
  * Alpine build host it is read from /etc/apk/repositories. Our CI machines cannot reach an
  * Alpine mirror, so Alpine appliances are compiled and validated there but not built.
  */
-import { defineBase, type Base } from '../../lib/model.ts';
+import { defineBase, type Base } from '../../lib/compile/model.ts';
 
 /** Options of the Alpine base. */
 export interface AlpineOptions {

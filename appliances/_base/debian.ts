@@ -6,7 +6,7 @@
  * The mirror is NOT written here: it comes from the build host's apt configuration
  * (`lib/host/mirror.ts`), or `APPLIANCE_DEBIAN_MIRROR` / `--debian-mirror`.
  */
-import { defineBase, type Base } from '../../lib/model.ts';
+import { defineBase, type Base } from '../../lib/compile/model.ts';
 
 /** Options of the Debian base. */
 export interface DebianOptions {

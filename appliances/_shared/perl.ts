@@ -6,7 +6,7 @@
  * maintainer scripts) stay. The package state stays consistent: the files are just not unpacked.
  * @module
  */
-import type { ApplianceAction } from '../../lib/model.ts';
+import type { ApplianceAction } from '../../lib/compile/model.ts';
 
 /** The dpkg configuration written before any package is installed. */
 const DPKG_EXCLUDE = `# Written by the appliance (appliances/_shared/perl.ts): no Perl module library.

@@ -6,7 +6,7 @@
  * @module
  */
 import { GENERATED_KINDS, generatedPart, type GeneratedKind } from './readme.ts';
-import type { ApplianceSpec } from '../../lib/model.ts';
+import type { ApplianceSpec } from '../../lib/compile/model.ts';
 
 /** The command that refreshes the generated sections of every README. */
 export const UPDATE_README_COMMAND = 'UPDATE_README=1 npm test -- appliances/readme';

@@ -9,10 +9,10 @@
  * @module
  */
 import { shellQuote } from '../../lib/shell.ts';
-import type { ApplianceSpec } from '../../lib/model.ts';
-import { deviceName } from '../../lib/profile.ts';
-import { ADOPT_KEY, settingConfigKey } from '../../lib/settings.ts';
-import { describeKind } from '../../lib/setting-kinds.ts';
+import type { ApplianceSpec } from '../../lib/compile/model.ts';
+import { deviceName } from '../../lib/compile/profile.ts';
+import { ADOPT_KEY, settingConfigKey } from '../../lib/compile/settings.ts';
+import { describeKind } from '../../lib/compile/setting-kinds.ts';
 
 /** The instance name each README uses in its examples. */
 export const EXAMPLE_INSTANCE: Readonly<Record<string, string>> = { nginx: 'web', postgres: 'db', redis: 'cache', caddy: 'site', traefik: 'proxy' };

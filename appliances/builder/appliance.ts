@@ -1,4 +1,4 @@
-import { defineAppliance } from '../../lib/model.ts';
+import { defineAppliance } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 /**

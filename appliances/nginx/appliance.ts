@@ -1,4 +1,4 @@
-import { defineAppliance, kinds, type Base } from '../../lib/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/compile/model.ts';
 import { alpine } from '../_base/alpine.ts';
 import { debian } from '../_base/debian.ts';
 import { HTTP_CLIENT, httpClientFile } from '../_shared/http.ts';

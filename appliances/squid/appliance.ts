@@ -1,4 +1,4 @@
-import { defineAppliance, kinds } from '../../lib/model.ts';
+import { defineAppliance, kinds } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 import { withoutPerlModules } from '../_shared/perl.ts';
 

@@ -1,4 +1,4 @@
-import { defineAppliance, type Base } from '../../lib/model.ts';
+import { defineAppliance, type Base } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { defineAppliance, kinds } from '../../lib/model.ts';
+import { defineAppliance, kinds } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */

@@ -10,7 +10,7 @@ import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { normalizeArch, type Arch } from '../arch.ts';
-import type { ContextOptions } from '../context.ts';
+import type { ContextOptions } from '../compile/context.ts';
 import { UserError } from '../diagnostics.ts';
 import type { Logger } from '../graph/events.ts';
 import type { Executor } from '../graph/executor.ts';
@@ -83,7 +83,7 @@ export async function prepareBuilder(o: PrepareOptions): Promise<PreparedBuilder
   if (!config) return undefined;
   const info = await remoteInfo(config.remote, config.project, o.signal);
   if (!info.arch) throw new UserError(`builder ${config.remote}: architecture ${info.architecture} is not one the registry builds for`);
-  const { loadAppliance } = await import('../load.ts');
+  const { loadAppliance } = await import('../compile/load.ts');
   const loaded = await loadAppliance(join(o.root, 'appliances'), BUILDER_APPLIANCE, o.env);
   const version = config.distrobuilder ?? (loaded.ok ? loaded.appliance.version : undefined);
   if (!version) throw new UserError(`builder ${config.remote}: appliances/${BUILDER_APPLIANCE} does not load; give "distrobuilder" (its version) and "image" in build.config.json`);

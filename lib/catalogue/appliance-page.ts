@@ -6,8 +6,8 @@
  * @module
  */
 import { exampleInstance, volumeSlug } from '../../appliances/_shared/readme.ts';
-import { deviceName } from '../profile.ts';
-import { settingConfigKey } from '../settings.ts';
+import { deviceName } from '../compile/profile.ts';
+import { settingConfigKey } from '../compile/settings.ts';
 import {
   certificateCommand, healthCommand, launchCommand, profileCommand, remoteAddCommand, volumeCommands,
 } from './commands.ts';

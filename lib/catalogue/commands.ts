@@ -6,8 +6,8 @@
  * @module
  */
 import { exampleInstance, shellQuote, volumeSlug } from '../../appliances/_shared/readme.ts';
-import { profileYaml, publishedPorts } from '../profile.ts';
-import { settingConfigKey } from '../settings.ts';
+import { profileYaml, publishedPorts } from '../compile/profile.ts';
+import { settingConfigKey } from '../compile/settings.ts';
 import type { ApplianceInfo } from './info.ts';
 
 /** A piece of a command: literal text, or the registry URL / host / host:port (filled in by the page). */

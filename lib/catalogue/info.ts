@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuiltImage } from '../registry/api.ts';
-import type { HealthCheck, Port, Setting, Volume } from '../model.ts';
+import type { HealthCheck, Port, Setting, Volume } from '../compile/model.ts';
 
 /** The record of one appliance, as stored in `.catalogue.json`. */
 export interface ApplianceInfo {
@@ -68,7 +68,7 @@ export function bareInfo(name: string, version: string, description: string, bas
 export async function declaredInfo(appliancesDir: string, name: string, version: string): Promise<ApplianceInfo | undefined> {
   if (!/^[a-z0-9][a-z0-9-]*$/.test(name) || !existsSync(join(appliancesDir, name, 'appliance.ts'))) return undefined;
   // Loaded lazily: re-indexes of registries without declarations never import the model.
-  const { loadAppliance } = await import('../load.ts');
+  const { loadAppliance } = await import('../compile/load.ts');
   const r = await loadAppliance(appliancesDir, name);
   if (!r.ok || r.appliance.version !== version) return undefined;
   const a = r.appliance;

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Arch } from '../model.ts';
+import type { Arch } from '../compile/model.ts';
 import { hostArch } from '../arch.ts';
 
 const QEMU_NAMES: Record<Arch, string> = { amd64: 'x86_64', arm64: 'aarch64' };

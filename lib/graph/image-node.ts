@@ -10,7 +10,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { execa } from 'execa';
-import { PARENT_URL } from '../compile.ts';
+import { PARENT_URL } from '../compile/compile.ts';
 import { closeRun, NodeLog } from './distrobuilder.ts';
 import { BUILDER_VERSION } from './options.ts';
 import { logFile, outDir, targetSlug, treeDir, type BuildPaths } from './paths.ts';

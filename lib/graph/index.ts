@@ -14,7 +14,7 @@
 import { DEFAULT_OPTIONS, defaultJobs, type BuildOptions } from './options.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { ContextOptions } from '../context.ts';
+import type { ContextOptions } from '../compile/context.ts';
 import type { BuiltImage, IndexOptions } from '../registry/api.ts';
 import type { BuildEvent, Logger } from './events.ts';
 import { safeRemove } from './fsutil.ts';

@@ -11,7 +11,7 @@
  * distrobuilder writes into every metadata tarball.
  * @module
  */
-import type { Appliance } from '../model.ts';
+import type { Appliance } from '../compile/model.ts';
 import type { Definition } from '../distrobuilder/definition.ts';
 import { canonicalJson, hashBytes, hashJson, sortKeys, type Hash } from './hash.ts';
 import type { BuildKey, InputStat, KeyFile, NodeKey, TargetRecord } from './record.ts';
@@ -70,7 +70,7 @@ export async function makeKey(parts: BuildKey): Promise<{ key: BuildKey; hash: H
 /**
  * Display name of an input path (relative to the project root) as seen from appliance `name`:
  * `appliances/nginx/files/a.conf` -> `files/a.conf`, `appliances/_base/debian.ts` ->
- * `_base/debian.ts`, `lib/compile.ts` stays.
+ * `_base/debian.ts`, `lib/compile/compile.ts` stays.
  */
 export function inputLabel(rel: string, name: string): string {
   const own = `appliances/${name}/`;

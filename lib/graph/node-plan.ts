@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Arch } from '../model.ts';
+import type { Arch } from '../compile/model.ts';
 import type { Hash } from './hash.ts';
 import { formatDuration } from '../format.ts';
 import { BUILDER_VERSION } from './options.ts';
@@ -111,7 +111,7 @@ async function explainNode(r: NodeRecord, key: NodeKey, context: Record<string, 
 /** Makes the plan of one node (memoised by name in `nodes`). */
 async function nodeOf(nodes: Map<string, NodePlan>, req: NodePlanRequest, spec: { node: string; kind: NodeKind; arch: Arch; distroArch: string; def: import('../distrobuilder/definition.ts').Definition; parent?: NodePlan }): Promise<NodePlan> {
   const { makeNodeKey } = await import('./key.ts');
-  const { toYaml } = await import('../yaml.ts');
+  const { toYaml } = await import('../compile/yaml.ts');
   const yaml = toYaml(spec.def);
   const { key, hash } = await makeNodeKey({ builder: BUILDER_VERSION, kind: spec.kind, arch: spec.arch, distrobuilder: req.toolchain.version, definition: spec.def, yaml, ...(spec.parent ? { parent: spec.parent.hash } : {}) });
   let node = spec.node;

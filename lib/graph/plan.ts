@@ -18,13 +18,13 @@
 import { readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, relative } from 'node:path';
-import type { Appliance, Arch } from '../model.ts';
+import type { Appliance, Arch } from '../compile/model.ts';
 import { hostArch } from '../arch.ts';
-import { buildContext, type ContextOptions } from '../context.ts';
+import { buildContext, type ContextOptions } from '../compile/context.ts';
 import { UnknownApplianceError, UserError, type Diagnostic } from '../diagnostics.ts';
-import { discoverAppliances, loadAppliance } from '../load.ts';
-import { parseTargetSpec } from '../targets.ts';
-import type { CompiledTarget } from '../compile.ts';
+import { discoverAppliances, loadAppliance } from '../compile/load.ts';
+import { parseTargetSpec } from '../compile/targets.ts';
+import type { CompiledTarget } from '../compile/compile.ts';
 import { canonicalJson, type Hash } from './hash.ts';
 import { InputCache, moduleGraphs } from './inputs.ts';
 import { BUILDER_VERSION, type BuildOptions } from './options.ts';
@@ -121,7 +121,7 @@ export interface Plan {
 }
 
 /** The project's own compiler module, whose module graph is an input of every target. */
-const COMPILER = fileURLToPath(new URL('../compile.ts', import.meta.url));
+const COMPILER = fileURLToPath(new URL('../compile/compile.ts', import.meta.url));
 /** Installed packages whose version changes the compiled YAML. */
 const TOOL_PACKAGES = ['node_modules/yaml/package.json'];
 
@@ -306,7 +306,7 @@ function keyInputs(s: PlanState, c: CompiledTarget, graph: string[], compilerGra
 async function targetKey(s: PlanState, app: Appliance, arch: Arch, c: CompiledTarget, contents: Map<string, Buffer>, fp: Record<string, InputStat>): Promise<{ key: BuildKey; hash: Hash }> {
   const { keyDefinition, makeKey } = await import('./key.ts');
   const { hashBytes } = await import('./hash.ts');
-  const { toYaml } = await import('../yaml.ts');
+  const { toYaml } = await import('../compile/yaml.ts');
   const files: Record<string, Hash> = {};
   const fromFiles = new Map<string, { label: string; content: string }>();
   const dest = new Map([...c.shipped].map(([d, abs]) => [abs, d]));
@@ -345,7 +345,7 @@ async function planSlow(s: PlanState, tp: TargetPlan, graph: string[] | { error:
     Object.assign(tp, { status: 'error', error: `cannot list its imports: ${graph && !Array.isArray(graph) ? graph.error : 'unknown error'}`, errorFile: app.module });
     return;
   }
-  const { compile, CompileError } = await import('../compile.ts');
+  const { compile, CompileError } = await import('../compile/compile.ts');
   const contents = new Map<string, Buffer>();
   let c: CompiledTarget;
   try {
@@ -362,7 +362,7 @@ async function planSlow(s: PlanState, tp: TargetPlan, graph: string[] | { error:
   const fp = await s.cache.fingerprints(keyInputs(s, c, graph, compilerGraph));
   const { key, hash } = await targetKey(s, app, tp.arch, c, contents, fp);
   const { specFieldHashes } = await import('./key.ts');
-  const { toYaml } = await import('../yaml.ts');
+  const { toYaml } = await import('../compile/yaml.ts');
   const fields = await specFieldHashes(app);
   tp.compiled = { yaml: toYaml(c.layers.image), distroArch: c.distroArch, key, hash, keyFile: { hash, key, fields }, inputs: fp, meta: metaOf(app), layers: c.layers };
   const why = await keyReasons(s, tp, { key, fields, inputs: fp, context: s.context }, `${c.layers.baseId}:${tp.arch}`);

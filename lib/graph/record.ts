@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Arch } from '../model.ts';
+import type { Arch } from '../compile/model.ts';
 import type { Hash } from './hash.ts';
 import { writeFileAtomicSync } from '../files.ts';
 import { nodeSlug, targetSlug, type BuildPaths } from './paths.ts';

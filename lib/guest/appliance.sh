@@ -2,7 +2,7 @@
 # appliance: the in-image command of every appliance, installed as /usr/local/bin/appliance.
 # The same script in every image; what differs is the generated data file it sources
 # (settings.sh: the appliance's settings and their kinds, its volume, services and health check),
-# written by the compiler (lib/settings.ts, lib/setting-kinds.ts).
+# written by the compiler (lib/compile/settings.ts, lib/compile/setting-kinds.ts).
 #
 #   appliance check    check the settings against their kinds; exit 1 when one is invalid
 #   appliance apply    at every start, before the services (unit appliance-settings): check,

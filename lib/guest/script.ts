@@ -1,6 +1,6 @@
 /**
  * The in-image `appliance` command (`appliance.sh` beside this module), shipped in every image
- * by the compiler (lib/settings.ts). Read from this folder, so the module and the script move
+ * by the compiler (lib/compile/settings.ts). Read from this folder, so the module and the script move
  * together.
  * @module
  */

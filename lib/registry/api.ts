@@ -4,7 +4,7 @@
  * registry/ and re-indexes. Data flows one way: build -> registry.
  * @module
  */
-import type { Arch } from '../model.ts';
+import type { Arch } from '../compile/model.ts';
 import type { CatalogueOptions } from '../catalogue/write.ts';
 import type { SecretKey } from '../trust/minisign.ts';
 

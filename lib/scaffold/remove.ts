@@ -13,7 +13,7 @@ import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { UserError } from '../diagnostics.ts';
 import { ARCHES } from '../arch.ts';
-import { goldenDir, goldenFileNames } from '../golden.ts';
+import { goldenDir, goldenFileNames } from '../compile/golden.ts';
 import { safeRemove, treeSize } from '../graph/fsutil.ts';
 import { formatBytes } from '../format.ts';
 import { writeFileAtomicSync } from '../files.ts';

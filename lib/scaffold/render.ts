@@ -61,7 +61,7 @@ export function listensEverywhereCommand(port: number): string {
 /** appliances/<name>/appliance.ts */
 export function applianceTs(o: ScaffoldOptions): string {
   const s = o.service;
-  return `import { defineAppliance } from '../../lib/model.ts';
+  return `import { defineAppliance } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 // Scaffolded by \`${newCommand(o)}\`:
@@ -69,7 +69,7 @@ import { debian } from '../_base/debian.ts';
 // Make it yours: replace the example setting \`greeting\` with real settings of ${s}
 // (files/configure.sh applies them), check the data folder under \`volumes\`, add a check under
 // \`tests\` for each setting, then refresh the README (\`UPDATE_README=1 npm test -- appliances/readme\`).
-// Every field is documented in lib/model.ts (hover it) and in docs/creating-appliances.md.
+// Every field is documented in lib/compile/model.ts (hover it) and in docs/creating-appliances.md.
 // Undo everything \`new\` did: npx tsx build.ts new --remove ${o.name}
 
 /** Values of the launch-time settings that \`test\` launches with (and the README shows). */

@@ -9,8 +9,8 @@
  * @module
  */
 import type { Diagnostic } from '../diagnostics.ts';
-import type { LoadResult } from '../load.ts';
-import type { Appliance } from '../model.ts';
+import type { LoadResult } from '../compile/load.ts';
+import type { Appliance } from '../compile/model.ts';
 import { checkAppliance, type FieldProblem } from './semantic.ts';
 
 /** A problem of a module, located by field path. */

@@ -6,12 +6,12 @@
  * imports (tsx erases types), so any field may hold anything.
  * @module
  */
-import { checkValue, kindProblems } from '../setting-kinds.ts';
-import { ADOPT_KEY } from '../settings.ts';
+import { checkValue, kindProblems } from '../compile/setting-kinds.ts';
+import { ADOPT_KEY } from '../compile/settings.ts';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
-import { ARCHES, type Appliance } from '../model.ts';
-import { canonicalDefinition } from '../yaml.ts';
+import { ARCHES, type Appliance } from '../compile/model.ts';
+import { canonicalDefinition } from '../compile/yaml.ts';
 
 /** A semantic problem, located by field path. */
 export interface FieldProblem {

@@ -17,7 +17,7 @@ import { safeRemove, treeSize } from '../graph/fsutil.ts';
 import { formatBytes } from '../format.ts';
 import { buildPaths, type BuildPaths } from '../graph/paths.ts';
 import { cacheUsage, targetCachePaths, unusedPaths } from '../graph/gc.ts';
-import { parseTargetSpec } from '../targets.ts';
+import { parseTargetSpec } from '../compile/targets.ts';
 import { hostArch } from '../arch.ts';
 
 const LOCK_OPTIONS = {

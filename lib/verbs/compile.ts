@@ -1,11 +1,11 @@
 /** `compile <name:arch>`: print the distrobuilder YAML of one target. */
 import { defineVerb, opt } from '../cli.ts';
-import { compile, CompileError } from '../compile.ts';
-import { buildContext } from '../context.ts';
+import { compile, CompileError } from '../compile/compile.ts';
+import { buildContext } from '../compile/context.ts';
 import { UserError } from '../diagnostics.ts';
-import { toYaml } from '../yaml.ts';
-import { loadAppliances } from '../load.ts';
-import { parseTargetSpec, resolveTargets } from '../targets.ts';
+import { toYaml } from '../compile/yaml.ts';
+import { loadAppliances } from '../compile/load.ts';
+import { parseTargetSpec, resolveTargets } from '../compile/targets.ts';
 
 export const compileVerb = defineVerb({
   name: 'compile',

@@ -1,6 +1,6 @@
 /** `list`: the appliances with version, base, architectures and description. */
 import { defineVerb, opt } from '../cli.ts';
-import { loadAppliances } from '../load.ts';
+import { loadAppliances } from '../compile/load.ts';
 
 /** Formats rows as aligned columns. */
 export function table(rows: string[][]): string {

@@ -4,8 +4,8 @@
  */
 import { defineVerb, opt } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { loadAppliances } from '../load.ts';
-import { profileYaml, ProfileError } from '../profile.ts';
+import { loadAppliances } from '../compile/load.ts';
+import { profileYaml, ProfileError } from '../compile/profile.ts';
 
 export const profileVerb = defineVerb({
   name: 'profile',

@@ -1,6 +1,6 @@
 /** `prune`: apply retention and the grace period now; drop targets that no longer exist. */
 import { defineVerb, opt } from '../cli.ts';
-import { loadAppliances } from '../load.ts';
+import { loadAppliances } from '../compile/load.ts';
 import { DEFAULT_GRACE_MS, DEFAULT_KEEP, prune } from '../registry/index.ts';
 import { REGISTRY_OPTION, registryDirOf } from '../registry/options.ts';
 import { keyPaths, loadSigningKey } from '../trust/keys.ts';

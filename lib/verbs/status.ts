@@ -5,7 +5,7 @@
  */
 import { defineVerb } from '../cli.ts';
 import { UserError } from '../diagnostics.ts';
-import { GUEST_COMMAND } from '../settings.ts';
+import { GUEST_COMMAND } from '../compile/settings.ts';
 
 /** The instance named on the command line does not exist (or the Incus client cannot see it). */
 export class InstanceNotFoundError extends UserError {

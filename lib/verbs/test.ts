@@ -41,9 +41,9 @@ export const testVerb = defineVerb({
   },
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
   async run(ctx) {
-    const { loadAppliances } = await import('../load.ts');
+    const { loadAppliances } = await import('../compile/load.ts');
     const { incusAvailable, addRemote, removeRemote, removeCachedImage } = await import('../incus/client.ts');
-    const { testAppliance, liveInstances, cachedImages, deleteTestInstance } = await import('../e2e/appliance.ts');
+    const { testAppliance, liveInstances, cachedImages, deleteTestInstance } = await import('../runtime/appliance-test.ts');
     const { buildTargets } = await import('../graph/index.ts');
     const { PlainLogger } = await import('../graph/events.ts');
     const { startServer } = await import('../serve/server.ts');
@@ -98,7 +98,7 @@ export const testVerb = defineVerb({
         continue;
       }
       s.imageBytes = statSync(t.outputs.rootfs).size;
-      // The image's SBOM is compared with the running container (lib/e2e/appliance.ts).
+      // The image's SBOM is compared with the running container (lib/runtime/appliance-test.ts).
       const sbomFile = join(t.outputs.dir, 'sbom.cdx.json');
       if (existsSync(sbomFile)) sboms.set(a.name, readSbom(readFileSync(sbomFile, 'utf8')).packages);
       else sboms.set(a.name, []);

@@ -5,12 +5,12 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineVerb, opt } from '../cli.ts';
-import { compile, CompileError, type Layers } from '../compile.ts';
-import { toYaml } from '../yaml.ts';
-import { buildContext } from '../context.ts';
+import { compile, CompileError, type Layers } from '../compile/compile.ts';
+import { toYaml } from '../compile/yaml.ts';
+import { buildContext } from '../compile/context.ts';
 import { formatDiagnostic, sortDiagnostics, UnknownApplianceError, type Diagnostic } from '../diagnostics.ts';
-import { discoverAppliances, loadAppliance } from '../load.ts';
-import type { Appliance } from '../model.ts';
+import { discoverAppliances, loadAppliance } from '../compile/load.ts';
+import type { Appliance } from '../compile/model.ts';
 import { checkDuplicates } from '../validate/semantic.ts';
 import { applianceProblems, loadDiagnostic, locateProblems, type ModuleProblem } from '../validate/gate.ts';
 import { distrobuilderValidate, distrobuilderVersion } from '../validate/distrobuilder.ts';

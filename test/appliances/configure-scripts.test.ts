@@ -49,7 +49,7 @@ async function configure(app: string, env: Record<string, string>, check: (r: Ru
     writeFileSync(join(work, 'configure.sh'), script);
     for (const d of ['etc/haproxy', 'etc/mosquitto', 'etc/unbound', 'etc/mysql/mariadb.conf.d', 'var/lib', 'run']) mkdirSync(join(root, d), { recursive: true });
     setup?.(root);
-    // The settings file as lib/settings.ts writes it: KEY='value' lines.
+    // The settings file as lib/compile/settings.ts writes it: KEY='value' lines.
     writeFileSync(join(work, 'env'), Object.entries(env).map(([k, v]) => `${k}='${v.replace(/'/g, `'\\''`)}'\n`).join(''));
     const r = await execa('sh', [join(work, 'configure.sh'), join(work, 'env')], {
       cwd: work, reject: false, timeout: 20_000, stdin: 'ignore',

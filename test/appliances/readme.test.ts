@@ -12,7 +12,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadAppliances } from '../../lib/load.ts';
+import { loadAppliances } from '../../lib/compile/load.ts';
 import { writeFileAtomicSync } from '../../lib/files.ts';
 import { GENERATED_KINDS, refreshReadme } from '../../appliances/_shared/readme.ts';
 import { readmeProblems, requiredPhrases } from '../../appliances/_shared/readme-rules.ts';

@@ -6,8 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { compile } from '../../lib/compile.ts';
-import { loadAppliances } from '../../lib/load.ts';
+import { compile } from '../../lib/compile/compile.ts';
+import { loadAppliances } from '../../lib/compile/load.ts';
 import { ROOT, TEST_MIRROR } from '../helpers.ts';
 
 const ctx = { debianMirror: TEST_MIRROR, alpineMirror: 'https://alpine-mirror.example/alpine' };

@@ -11,7 +11,7 @@ export function writeAppliance(dir: string, name: string, version: string, extra
   const folder = join(dir, name);
   mkdirSync(join(folder, 'files'), { recursive: true });
   writeFileSync(join(folder, 'files', 'configure.sh'), '#!/bin/sh\n');
-  writeFileSync(join(folder, 'appliance.ts'), `import { defineAppliance } from ${JSON.stringify(join(ROOT, 'lib/model.ts'))};
+  writeFileSync(join(folder, 'appliance.ts'), `import { defineAppliance } from ${JSON.stringify(join(ROOT, 'lib/compile/model.ts'))};
 import { debian } from ${JSON.stringify(join(ROOT, 'appliances/_base/debian.ts'))};
 export default defineAppliance({
   name: ${JSON.stringify(name)},

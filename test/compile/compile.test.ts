@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { compile } from '../../lib/compile.ts';
-import { loadAppliances } from '../../lib/load.ts';
+import { compile } from '../../lib/compile/compile.ts';
+import { loadAppliances } from '../../lib/compile/load.ts';
 import { KNOWN_KEYS } from '../../lib/distrobuilder/definition.ts';
-import { toYaml } from '../../lib/yaml.ts';
+import { toYaml } from '../../lib/compile/yaml.ts';
 import { alpine } from '../../appliances/_base/alpine.ts';
 import { ROOT, TEST_MIRROR, runBuildTs, testEnv } from '../helpers.ts';
 

@@ -1,8 +1,8 @@
 /** Composition semantics of base layers and appliances (documented in docs/creating-appliances.md). */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compile } from '../../lib/compile.ts';
-import { defineBase, type Appliance } from '../../lib/model.ts';
+import { compile } from '../../lib/compile/compile.ts';
+import { defineBase, type Appliance } from '../../lib/compile/model.ts';
 import { debian } from '../../appliances/_base/debian.ts';
 
 const ctx = { debianMirror: 'http://mirror.example/debian', alpineMirror: 'https://alpine-mirror.example/alpine' };

@@ -2,15 +2,15 @@
  * Golden files: the compiled YAML of every appliance x architecture equals the committed file
  * test/golden/<name>-<arch>.yaml (and the amd64 layers, test/golden/layers/). After an intended
  * change, update them with `UPDATE_GOLDEN=1 npm test -- golden` and review the diff. What they
- * hold is defined once, in lib/golden.ts (`new` registers a scaffold's with it).
+ * hold is defined once, in lib/compile/golden.ts (`new` registers a scaffold's with it).
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomicSync } from '../../lib/files.ts';
-import { goldenDir, goldenFiles } from '../../lib/golden.ts';
-import { loadAppliances } from '../../lib/load.ts';
+import { goldenDir, goldenFiles } from '../../lib/compile/golden.ts';
+import { loadAppliances } from '../../lib/compile/load.ts';
 import { ROOT } from '../helpers.ts';
 
 const GOLDEN = goldenDir(ROOT);

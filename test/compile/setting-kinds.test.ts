@@ -1,6 +1,6 @@
 /**
- * Setting kinds (lib/setting-kinds.ts) and the generated guest check (lib/guest/appliance.sh run
- * for real on the host with sh, its data file from lib/settings.ts): the same table of values
+ * Setting kinds (lib/compile/setting-kinds.ts) and the generated guest check (lib/guest/appliance.sh run
+ * for real on the host with sh, its data file from lib/compile/settings.ts): the same table of values
  * gets the same verdict from the TypeScript reference and from the guest; a hostile value is
  * refused and executes nothing; `apply` runs configure only with valid values, tells it which
  * changed, removes secrets, refuses a volume marked by another instance, and `status` masks
@@ -12,9 +12,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { checkValue, kindProblems, kinds, type SettingKind } from '../../lib/setting-kinds.ts';
-import { GUEST_SCRIPT, guestSpecFile, type GuestSpec } from '../../lib/settings.ts';
-import type { Setting } from '../../lib/model.ts';
+import { checkValue, kindProblems, kinds, type SettingKind } from '../../lib/compile/setting-kinds.ts';
+import { GUEST_SCRIPT, guestSpecFile, type GuestSpec } from '../../lib/compile/settings.ts';
+import type { Setting } from '../../lib/compile/model.ts';
 
 const CASES: Array<[SettingKind, string[], string[]]> = [
   [kinds.string(), ['hello world', 'a;b $(x)', ''], ['two\nlines', 'cr\r']],

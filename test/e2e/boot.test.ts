@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { incusAvailable, deleteInstance, execIn } from '../../lib/incus/client.ts';
 import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
-import { loadAppliances } from '../../lib/load.ts';
+import { loadAppliances } from '../../lib/compile/load.ts';
 import { buildPaths, outDir } from '../../lib/graph/paths.ts';
-import { launchToHealthy, localImage, networkWait, removeLocalImage, type LocalImage } from '../../lib/e2e/boot.ts';
+import { launchToHealthy, localImage, networkWait, removeLocalImage, type LocalImage } from '../../lib/runtime/boot.ts';
 import { ROOT, runBuildTs } from '../helpers.ts';
 
 const CI = process.env.CI === 'true';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { incus, incusAvailable } from '../../lib/incus/client.ts';
 import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
-import { discoverAppliances } from '../../lib/load.ts';
+import { discoverAppliances } from '../../lib/compile/load.ts';
 import { ROOT, runBuildTs, scratchProject } from '../helpers.ts';
 
 const CI = process.env.CI === 'true';

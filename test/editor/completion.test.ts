@@ -11,7 +11,7 @@ import { createProject } from '../../lib/validate/typecheck.ts';
 import { ROOT } from '../helpers.ts';
 
 const file = join(ROOT, 'appliances', 'scratch-editor', 'appliance.ts');
-const before = `import { defineAppliance } from '../../lib/model.ts';
+const before = `import { defineAppliance } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 export default defineAppliance({

@@ -24,7 +24,7 @@ export interface Case {
   hangs?: boolean;
 }
 
-const head = `import { defineAppliance } from '../../lib/model.ts';\nimport { debian } from '../_base/debian.ts';\n`;
+const head = `import { defineAppliance } from '../../lib/compile/model.ts';\nimport { debian } from '../_base/debian.ts';\n`;
 
 /**
  * A valid appliance with `extra` lines after the standard fields. Lines: 1-2 imports,

@@ -9,10 +9,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { compile } from '../../lib/compile.ts';
+import { compile } from '../../lib/compile/compile.ts';
 import { shellQuote } from '../../lib/shell.ts';
 import { debian } from '../../appliances/_base/debian.ts';
-import type { Appliance } from '../../lib/model.ts';
+import type { Appliance } from '../../lib/compile/model.ts';
 import { ROOT, TEST_MIRROR } from '../helpers.ts';
 
 test('shellQuote: plain words stay, anything else is one single-quoted word', async () => {

@@ -65,7 +65,7 @@ test('inputLabel: appliance-relative, base-relative, or project-relative', () =>
   assert.is(inputLabel('appliances/nginx/files/a.conf', 'nginx'), 'files/a.conf');
   assert.is(inputLabel('appliances/nginx/appliance.ts', 'nginx'), 'appliance.ts');
   assert.is(inputLabel('appliances/_base/debian.ts', 'nginx'), '_base/debian.ts');
-  assert.is(inputLabel('lib/compile.ts', 'nginx'), 'lib/compile.ts');
+  assert.is(inputLabel('lib/compile/compile.ts', 'nginx'), 'lib/compile/compile.ts');
 });
 
 function state(over: Partial<BuildKey> = {}, inputs: KeyState['inputs'] = {}, fields: Record<string, Hash> = {}, context: Record<string, string> = { debianMirror: 'http://m/debian' }): KeyState {

@@ -13,7 +13,7 @@ import { ROOT, runBuildTs, scratchProject, testEnv } from '../helpers.ts';
 export const FAKE = join(ROOT, 'test', 'fixtures', 'fake-distrobuilder');
 
 /** A fixed nginx (the catalogue's own changes over time; these tests must not). */
-const NGINX = `import { defineAppliance } from '../../lib/model.ts';
+const NGINX = `import { defineAppliance } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 /** nginx, as the build tests know it. */
@@ -34,7 +34,7 @@ export default defineAppliance({
 });
 `;
 
-const HELLO = `import { defineAppliance } from '../../lib/model.ts';
+const HELLO = `import { defineAppliance } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 /** A test appliance on Debian. */
@@ -50,7 +50,7 @@ export default defineAppliance({
 });
 `;
 
-const TINY = `import { defineAppliance } from '../../lib/model.ts';
+const TINY = `import { defineAppliance } from '../../lib/compile/model.ts';
 import { alpine } from '../_base/alpine.ts';
 
 /** A test appliance on Alpine. */

@@ -20,7 +20,7 @@ if (!REAL) {
 } else {
   test('a real build of nginx:amd64 succeeds, and a second run is a no-op', async () => {
     {
-      // The host's mirror (lib/context.ts derives it from apt); the real distrobuilder.
+      // The host's mirror (lib/compile/context.ts derives it from apt); the real distrobuilder.
       const env: NodeJS.ProcessEnv = { ...process.env, CI: '1', NO_COLOR: '1' };
       delete env.DISTROBUILDER;
       delete env.APPLIANCE_DEBIAN_MIRROR;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import type { BuiltImage } from '../../lib/registry/api.ts';
-import type { Arch } from '../../lib/model.ts';
+import type { Arch } from '../../lib/compile/model.ts';
 
 let counter = 0;
 

@@ -21,7 +21,7 @@ interface Case {
   files?: Record<string, string>;
 }
 
-const head = `import { defineAppliance } from '../../lib/model.ts';\nimport { debian } from '../_base/debian.ts';\n`;
+const head = `import { defineAppliance } from '../../lib/compile/model.ts';\nimport { debian } from '../_base/debian.ts';\n`;
 const ok = (name: string, extra = '', omit: string[] = []) => {
   const fields: Record<string, string> = {
     name: `  name: '${name}',`,

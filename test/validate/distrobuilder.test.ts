@@ -5,8 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
-import { compile } from '../../lib/compile.ts';
-import { loadAppliances } from '../../lib/load.ts';
+import { compile } from '../../lib/compile/compile.ts';
+import { loadAppliances } from '../../lib/compile/load.ts';
 import { distrobuilderValidate, distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
 import { ROOT, TEST_MIRROR } from '../helpers.ts';
 

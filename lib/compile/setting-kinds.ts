@@ -11,7 +11,7 @@
  * Every kind but `pem` is a single line.
  * @module
  */
-import { shellQuote } from './shell.ts';
+import { shellQuote } from '../shell.ts';
 
 /** Any single line of text, optionally bounded in length. */
 export interface StringKind {

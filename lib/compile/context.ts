@@ -6,8 +6,8 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import type { BaseContext } from './model.ts';
-import { debianMirror } from './host/mirror.ts';
-import { UserError } from './diagnostics.ts';
+import { debianMirror } from '../host/mirror.ts';
+import { UserError } from '../diagnostics.ts';
 
 /** Stand-in Alpine mirror used when none is configured: compiles and validates, never builds. */
 export const ALPINE_MIRROR_UNSET = 'https://alpine-mirror.invalid/alpine';

@@ -5,8 +5,8 @@
  * @module
  */
 import { randomBytes } from 'node:crypto';
-import type { Appliance, HealthCheck } from '../model.ts';
-import { settingConfigKey } from '../settings.ts';
+import type { Appliance, HealthCheck } from '../compile/model.ts';
+import { settingConfigKey } from '../compile/settings.ts';
 import { baseImageOf, deleteInstance, execIn, launch, showLog, type IncusResult } from '../incus/client.ts';
 import type { SbomPackage } from '../trust/sbom.ts';
 

@@ -14,8 +14,8 @@
 import { isIP } from 'node:net';
 import { stringify } from 'yaml';
 import type { ApplianceSpec, Port } from './model.ts';
-import { UserError } from './diagnostics.ts';
-import { urlHost } from './url.ts';
+import { UserError } from '../diagnostics.ts';
+import { urlHost } from '../url.ts';
 
 /** Options of {@link applianceProfile}. */
 export interface ProfileOptions {

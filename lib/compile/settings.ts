@@ -13,9 +13,9 @@
  * that unit: when it fails they are not started (fail closed), and `appliance status` says why.
  * @module
  */
-import { GUEST_SCRIPT } from './guest/script.ts';
-import { shellQuote } from './shell.ts';
-import type { DefinitionAction, DefinitionFile } from './distrobuilder/definition.ts';
+import { GUEST_SCRIPT } from '../guest/script.ts';
+import { shellQuote } from '../shell.ts';
+import type { DefinitionAction, DefinitionFile } from '../distrobuilder/definition.ts';
 import type { Base, Setting, Volume } from './model.ts';
 import { kindShellVars, shellAssign, type SettingKind } from './setting-kinds.ts';
 

@@ -3,7 +3,7 @@
  * @module
  */
 import { stringify } from 'yaml';
-import { KNOWN_KEYS } from './distrobuilder/definition.ts';
+import { KNOWN_KEYS } from '../distrobuilder/definition.ts';
 
 /**
  * Puts every mapping of a definition into the canonical key order of {@link KNOWN_KEYS} and

@@ -6,7 +6,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Appliance, ApplianceSpec } from './model.ts';
-import { UnknownApplianceError, UserError, type Diagnostic } from './diagnostics.ts';
+import { UnknownApplianceError, UserError, type Diagnostic } from '../diagnostics.ts';
 
 /** Folder names under appliances/ that are not appliances. */
 const NOT_APPLIANCES = new Set(['_base']);
@@ -33,13 +33,13 @@ export async function loadAppliance(appliancesDir: string, name: string, env: No
   const file = join(dir, 'appliance.ts');
   let mod: { default?: unknown; variants?: Record<string, ApplianceSpec> };
   // Loaded here: the build's no-op path imports no appliance, so it never starts the watchdog.
-  const { withDeadline, importTimeoutMs, timeoutMessage, ImportTimeout } = await import('./validate/deadline.ts');
+  const { withDeadline, importTimeoutMs, timeoutMessage, ImportTimeout } = await import('../validate/deadline.ts');
   const ms = importTimeoutMs(env);
   try {
     mod = await withDeadline(() => import(pathToFileURL(file).href), ms, `${relative(process.cwd(), file) || file}: ${timeoutMessage(ms)}`, name);
   } catch (e) {
     if (e instanceof ImportTimeout) return { ok: false, file, message: e.message };
-    const { importProblem } = await import('./validate/import-error.ts');
+    const { importProblem } = await import('../validate/import-error.ts');
     return { ok: false, ...importProblem(e, file, resolve(appliancesDir)) };
   }
   const spec = mod.default as ApplianceSpec | undefined;
@@ -71,7 +71,7 @@ export async function loadAppliances(appliancesDir: string, names: string[] = []
   }
   const wanted = names.length ? [...new Set(names)] : known;
   const results = await Promise.all(wanted.map((n) => loadAppliance(appliancesDir, n, env)));
-  const { loadDiagnostic, gateErrors } = await import('./validate/gate.ts');
+  const { loadDiagnostic, gateErrors } = await import('../validate/gate.ts');
   const diags: Diagnostic[] = [];
   for (const r of results) diags.push(...(r.ok ? await gateErrors(r.appliance, r.variants) : [loadDiagnostic(r)]));
   if (diags.length) {

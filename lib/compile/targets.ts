@@ -3,8 +3,8 @@
  * @module
  */
 import type { Appliance, Arch } from './model.ts';
-import { ARCH_SPELLINGS, hostArch, normalizeArch } from './arch.ts';
-import { UnknownApplianceError, UserError } from './diagnostics.ts';
+import { ARCH_SPELLINGS, hostArch, normalizeArch } from '../arch.ts';
+import { UnknownApplianceError, UserError } from '../diagnostics.ts';
 
 /** One appliance x architecture. */
 export interface Target {

@@ -3,7 +3,7 @@
  *
  * It sits on top of the distrobuilder definition types ({@link Definition}) and adds what users
  * of an appliance need declared: ports, volumes, launch-time settings and a health check. The
- * compiler (`lib/compile.ts`) turns an {@link Appliance} plus an architecture into distrobuilder
+ * compiler (`lib/compile/compile.ts`) turns an {@link Appliance} plus an architecture into distrobuilder
  * YAML.
  *
  * @module
@@ -12,11 +12,11 @@ import type {
   ActionTrigger, Definition, DefinitionAction, DefinitionFile, DefinitionImage, DefinitionSource,
   EnvironmentVariable, PackageManager, PackageRepository, PackageSet, DefinitionTargets,
   DefinitionMappings,
-} from './distrobuilder/definition.ts';
+} from '../distrobuilder/definition.ts';
 
 // Architectures live in arch.ts (light: it is on the no-op build path); re-exported here.
-import type { Arch } from './arch.ts';
-export { ARCHES, type Arch } from './arch.ts';
+import type { Arch } from '../arch.ts';
+export { ARCHES, type Arch } from '../arch.ts';
 import type { SettingKind } from './setting-kinds.ts';
 export { kinds, type SettingKind } from './setting-kinds.ts';
 

@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Appliance } from '../model.ts';
+import type { Appliance } from '../compile/model.ts';
 import { deleteInstance, execIn, incus, incusOk, launch } from '../incus/client.ts';
-import { testSettings, waitHealthy } from './appliance.ts';
+import { testSettings, waitHealthy } from './appliance-test.ts';
 
 /** An image in the local Incus store, as launched by these helpers. */
 export interface LocalImage {

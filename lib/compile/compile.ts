@@ -6,14 +6,14 @@
  * The same inputs give byte-identical YAML on every run and machine.
  * @module
  */
-import { shellQuote } from './shell.ts';
+import { shellQuote } from '../shell.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Definition, DefinitionAction, DefinitionFile, PackageSet } from './distrobuilder/definition.ts';
+import type { Definition, DefinitionAction, DefinitionFile, PackageSet } from '../distrobuilder/definition.ts';
 import type { Appliance, Arch, BaseContext } from './model.ts';
 import { CONFIGURE_PATH, settingsFiles } from './settings.ts';
 import { canonicalDefinition, toYaml } from './yaml.ts';
-import { UserError } from './diagnostics.ts';
+import { UserError } from '../diagnostics.ts';
 
 /** Reads a file of the appliance's `files/` folder (injectable for tests). */
 export type FileReader = (absolutePath: string) => Buffer;

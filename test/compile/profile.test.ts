@@ -6,8 +6,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parse } from 'yaml';
 import { join } from 'node:path';
-import { loadAppliances } from '../../lib/load.ts';
-import { applianceProfile, ProfileError, profileYaml } from '../../lib/profile.ts';
+import { loadAppliances } from '../../lib/compile/load.ts';
+import { applianceProfile, ProfileError, profileYaml } from '../../lib/compile/profile.ts';
 import { ROOT, runCli } from '../helpers.ts';
 
 const apps = await loadAppliances(join(ROOT, 'appliances'));
