@@ -40,6 +40,8 @@ export function q(s: string): string {
 const at = (p: string) => `"$R"${q(p)}`;
 const entry = (key: string) => `${MOUNT}/trees/${key}`;
 const TAR = `tar --numeric-owner --xattrs --xattrs-include='*'`;
+/** First line of every script: R is unset in a real container (and `set -u` would refuse it). */
+const PRELUDE = 'R="${R:-}"';
 
 /**
  * Makes sure the volume exists on the remote's pool and is ours; returns it, or why it cannot
@@ -77,7 +79,7 @@ const lastLine = (s: string) => s.trim().split('\n').pop() || 'no message';
 
 /** The script that says which inputs the volume holds verified: a line `HIT <key> <bytes>` or `MISS <key> <why>` each; drops entries that do not verify. */
 export function checkScript(inputs: TreeInput[]): string {
-  return ['set -u', ...inputs.map((i) => {
+  return [PRELUDE, 'set -u', ...inputs.map((i) => {
     const e = entry(i.key);
     return `if [ -f ${at(`${e}/sha256`)} ] && [ -f ${at(`${e}/rootfs.tar`)} ]; then
   got=$(sha256sum < ${at(`${e}/rootfs.tar`)} | cut -d' ' -f1)
@@ -101,7 +103,7 @@ export function parseCheck(out: string): { hits: Map<string, number>; misses: Ma
 
 /** The script that puts verified entries where the run reads them: a tarball is linked (read only), a tree unpacked. */
 export function materializeScript(inputs: TreeInput[]): string {
-  return ['set -euo pipefail', ...inputs.map((i) => i.form === 'tar'
+  return [PRELUDE, 'set -euo pipefail', ...inputs.map((i) => i.form === 'tar'
     ? `mkdir -p ${at(dirOf(i.path))} && ln -sfn ${at(`${entry(i.key)}/rootfs.tar`)} ${at(i.path)}`
     : `mkdir -p ${at(i.path)} && ${TAR} -C ${at(i.path)} -xf ${at(`${entry(i.key)}/rootfs.tar`)}`)].join('\n');
 }
@@ -112,7 +114,7 @@ export function materializeScript(inputs: TreeInput[]): string {
  * content); leftovers of killed runs older than a day are removed.
  */
 export function storeScript(container: string, items: Array<{ key: string; from: string; form: 'tar' | 'tree' }>): string {
-  const lines = ['set -euo pipefail', `mkdir -p ${at(`${MOUNT}/trees`)}`,
+  const lines = [PRELUDE, 'set -euo pipefail', `mkdir -p ${at(`${MOUNT}/trees`)}`,
     `find ${at(`${MOUNT}/trees`)} -maxdepth 1 -name '.tmp-*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true`];
   for (const it of items) {
     const tmp = `${MOUNT}/trees/.tmp-${container}-${it.key}`;
