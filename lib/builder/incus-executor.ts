@@ -151,6 +151,12 @@ export class IncusExecutor implements Executor {
       if (failed) return failed;
       if (vol) await this.toVolume(name, job, pushedTrees, stage);
       stage('pulling the outputs');
+      const pulled = await this.pull(name, job, r.signal);
+      if (!pulled || r.signal.aborted) return pulled;
+      // Once seen through a loaded https remote: the exec stream cut short ("Unexpected EOF"),
+      // with the outputs intact in the container. The pull is idempotent: once more.
+      r.log.note(`# ${pulled}; pulling again`);
+      stage('pulling the outputs again');
       return await this.pull(name, job, r.signal);
     } finally {
       // Not under the run's signal: the container goes also when interrupted. Its own process
