@@ -15,6 +15,8 @@
  *    rootfs.tar into the packages layer, the packages tree into the pack. The volume
  *    (`APPLIANCE_BUILDER_VOLUME`, default bench-builder-trees) is created empty and deleted at the end.
  *
+ * `BENCH_BUILDER_VOLUME_ONLY=1` skips 1 (only the builder runs: none, cold, warm).
+ *
  * Prints the load average too: on a shared machine both figures move with it.
  * Skipped with a message when distrobuilder or Incus is missing, or not root.
  */
@@ -70,18 +72,21 @@ if (process.getuid?.() !== 0 || !have(['distrobuilder', '--version']) || !have([
   const dropVolume = () => spawnSync('incus', ['storage', 'volume', 'delete', `local:${pool()}`, volume], { stdio: 'ignore' });
   dropVolume();
   try {
-    const local = buildTs(['nginx:amd64', '--force']);
+    const volumeOnly = process.env.BENCH_BUILDER_VOLUME_ONLY === '1';
+    const local = volumeOnly ? undefined : buildTs(['nginx:amd64', '--force']);
     const noHost = { DISTROBUILDER: '/bin/false' };
     const remote = buildTs(['nginx:amd64', '--force', '--builder', 'local'], { ...noHost, APPLIANCE_BUILDER_VOLUME: 'none' });
     if (!/launching builder container/.test(remote.out)) throw new Error('the builder run did not use builder containers');
     const cold = buildTs(['nginx:amd64', '--force', '--builder', 'local'], { ...noHost, APPLIANCE_BUILDER_VOLUME: volume });
     const warm = buildTs(['nginx:amd64', '--force', '--builder', 'local'], { ...noHost, APPLIANCE_BUILDER_VOLUME: volume });
     const row = (what: string, a: number, b: number) => console.log(`${what.padEnd(34)} ${a.toFixed(1).padStart(7)} s  ${b.toFixed(1).padStart(7)} s  ${(b / a).toFixed(2)}x`);
-    console.log(`${'nginx:amd64, --force'.padEnd(34)} ${'host'.padStart(9)}  ${'builder'.padStart(9)}  ratio`);
-    row('packages layer (build-dir)', nodeSeconds(local.out, 'nginx:amd64/packages'), nodeSeconds(remote.out, 'nginx:amd64/packages'));
-    row('image (pack-incus, xz)', nodeSeconds(local.out, 'nginx:amd64'), nodeSeconds(remote.out, 'nginx:amd64'));
-    // The builder run's whole command includes importing the builder image the first time.
-    row('whole command', local.s, remote.s);
+    if (local) {
+      console.log(`${'nginx:amd64, --force'.padEnd(34)} ${'host'.padStart(9)}  ${'builder'.padStart(9)}  ratio`);
+      row('packages layer (build-dir)', nodeSeconds(local.out, 'nginx:amd64/packages'), nodeSeconds(remote.out, 'nginx:amd64/packages'));
+      row('image (pack-incus, xz)', nodeSeconds(local.out, 'nginx:amd64'), nodeSeconds(remote.out, 'nginx:amd64'));
+      // The builder run's whole command includes importing the builder image the first time.
+      row('whole command', local.s, remote.s);
+    }
     console.log(`\n${'builder, tree cache volume'.padEnd(34)} ${'none'.padStart(9)}  ${'warm'.padStart(9)}  ratio   (first run, storing: see below)`);
     row('packages layer (build-dir)', nodeSeconds(remote.out, 'nginx:amd64/packages'), nodeSeconds(warm.out, 'nginx:amd64/packages'));
     row('image (pack-incus, xz)', nodeSeconds(remote.out, 'nginx:amd64'), nodeSeconds(warm.out, 'nginx:amd64'));

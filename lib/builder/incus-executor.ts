@@ -172,8 +172,14 @@ export class IncusExecutor implements Executor {
     if (!name) return Promise.resolve(undefined);
     this.vol ??= ensureVolume(async (a) => {
       const x = await execa(this.incus, this.args(...a), { reject: false, input: '', timeout: 60_000 });
-      return { ok: x.exitCode === 0, out: String(x.stdout), err: String(x.stderr) };
-    }, this.b.remote, name);
+      // A timeout or a failed spawn has no stderr: execa's own message says what happened.
+      return { ok: x.exitCode === 0, out: String(x.stdout ?? ''), err: x.stderr ? String(x.stderr) : x.shortMessage ?? '' };
+    }, this.b.remote, name).then((v) => {
+      // Only a usable volume is kept for the run: after a failed lookup (an incus call that timed
+      // out under load) the next node asks again instead of pushing everything.
+      if (typeof v === 'string') this.vol = undefined;
+      return v;
+    });
     return this.vol;
   }
 
