@@ -17,7 +17,7 @@ import { IncusExecutor, MARK_KEY, ownMark, ownerGone } from '../../lib/builder/i
 import { builderConfig } from '../../lib/builder/config.ts';
 import { NodeLog } from '../../lib/graph/distrobuilder.ts';
 import type { ExecJob } from '../../lib/graph/executor.ts';
-import type { BuildEvent } from '../../lib/graph/events.ts';
+import type { RunEvent } from '../../lib/graph/events.ts';
 import { UserError } from '../../lib/diagnostics.ts';
 import { ROOT } from '../helpers.ts';
 import { FAKE, parseReport, project } from '../graph/project.ts';
@@ -49,7 +49,7 @@ function job(dir: string, signal = new AbortController().signal, env: NodeJS.Pro
   mkdirSync(tmp, { recursive: true });
   const def = join(tmp, 'definition.yaml');
   writeFileSync(def, 'image:\n  distribution: debian\n  name: hello-debian\n  architecture: amd64\nsource:\n  downloader: debootstrap\n');
-  const events: BuildEvent[] = [];
+  const events: RunEvent[] = [];
   const log = new NodeLog(join(dir, 'node.log'));
   const j: ExecJob = {
     run: { exe: 'distrobuilder', args: ['build-dir', def, join(tmp, 'tree', 'rootfs')], tmp, target: 'hello:amd64/packages', log, env: { ...process.env, ...env }, signal, emit: (e) => events.push(e) },
