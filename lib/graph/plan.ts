@@ -26,7 +26,7 @@ import { discoverAppliances, loadAppliance } from '../compile/load.ts';
 import { parseTargetSpec } from '../compile/targets.ts';
 import type { CompiledTarget } from '../compile/compile.ts';
 import { canonicalJson, type Hash } from './hash.ts';
-import { InputCache, moduleGraphs } from './inputs.ts';
+import { InputCache, moduleGraphs, PACKAGE_INPUT } from './inputs.ts';
 import { IMAGE_LOGIC_VERSION, type ImageOptions } from './options.ts';
 import { outDir, type ProjectPaths } from './paths.ts';
 import { readKeyFile, readNodeRecords, readRecords, type ApplianceMeta, type BadRecord, type TargetKey, type InputKind, type InputStat, type KeyFile, type NodeRecord, type TargetRecord } from './record.ts';
@@ -122,8 +122,8 @@ export interface Plan {
 
 /** The project's own compiler module, whose module graph is an input of every target. */
 const COMPILER = fileURLToPath(new URL('../compile/compile.ts', import.meta.url));
-/** Installed packages whose version changes the compiled YAML. */
-const TOOL_PACKAGES = ['node_modules/yaml/package.json'];
+/** Installed packages whose version changes the compiled YAML (found by Node's resolver, not by path). */
+const TOOL_PACKAGES = [`${PACKAGE_INPUT}yaml/package.json`];
 
 /** What the planning steps share. */
 interface PlanState {

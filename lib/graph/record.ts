@@ -267,9 +267,22 @@ export function readRecords(p: ProjectPaths): { records: Map<string, TargetRecor
     }
     const problem = recordProblem(parsed, slug);
     if (problem) bad.push({ file, target: slugTarget(slug), problem });
-    else records.set((parsed as TargetRecord).target, parsed as TargetRecord);
+    else records.set((parsed as TargetRecord).target, migrateInputs(parsed as TargetRecord));
   }
   return { records, bad };
+}
+
+/** Input names of older records, and their names now (the YAML emitter's version is found through Node's resolver). */
+const RENAMED_INPUTS: Readonly<Record<string, string>> = { 'node_modules/yaml/package.json': 'package:yaml/package.json' };
+
+/**
+ * Renames the inputs of a record written before {@link RENAMED_INPUTS}: the file is the same,
+ * so its recorded stat still matches and the record stays fresh, and an explanation never names
+ * the rename as a removed and an added input.
+ */
+function migrateInputs(r: TargetRecord): TargetRecord {
+  if (!Object.keys(r.inputs).some((k) => k in RENAMED_INPUTS)) return r;
+  return { ...r, inputs: Object.fromEntries(Object.entries(r.inputs).map(([k, v]) => [RENAMED_INPUTS[k] ?? k, v])) };
 }
 
 /** `nginx-amd64` -> `nginx:amd64` (the architecture never contains a dash). */
