@@ -61,7 +61,7 @@ export function listensEverywhereCommand(port: number): string {
 /** appliances/<name>/appliance.ts */
 export function applianceTs(o: ScaffoldOptions): string {
   const s = o.service;
-  return `import { defineAppliance } from '../compile/model.ts';
+  return `import { defineAppliance } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 // Scaffolded by \`${newCommand(o)}\`:
