@@ -1,10 +1,12 @@
-import { defineAppliance, type Base } from '../../lib/compile/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/compile/model.ts';
 import { alpine } from '../_base/alpine.ts';
 import { debian } from '../_base/debian.ts';
 import { HTTP_CLIENT, httpClientFile } from '../_shared/http.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
 const EXAMPLE = { site: 'www.example.test', tls: 'internal', email: 'admin@example.test' };
+/** The second values of day two (`test`: config set + restart). */
+const CHANGED = { site: 'www2.example.test' };
 
 /** Caddy's data folder (certificates, ACME account, local CA) for the `caddy` service user. */
 const CADDY_DATA = '/var/lib/caddy/.local/share/caddy';
@@ -54,11 +56,13 @@ function caddy(base: Base) {
         description: 'Site address(es) of the default site, e.g. example.com or "example.com www.example.com"; :80 serves every host name over plain HTTP.',
         default: ':80',
         example: EXAMPLE.site,
+        change: { value: CHANGED.site, check: `${httpsGet(CHANGED.site)} | grep -q 'It works'` },
       },
       tls: {
         description: 'auto: automatic HTTPS (public names get ACME certificates, local names the internal CA); internal: certificates from Caddy\'s own CA; off: plain HTTP only.',
         default: 'auto',
         example: EXAMPLE.tls,
+        type: kinds.enum(['auto', 'internal', 'off']),
       },
       email: {
         description: 'E-mail address for the ACME account (certificate expiry notices).',

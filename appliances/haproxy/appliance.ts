@@ -70,6 +70,7 @@ rm -f /etc/rsyslog.d/49-haproxy.conf /etc/logrotate.d/haproxy
         description: 'Balancing algorithm: roundrobin, static-rr, leastconn, first, source (a client IP sticks to a server) or random.',
         default: 'roundrobin',
         example: EXAMPLE.balance,
+        change: { value: 'roundrobin', check: `${BACKENDS_UP}; i=0; until ${statsGet('/;csv', `${EXAMPLE.statsUser}:${EXAMPLE.statsPassword}`)} | grep -c '^servers,s[12],.*,UP,' | grep -qx 2; do i=$((i + 1)); [ $i -lt 40 ] || exit 1; sleep 0.5; done; for i in 1 2 3 4 5 6; do ${HTTP_CLIENT} / | tail -n 1; done | sort -u | wc -l | grep -qx 2` },
         type: kinds.enum(['roundrobin', 'static-rr', 'leastconn', 'first', 'source', 'random']),
       },
       stats_user: {

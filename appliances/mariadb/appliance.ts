@@ -3,6 +3,8 @@ import { debian } from '../_base/debian.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
 const EXAMPLE = { user: 'app', password: 'Example-Passw0rd', database: 'appdb', bufferPool: '64M' };
+/** The second values of day two (`test`: config set + restart). */
+const CHANGED = { password: 'Changed-Passw0rd', database: 'appdb2', bufferPool: '32M' };
 
 /**
  * dpkg exclusions (about 11 MB installed): two offline tools nothing here runs (`resolveip`, which
@@ -65,14 +67,17 @@ install -d -m 0755 /etc/mysql/mariadb.conf.d /etc/mysql/conf.d
         description: 'Password of `user`, set when new or changed (a password changed in SQL stays across restarts and rebuilds); stored by MariaDB as a hash.',
         secret: true,
         example: EXAMPLE.password,
+        change: { value: CHANGED.password, check: `${asUser(CHANGED.password, 'SELECT 1')} | grep -qx 1` },
       },
       database: {
         description: 'Database to create (if missing) on which `user` gets all privileges; letters, digits and _.',
         example: EXAMPLE.database,
+        change: { value: CHANGED.database, check: `${asUser(CHANGED.password, `CREATE TABLE ${CHANGED.database}.t (x INT); SELECT COUNT(*) FROM ${CHANGED.database}.t`)} | grep -qx 0` },
       },
       buffer_pool_size: {
         description: 'InnoDB buffer pool size such as 256M or 2G (innodb_buffer_pool_size); empty: the server default (128M).',
         example: EXAMPLE.bufferPool,
+        change: { value: CHANGED.bufferPool, check: `mariadb -N -B -e 'SELECT @@innodb_buffer_pool_size' | grep -qx 33554432` },
         type: kinds.pattern('[0-9]+[KMGkmg]?', 'a size such as 256M or 2G (K, M or G, no B)'),
       },
     },

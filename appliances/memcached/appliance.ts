@@ -4,6 +4,8 @@ import { withoutPerlModules } from '../_shared/perl.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
 const EXAMPLE = { memory: '128', listen: '0.0.0.0', user: 'app', password: 'Example-Passw0rd' };
+/** The second values of day two (`test`: config set + restart). */
+const CHANGED = { memory: '96', user: 'app2', password: 'Changed-Passw0rd' };
 
 /**
  * One memcached text-protocol session on 127.0.0.1:11211 through bash's /dev/tcp (the image has
@@ -17,6 +19,8 @@ const auth = (user: string, password: string) => [`set auth 0 0 ${user.length + 
 
 /** `stats settings` as the user given at launch. */
 const settings = session(...auth(EXAMPLE.user, EXAMPLE.password), 'stats settings');
+/** `stats settings` as the user of day two's changed values. */
+const changedSettings = session(...auth(CHANGED.user, CHANGED.password), 'stats settings');
 
 /**
  * memcached 1.6: memory size, listen addresses and text-protocol authentication (memcached -Y)
@@ -47,6 +51,7 @@ export default defineAppliance({
       default: '64',
       example: EXAMPLE.memory,
       type: kinds.integer({ min: 1, max: 1048576 }),
+      change: { value: CHANGED.memory, check: `${changedSettings} | grep -q '^STAT maxbytes 100663296'` },
     },
     listen: {
       description: 'Addresses to listen on, separated by commas (memcached -l), e.g. 0.0.0.0 for every IPv4 address. Set a password before listening beyond 127.0.0.1.',
@@ -57,11 +62,15 @@ export default defineAppliance({
       description: 'User name for the text-protocol authentication (with password).',
       default: 'memcache',
       example: EXAMPLE.user,
+      type: kinds.pattern('[A-Za-z0-9_.-]+', 'letters, digits, _ . and -'),
+      change: { value: CHANGED.user, check: `${changedSettings} | grep -q '^STAT auth_enabled_ascii'` },
     },
     password: {
       description: 'Password of `user`: clients must authenticate first (memcached -Y; text protocol only, the binary protocol is refused). Kept in /etc/memcached/auth (0600), which memcached reads.',
       secret: true,
       example: EXAMPLE.password,
+      type: kinds.pattern('[!-9;-~]{1,250}', 'at most 250 printable ASCII characters, no space or colon'),
+      change: { value: CHANGED.password, check: `${session(...auth(CHANGED.user, CHANGED.password))} | grep -q '^STORED' && ${session(...auth(EXAMPLE.user, EXAMPLE.password))} | grep -q '^CLIENT_ERROR'` },
     },
   },
   configure: 'configure.sh',

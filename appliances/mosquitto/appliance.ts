@@ -1,8 +1,12 @@
-import { defineAppliance, type Base } from '../../lib/compile/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
 const EXAMPLE = { username: 'sensors', password: 'Example-Passw0rd' };
+/** The second values of day two (`test`: config set + restart), and a password changed inside. */
+const CHANGED = { username: 'sensors2', password: 'Changed-Passw0rd', inside: 'Inside-Passw0rd' };
+/** A QoS 1 publish as `user`: exit 0 only when the broker accepted the login. */
+const publishAs = (user: string, password: string) => `mosquitto_pub -h 127.0.0.1 -p 1883 -u ${user} -P '${password}' -t appliance/day2 -m x -q 1`;
 
 /** mosquitto_pub/_sub options of a client on 127.0.0.1:1883 with the example account. */
 const AUTH = `-h 127.0.0.1 -p 1883 -u ${EXAMPLE.username} -P '${EXAMPLE.password}'`;
@@ -57,16 +61,25 @@ install -d -o mosquitto -g mosquitto -m 0750 /var/lib/mosquitto
     volumes: [{ path: '/var/lib/mosquitto', description: 'the persistence file (retained messages, persistent sessions, queued messages)' }],
     settings: {
       username: {
-        description: 'MQTT user name of the account created at first boot (letters, digits and . _ @ -).',
+        description: 'MQTT user name of the account written to the password file (letters, digits and . _ @ -).',
         default: 'mqtt',
         example: EXAMPLE.username,
+        type: kinds.pattern('[A-Za-z0-9._@-]{1,64}', 'letters, digits and . _ @ - (at most 64)'),
+        change: { value: CHANGED.username, check: `grep -q '^${CHANGED.username}:' /etc/mosquitto/passwd && ${publishAs(CHANGED.username, CHANGED.password)}` },
       },
       password: {
         description: 'Password of `username`, stored only as a salted PBKDF2-SHA512 hash in /etc/mosquitto/passwd. Without it nobody can log in on port 1883.',
         secret: true,
         example: EXAMPLE.password,
+        type: kinds.string({ maxLength: 512 }),
+        change: { value: CHANGED.password, check: publishAs(CHANGED.username, CHANGED.password) },
       },
     },
+    keptChanges: [{
+      name: 'a password changed inside with mosquitto_passwd',
+      change: `mosquitto_passwd -b /etc/mosquitto/passwd ${EXAMPLE.username} '${CHANGED.inside}' && chown mosquitto:mosquitto /etc/mosquitto/passwd && systemctl reload mosquitto && sleep 1 && ${publishAs(EXAMPLE.username, CHANGED.inside)}`,
+      check: publishAs(EXAMPLE.username, CHANGED.inside),
+    }],
     configure: 'configure.sh',
     health: { command: `mosquitto_sub --unix ${SOCKET} -t '$SYS/broker/version' -C 1 -W 5 | grep -q mosquitto`, timeout: 60 },
     tests: [

@@ -46,6 +46,7 @@ ${onAlpine ? '# Alpine runs the workers as "nginx".\nsed -i "s/^user www-data;/u
         description: 'Host names of the default site (nginx server_name, space separated). When set, other host names get 404 from a catch-all server.',
         default: '_',
         example: 'www.example.test',
+        change: { value: 'www2.example.test', check: `${HTTP_CLIENT} -H www2.example.test / | grep -q 'It works' && [ "$(${HTTP_CLIENT} -H www.example.test / | head -n 1)" = 404 ]` },
         type: kinds.pattern('_|[*]?[A-Za-z0-9.-]+( [*]?[A-Za-z0-9.-]+)*', 'host names separated by spaces (*.example.net allowed), or _ for any'),
       },
       tls_cert: {

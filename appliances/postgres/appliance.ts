@@ -4,6 +4,8 @@ import { debian } from '../_base/debian.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
 const EXAMPLE = { password: 'Example-Passw0rd', user: 'app', database: 'appdb' };
+/** The second values of day two (`test`: config set + restart). */
+const CHANGED = { password: 'Changed-Passw0rd', database: 'appdb2' };
 
 /** A role or database name: used as a quoted SQL identifier, kept to a portable subset. */
 const SQL_NAME = kinds.pattern('[A-Za-z_][A-Za-z0-9_-]{0,62}', 'letters, digits, _ and -, starting with a letter or _, at most 63 characters');
@@ -94,6 +96,7 @@ chown -R postgres:postgres /etc/postgresql/17/main
         secret: true,
         example: EXAMPLE.password,
         type: kinds.string({ maxLength: 1000 }),
+        change: { value: CHANGED.password, check: `PGPASSWORD='${CHANGED.password}' psql -X -h 127.0.0.1 -U ${EXAMPLE.user} -d ${CHANGED.database} -tAc 'select 1' | grep -qx 1` },
       },
       user: {
         description: 'Login role to create (if missing) and give the password; `postgres` is the superuser.',
@@ -105,6 +108,7 @@ chown -R postgres:postgres /etc/postgresql/17/main
         description: 'Database to create (if missing), owned by `user`; empty: a database named like `user` (none for postgres).',
         example: EXAMPLE.database,
         type: SQL_NAME,
+        change: { value: CHANGED.database, check: `${onAlpine ? 'su-exec postgres' : 'runuser -u postgres --'} psql -X -tAc "select pg_get_userbyid(datdba) from pg_database where datname = '${CHANGED.database}'" | grep -qx ${EXAMPLE.user}` },
       },
     },
     configure: 'configure.sh',

@@ -57,17 +57,20 @@ export default defineAppliance({
       default: '15d',
       example: EXAMPLE.retention,
       type: kinds.duration(),
+      change: { value: '20d', check: `${api('/api/v1/status/flags')} | grep -q '"storage.tsdb.retention.time":"20d"'` },
     },
     retention_size: {
       description: 'Largest size of the database before the oldest blocks go (--storage.tsdb.retention.size), such as 512MB or 10GB (powers of 1024: 1GB is 1 GiB); empty: no limit.',
       example: EXAMPLE.retention_size,
       type: kinds.size(),
+      change: { value: '512MB', check: `${api('/api/v1/status/flags')} | grep -q '"storage.tsdb.retention.size":"512MiB"'` },
     },
     scrape_interval: {
       description: 'How often targets are scraped and rules evaluated (global scrape_interval), such as 15s or 1m.',
       default: '15s',
       example: EXAMPLE.scrape_interval,
       type: kinds.duration(),
+      change: { value: '20s', check: `${api('/api/v1/status/config')} | grep -q 'scrape_interval: 20s'` },
     },
     targets: {
       description: 'Extra targets to scrape, host:port separated by spaces or commas (job "targets", path /metrics), e.g. node exporters. More jobs: /etc/prometheus/conf.d/*.yml.',

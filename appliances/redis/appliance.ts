@@ -4,6 +4,8 @@ import { debian } from '../_base/debian.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
 const EXAMPLE = { password: 'Example-Passw0rd', maxmemory: '64mb' };
+/** The second values of day two (`test`: config set + restart). */
+const CHANGED = { password: 'Changed-Passw0rd', maxmemory: '32mb' };
 
 /**
  * Redis 8: binds every address with protected mode on; the password given at launch is stored
@@ -45,11 +47,13 @@ chmod 0750 /etc/redis /etc/redis/appliance.d /var/lib/redis
         secret: true,
         example: EXAMPLE.password,
         type: kinds.string({ maxLength: 1000 }),
+        change: { value: CHANGED.password, check: `redis-cli --no-auth-warning -a '${CHANGED.password}' ping | grep -qx PONG` },
       },
       maxmemory: {
         description: 'Memory limit such as 256mb or 1gb, with the allkeys-lru eviction policy; empty: no limit.',
         example: EXAMPLE.maxmemory,
         type: kinds.size(),
+        change: { value: CHANGED.maxmemory, check: `redis-cli --no-auth-warning -a '${CHANGED.password}' config get maxmemory | tail -n 1 | grep -qx 33554432` },
       },
     },
     configure: 'configure.sh',

@@ -78,6 +78,7 @@ printf '# Written at first boot from the launch-time settings.\\n' > /etc/unboun
       local_data: {
         description: 'Local records "NAME TYPE DATA" separated by ";" (types A, AAAA, CNAME, PTR, MX, SRV), answered by unbound itself.',
         example: EXAMPLE.localData,
+        change: { value: 'nas.home.arpa. A 192.168.1.20', check: `drill @127.0.0.1 nas.home.arpa. A | grep -q '192\\.168\\.1\\.20$' && ! drill @127.0.0.1 printer.home.arpa. A | grep -q '192\\.168\\.1\\.11$'` },
       },
     },
     configure: 'configure.sh',

@@ -3,6 +3,9 @@ import { debian } from '../_base/debian.ts';
 
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
 const EXAMPLE = { password: 'Example-Passw0rd', maxmemory: '64mb', maxmemory_policy: 'allkeys-lfu' };
+/** The second values of day two (`test`: config set + restart), and a password changed inside. */
+const CHANGED = { password: 'Changed-Passw0rd', maxmemory: '32mb', maxmemory_policy: 'volatile-ttl', inside: 'Changed-Inside-1' };
+const changedCli = `valkey-cli --no-auth-warning -a '${CHANGED.password}'`;
 
 /** The eviction policies valkey knows (configure.sh refuses any other value). */
 export const POLICIES = [
@@ -49,21 +52,30 @@ chmod 0750 /etc/valkey /etc/valkey/appliance.d /var/lib/valkey
       description: 'Password of the `default` user (stored as a SHA-256 hash in /etc/valkey/users.acl). Without it, protected mode accepts loopback clients only.',
       secret: true,
       example: EXAMPLE.password,
+      type: kinds.string({ maxLength: 1000 }),
+      change: { value: CHANGED.password, check: `${changedCli} ping | grep -qx PONG` },
     },
     maxmemory: {
       description: 'Memory limit such as 256mb or 1gb; empty: no limit.',
       example: EXAMPLE.maxmemory,
       type: kinds.size(),
+      change: { value: CHANGED.maxmemory, check: `${changedCli} config get maxmemory | tail -n 1 | grep -qx 33554432` },
     },
     maxmemory_policy: {
       description: `What to evict when maxmemory is reached: ${POLICIES.join(', ')}.`,
       default: 'allkeys-lru',
       example: EXAMPLE.maxmemory_policy,
       type: kinds.enum(POLICIES),
+      change: { value: CHANGED.maxmemory_policy, check: `${changedCli} config get maxmemory-policy | tail -n 1 | grep -qx ${CHANGED.maxmemory_policy}` },
     },
   },
   configure: 'configure.sh',
   health: { command: 'valkey-cli --no-auth-warning --user healthcheck --pass - ping | grep -qx PONG', timeout: 60 },
+  keptChanges: [{
+    name: 'a password changed inside with ACL SETUSER + ACL SAVE',
+    change: `${cli} ACL SETUSER default resetpass '>${CHANGED.inside}' && valkey-cli --no-auth-warning -a '${CHANGED.inside}' ACL SAVE | grep -qx OK`,
+    check: `valkey-cli --no-auth-warning -a '${CHANGED.inside}' ping | grep -qx PONG`,
+  }],
   tests: [
     {
       name: 'the password given at launch is accepted',

@@ -75,6 +75,29 @@ export interface Setting {
    * @default false
    */
   required?: boolean;
+  /**
+   * A second value and the check that the running service took it after `incus config set` +
+   * `incus restart` (the `test` verb's day-two phase). Declare it on every setting whose new
+   * value can be observed: it proves the setting can change, not only be given at launch.
+   * @example change: { value: '32mb', check: "redis-cli config get maxmemory | grep -qx 33554432" }
+   */
+  change?: SettingChange;
+}
+
+/**
+ * Day two of a setting, exercised by the `test` verb on the instance it launched: after its own
+ * tests, it sets this value with `incus config set`, restarts the instance (no relaunch) and
+ * runs `check`, which must see the new value in the running service.
+ */
+export interface SettingChange {
+  /** A second valid value, different from `example` (checked against `type` by `validate`). */
+  value: string;
+  /**
+   * Shell command run inside the container (`/bin/sh -c`) once the restarted instance is
+   * healthy; exit 0 when the running service uses {@link value} (e.g. asks the server, not a
+   * configuration file).
+   */
+  check: string;
 }
 
 /** How to tell the appliance is healthy; run inside the container (`incus exec`). */
@@ -276,8 +299,27 @@ export interface ApplianceSpec<A extends Arch = Arch> {
    * inside the container; exit 0 passes.
    */
   tests?: readonly ApplianceTest[];
+  /**
+   * Changes made inside the instance that must survive restarts while the settings they come
+   * from are unchanged (day two of the `test` verb): `change` runs in the healthy instance, the
+   * instance is restarted (with bad values, then with its launch values), then `check` must
+   * still see the change. Proves that `configure` applies a setting only when it changed
+   * (`APPLIANCE_CHANGED`), e.g. a password changed inside is not reverted. The settings'
+   * `change` values are applied after this check.
+   */
+  keptChanges?: readonly KeptChange[];
   /** Escape hatch: raw distrobuilder sections the model does not cover. */
   raw?: RawDefinition;
+}
+
+/** A change made inside a running instance that restarts must keep (see `keptChanges`). */
+export interface KeptChange {
+  /** What is kept, e.g. "a password changed with ACL SETUSER". */
+  name: string;
+  /** Shell command run inside the container before the restarts; exit 0. */
+  change: string;
+  /** Shell command run after them; exit 0 when the change is still there. */
+  check: string;
 }
 
 /** A loaded appliance: the spec plus where it came from. */

@@ -126,6 +126,32 @@ export function checkValue(kind: SettingKind, value: string, required = false): 
 }
 
 /**
+ * A value that breaks `kind`, for the day-two check of the `test` verb: a bad value must keep
+ * the service stopped. It carries `$(<injection>)` so that, were it ever run by a shell, the
+ * injection would leave a trace the check looks for. Non-numeric for integers (the issue's
+ * "abc" case); for a pattern that would accept it, a second line (every kind but `pem` is one
+ * line). Always refused by {@link checkValue}.
+ */
+export function badValue(kind: SettingKind, injection: string): string {
+  const payload = `$(${injection})`;
+  const first = (() => {
+    switch (kind.kind) {
+      case 'string': return kind.maxLength !== undefined ? payload + 'x'.repeat(kind.maxLength + 1) : undefined;
+      case 'integer': return `abc${payload}`;
+      case 'boolean': return `maybe${payload}`;
+      case 'enum': return `not-one-of-them${payload}`;
+      case 'size': return `lots${payload}`;
+      case 'duration': return `soon${payload}`;
+      case 'pem': return `not PEM ${payload}`;
+      case 'hostnames': return `bad_host;${payload}`;
+      case 'pattern': return `bad;${payload}`;
+    }
+  })();
+  if (first !== undefined && checkValue(kind, first) !== undefined) return first;
+  return `bad\n${payload}`;
+}
+
+/**
  * Problems of a kind declaration itself (an empty enum, min above max, a pattern that is not a
  * valid regular expression...), for `validate`.
  */

@@ -244,7 +244,14 @@ do_status() {
     secret=$(rule_var "$e" secret)
     if has_value "$k"; then
       v=$(value "$k")
-      if [ "$secret" = 1 ]; then shown=$([ -n "$v" ] && echo '********' || echo '(empty)'); else shown=${v:-(empty)}; fi
+      if [ "$secret" = 1 ]; then shown=$([ -n "$v" ] && echo '********' || echo '(empty)')
+      else
+        # One line per setting: a multi-line value (PEM, or a bad one) shows its first line.
+        n=$(printf '%s\n' "$v" | wc -l)
+        shown=$(printf '%s\n' "$v" | head -n 1)
+        [ "$n" -le 1 ] || shown="$shown (+$((n - 1)) lines)"
+        shown=${shown:-(empty)}
+      fi
       if r=$(check_value "$k" "$v"); then
         h=$(applied_hash "$k")
         if [ -n "$foreign" ]; then state="not applied (the volume belongs to $foreign)"
@@ -256,7 +263,11 @@ do_status() {
       fi
     else
       shown='(not on disk)'
-      state=$([ -n "$(applied_hash "$k")" ] && echo 'applied (secret removed from disk)' || echo 'not set')
+      # A refused secret is removed too: the last apply's report still names it.
+      refused=$(sed -n '3,$p' "$RUN/result" 2>/dev/null | grep -F "user.$APP.$k: " | head -n 1 | sed 's/^[^:]*: //; s/ (the value was not applied)$//')
+      if [ -n "$refused" ]; then state="INVALID: $refused"
+      elif [ -n "$(applied_hash "$k")" ]; then state='applied (secret removed from disk)'
+      else state='not set'; fi
     fi
     printf '  %-28s %-24s %s\n' "user.$APP.$k" "$shown" "$state"
   done

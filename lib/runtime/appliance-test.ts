@@ -1,7 +1,8 @@
 /**
  * One appliance's end-to-end test: launch it from a remote with every setting set to its
- * example, wait for its declared health check, run its declared tests, and always delete the
- * container. Used by the `test` verb.
+ * example, wait for its declared health check, run its declared tests, then day two on the same
+ * container (bad values, changed values: lib/runtime/day2.ts), and always delete the container.
+ * Used by the `test` verb.
  * @module
  */
 import { randomBytes } from 'node:crypto';
@@ -32,9 +33,18 @@ export function testSettings(app: Appliance): Record<string, string> {
   return out;
 }
 
+/**
+ * Prefix of the Incus objects `test` creates (containers, the remote): `APPLIANCE_TEST_PREFIX`
+ * (letters, digits, `-`), so that several users of one Incus host each see their own.
+ */
+export function testPrefix(env: NodeJS.ProcessEnv = process.env): string {
+  const p = env.APPLIANCE_TEST_PREFIX ?? '';
+  return /^[a-z][a-z0-9-]{0,15}$/.test(p) ? p : '';
+}
+
 /** A unique, valid instance name for a test container. */
 export function testInstanceName(app: string): string {
-  return `appl-test-${app}-${randomBytes(3).toString('hex')}`.slice(0, 63);
+  return `${testPrefix()}appl-test-${app}-${randomBytes(3).toString('hex')}`.slice(0, 63);
 }
 
 /**
@@ -114,6 +124,17 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
       const c = await sbomCheck(name, sbom);
       result.checks.push(c);
       log(`${app.name}: ${c.pass ? 'ok  ' : 'FAIL'} ${c.name}${c.pass ? '' : `\n${c.output}`}`);
+    }
+    // Day two on the same instance: bad values, changed values, unknown key (lib/runtime/day2.ts).
+    if (result.checks.every((c) => c.pass)) {
+      const { dayTwo } = await import('./day2.ts');
+      const t0 = Date.now();
+      const checks = await dayTwo(app, name, testSettings(app));
+      for (const c of checks) {
+        result.checks.push(c);
+        log(`${app.name}: ${c.pass ? 'ok  ' : 'FAIL'} ${c.name}${c.pass ? '' : `\n${c.output}`}`);
+      }
+      if (checks.length) log(`${app.name}: day two took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
     const failed = result.checks.filter((c) => !c.pass);
     if (failed.length) {

@@ -10,7 +10,7 @@ import { checkValue, kindProblems } from '../compile/setting-kinds.ts';
 import { ADOPT_KEY } from '../compile/settings.ts';
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
-import { ARCHES, type Appliance } from '../compile/model.ts';
+import { ARCHES, type Appliance, type Setting } from '../compile/model.ts';
 import { canonicalDefinition } from '../compile/yaml.ts';
 
 /** A semantic problem, located by field path. */
@@ -237,6 +237,7 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
             if (broken) err(`${at}.${f}`, `settings.${key}.${f}: ${JSON.stringify(v)} breaks its type: expected ${broken}`);
           }
         }
+        if (s.change !== undefined) changeProblems(key, s).forEach((p) => err(`${at}.change`, p));
       }
     }
     if (!isStr(app.configure)) err('configure', `configure: required when settings are declared (a script in files/ that applies them)`);
@@ -300,5 +301,20 @@ export function checkDuplicates(apps: Appliance[]): Array<FieldProblem & { modul
       out.push({ module: a.module, field: 'name', severity: 'error', message: `name: "${name}" is also declared by ${list.filter((b) => b !== a).map((b) => relative(process.cwd(), b.module)).join(', ')}` });
     }
   }
+  return out;
+}
+
+/** Problems of a setting's day-two `change` declaration (a second value and its check). */
+function changeProblems(key: string, s: Setting): string[] {
+  const c = s.change;
+  if (!c || typeof c !== 'object') return [`settings.${key}.change: must be { value, check }`];
+  const out: string[] = [];
+  if (typeof c.value !== 'string' || !c.value) out.push(`settings.${key}.change.value: required, a second valid value`);
+  else {
+    const broken = s.type && !kindProblems(s.type).length ? checkValue(s.type, c.value) : /[\n\r]/.test(c.value) ? 'one line of text' : undefined;
+    if (broken) out.push(`settings.${key}.change.value: ${JSON.stringify(c.value)} breaks its type: expected ${broken}`);
+    if (c.value === (s.example ?? s.default)) out.push(`settings.${key}.change.value: equals the value the test launches with (${s.example !== undefined ? 'example' : 'default'}): nothing would change`);
+  }
+  if (typeof c.check !== 'string' || !c.check.trim()) out.push(`settings.${key}.change.check: required, a shell command that sees the new value in the running service`);
   return out;
 }

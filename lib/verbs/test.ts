@@ -43,7 +43,7 @@ export const testVerb = defineVerb({
   async run(ctx) {
     const { loadAppliances } = await import('../compile/load.ts');
     const { incusAvailable, addRemote, removeRemote, removeCachedImage } = await import('../incus/client.ts');
-    const { testAppliance, liveInstances, cachedImages, deleteTestInstance } = await import('../runtime/appliance-test.ts');
+    const { testAppliance, liveInstances, cachedImages, deleteTestInstance, testPrefix } = await import('../runtime/appliance-test.ts');
     const { runGraph } = await import('../graph/run.ts');
     const { PlainLogger } = await import('../graph/events.ts');
     const { startServer } = await import('../serve/server.ts');
@@ -106,7 +106,7 @@ export const testVerb = defineVerb({
     }
 
     // 2. Serve the registry on a free loopback port and add a temporary remote.
-    const remote = `appliance-test-${process.pid}`;
+    const remote = `${testPrefix(ctx.env)}appliance-test-${process.pid}`;
     let server: Awaited<ReturnType<typeof startServer>> | undefined;
     let interrupted = false;
     const cleanup = async () => {

@@ -12,7 +12,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { checkValue, kindProblems, kinds, type SettingKind } from '../../lib/compile/setting-kinds.ts';
+import { badValue, checkValue, describeKind, kindProblems, kinds, type SettingKind } from '../../lib/compile/setting-kinds.ts';
 import { GUEST_SCRIPT, guestSpecFile, type GuestSpec } from '../../lib/compile/settings.ts';
 import type { Setting } from '../../lib/compile/model.ts';
 
@@ -45,6 +45,43 @@ test('kind declarations are checked', () => {
   assert.ok(kindProblems(kinds.pattern('(', 'x')).some((p) => /not a regular expression/.test(p)));
   assert.ok(kindProblems({ kind: 'float' } as unknown as SettingKind).length);
   assert.equal(kindProblems(kinds.size()), []);
+});
+
+test('badValue: every kind (and a pattern that accepts anything) gets a value it refuses, carrying the injection', () => {
+  const all: SettingKind[] = [...CASES.map(([k]) => k), kinds.pattern('.*', 'anything'), kinds.pattern('[^;]+', 'no semicolon')];
+  for (const kind of all) {
+    const v = badValue(kind, 'touch /x');
+    assert.type(checkValue(kind, v), 'string', `${JSON.stringify(kind)} refuses ${JSON.stringify(v)}`);
+    assert.ok(v.includes('$(touch /x)'), v);
+  }
+  assert.match(badValue(kinds.integer({ min: 1 }), 'x'), /^abc/, 'non-numeric for an integer');
+});
+
+test('the guest refuses each badValue; status keeps one line per setting and names a refused secret', async () => {
+  const settings: Record<string, Setting> = {};
+  const values: Record<string, string> = {};
+  CASES.forEach(([kind], i) => { settings[`k${i}`] = { description: 'k', type: kind }; values[`k${i}`] = badValue(kind, 'touch pwned'); });
+  settings.secret = { description: 's', secret: true, type: kinds.string({ maxLength: 8 }) };
+  values.secret = badValue(settings.secret.type!, 'touch pwned');
+  settings.multi = { description: 'm', type: kinds.pattern('.*', 'anything on one line') };
+  values.multi = badValue(settings.multi.type!, 'touch pwned');
+  const g = guest({ app: 't', settings }, values);
+  try {
+    const a = await g.exec('apply');
+    assert.is(a.code, 1);
+    assert.not.ok(existsSync(join(g.dir, 'pwned')), 'nothing executed from a value');
+    const s = await g.exec('status');
+    assert.is(s.code, 1);
+    for (const key of Object.keys(settings)) {
+      const rule = describeKind(settings[key].type!);
+      const line = s.out.split('\n').find((l) => l.trimStart().startsWith(`user.t.${key} `));
+      assert.ok(line?.includes(`INVALID: ${rule}`), `${key}: ${line}\n${s.out}`);
+    }
+    assert.match(s.out, /user\.t\.multi\s+bad \(\+1 lines\)\s+INVALID/);
+    assert.match(s.out, /user\.t\.secret\s+\(not on disk\)\s+INVALID: one line of at most 8 bytes/);
+  } finally {
+    g.done();
+  }
 });
 
 /** A scratch guest: the generated data file, rendered values, a configure stub that logs. */

@@ -12,16 +12,19 @@
  *
  * Gated like the other end-to-end suites: REQUIRED when CI=true; elsewhere it runs when
  * APPLIANCE_REAL_BUILD=1 and Incus answers, and is reported as skipped otherwise. Everything it
- * creates in Incus is named `d2e-*` and deleted at the end.
+ * creates in Incus is named `d2-e-*` and deleted at the end.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { incus, incusAvailable, incusOk } from '../../lib/incus/client.ts';
 import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
 import { ROOT, runBuildTs } from '../helpers.ts';
+import { loadAppliances } from '../../lib/compile/load.ts';
+import { testSettings } from '../../lib/runtime/appliance-test.ts';
 
 const CI = process.env.CI === 'true';
 const wanted = CI || process.env.APPLIANCE_REAL_BUILD === '1';
@@ -43,9 +46,9 @@ async function cachedFingerprints(): Promise<string[]> {
   return list.filter((i) => i.cached).map((i) => i.fingerprint);
 }
 
-/** Imports the built image under a d2e- alias (or aliases the same image already there). */
+/** Imports the built image under a d2-e- alias (or aliases the same image already there). */
 async function importImage(app: string): Promise<string> {
-  const alias = `d2e-${app}-${id}`;
+  const alias = `d2-e-${app}-${id}`;
   const fp = fingerprint(app);
   const out = join(ROOT, '.cache', 'out', `${app}-amd64`);
   const r = await incus(['image', 'import', join(out, 'incus.tar.xz'), join(out, 'rootfs.squashfs'), '--alias', alias], { timeoutMs: 300_000 });
@@ -113,8 +116,8 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     for (const app of ['postgres', 'redis']) assert.not.ok(cached.includes(fingerprint(app)), `${app}'s image is no longer cached`);
   });
 
-  const pg = `d2e-pg-${id}`;
-  const pgCopy = `d2e-pgcopy-${id}`;
+  const pg = `d2-e-pg-${id}`;
+  const pgCopy = `d2-e-pgcopy-${id}`;
   const psql = (pw: string, sql: string) => `PGPASSWORD='${pw}' psql -X -q -h 127.0.0.1 -U app -d appdb -tAc "${sql}"`;
 
   test('postgres with a data volume: healthy, unknown key reported, build.ts status exits 0', async () => {
@@ -159,7 +162,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.is((await sh(pg, psql('Changed-In-Sql', 'select 1'))).out, '1', 'after restart');
     assert.is.not((await sh(pg, psql('First-Passw0rd', 'select 1'))).code, 0);
     await incusOk(['stop', pg], { timeoutMs: 120_000 });
-    await incusOk(['rebuild', `d2e-postgres-${id}`, pg], { timeoutMs: 300_000 });
+    await incusOk(['rebuild', `d2-e-postgres-${id}`, pg], { timeoutMs: 300_000 });
     await incusOk(['start', pg]);
     assert.is(await healthy(pg), '');
     assert.is((await sh(pg, psql('Changed-In-Sql', 'select x from t'))).out, '42', 'after rebuild: same owner, data and password kept');
@@ -181,8 +184,8 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     made.instances = made.instances.filter((n) => n !== pgCopy);
   });
 
-  const rd = `d2e-redis-${id}`;
-  const rdCopy = `d2e-rdcopy-${id}`;
+  const rd = `d2-e-redis-${id}`;
+  const rdCopy = `d2-e-rdcopy-${id}`;
   test('redis: a non-numeric size keeps it stopped; config set + restart applies the new value; a copy with the volume refuses', async () => {
     const alias = await importImage('redis');
     await launchWithVolume(alias, rd, '/var/lib/redis', { 'user.redis.password': 'Redis-Passw0rd', 'user.redis.maxmemory': 'abc' });
@@ -215,7 +218,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     const cli = "redis-cli --no-auth-warning -a 'Redis-Passw0rd'";
     assert.match((await sh(rd, `${cli} set kept yes && ${cli} save`)).out, /OK/);
     await incusOk(['stop', rd], { timeoutMs: 120_000 });
-    await incusOk(['rebuild', `d2e-redis-${id}`, rd], { timeoutMs: 300_000 });
+    await incusOk(['rebuild', `d2-e-redis-${id}`, rd], { timeoutMs: 300_000 });
     await incusOk(['start', rd]);
     assert.is(await healthy(rd), '');
     assert.is((await sh(rd, `${cli} get kept`)).out, 'yes');
@@ -223,13 +226,72 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.match((await settled(rd)).out, /data volume: \/var\/lib\/redis, owned by this instance/);
   });
 
-  test('clean-up: every d2e- instance, volume, alias and imported image is deleted', async () => {
+  const rdImp = `d2-e-rdimp-${id}`;
+  test('redis: export + import under a new name refuses the volume; adopt-volume=<owner> takes it over with the data; the old owner is then refused', async () => {
+    const file = join(tmpdir(), `d2-e-redis-${id}.tar.gz`);
+    try {
+      await incusOk(['export', rd, file, '--instance-only'], { timeoutMs: 300_000 });
+      await incusOk(['import', file, rdImp], { timeoutMs: 300_000 });
+    } finally {
+      rmSync(file, { force: true });
+    }
+    made.instances.push(rdImp);
+    await incusOk(['start', rdImp]);
+    const s = await settled(rdImp);
+    assert.is(s.code, 1, s.out);
+    assert.match(s.out, new RegExp(`belongs to instance "${rd}"`));
+    assert.match(s.out, new RegExp(`incus config set ${rdImp} user\\.redis\\.adopt-volume=${rd}`));
+    assert.is((await sh(rdImp, 'systemctl is-active redis-server')).out, 'inactive');
+    // The documented adoption: the old owner stopped, the new instance names it and restarts.
+    await incusOk(['stop', rd], { timeoutMs: 120_000 });
+    await incusOk(['config', 'set', rdImp, `user.redis.adopt-volume=${rd}`]);
+    await restart(rdImp);
+    assert.is(await healthy(rdImp), '');
+    const cli = "redis-cli --no-auth-warning -a 'Redis-Passw0rd'";
+    assert.is((await sh(rdImp, `${cli} get kept`)).out, 'yes', 'the data is kept');
+    assert.match((await settled(rdImp)).out, /data volume: \/var\/lib\/redis, owned by this instance/);
+    await incusOk(['start', rd]);
+    const old = await settled(rd);
+    assert.is(old.code, 1, old.out);
+    assert.match(old.out, new RegExp(`belongs to instance "${rdImp}"`), 'the previous owner is refused now');
+  });
+
+  // The other stateful appliances, the same way for each: launched with a new custom volume at
+  // their first volume's path and their example settings, copied with the volume, the copy
+  // started: it must refuse. One instance each, deleted right after.
+  const STATEFUL = ['mariadb', 'valkey', 'mosquitto', 'prometheus'];
+  test(`${STATEFUL.join(', ')}: incus copy with the data volume refuses to start the service in the copy and explains`, async () => {
+    const b = await runBuildTs(['build', ...STATEFUL.map((a) => `${a}:amd64`), '--plain'], { env });
+    assert.is(b.code, 0, b.all.slice(-3000));
+    for (const app of await loadAppliances(join(ROOT, 'appliances'), STATEFUL)) {
+      const name = `d2-e-${app.name}-${id}`;
+      const copy = `d2-e-${app.name}-cp-${id}`;
+      const path = app.volumes![0].path;
+      await launchWithVolume(await importImage(app.name), name, path, testSettings(app));
+      assert.is(await healthy(name), '', `${app.name} is healthy on a new volume`);
+      await incusOk(['copy', name, copy], { timeoutMs: 300_000 });
+      made.instances.push(copy);
+      await incusOk(['start', copy]);
+      const c = await settled(copy);
+      assert.is(c.code, 1, c.out);
+      assert.match(c.out, new RegExp(`the data volume at ${path} belongs to instance "${name}"`), c.out);
+      assert.match(c.out, /incus storage volume copy default\/\S+ /);
+      for (const svc of app.services ?? []) assert.is.not((await sh(copy, `systemctl is-active ${svc}`)).out, 'active', `${app.name}: ${svc} is not started in the copy`);
+      assert.is(await healthy(name), '', `${app.name}: the original keeps running`);
+      for (const n of [copy, name]) {
+        await incusOk(['delete', '--force', n], { timeoutMs: 120_000 });
+        made.instances = made.instances.filter((x) => x !== n);
+      }
+    }
+  });
+
+  test('clean-up: every d2-e- instance, volume, alias and imported image is deleted', async () => {
     for (const n of made.instances) await incus(['delete', '--force', n], { timeoutMs: 120_000 });
     for (const v of made.volumes) await incus(['storage', 'volume', 'delete', 'default', v], { timeoutMs: 60_000 });
     for (const a of made.aliases) await incus(['image', 'alias', 'delete', a]);
     for (const f of made.images) await incus(['image', 'delete', f], { timeoutMs: 60_000 });
     const left = await incusOk(['list', '--format', 'csv', '-c', 'n']);
-    assert.not.match(left, new RegExp(`d2e-\\w+-${id}`));
+    assert.not.match(left, new RegExp(`d2-e-\\w+-${id}`));
   });
 }
 

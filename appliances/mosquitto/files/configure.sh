@@ -1,17 +1,26 @@
 #!/bin/sh
-# Applies mosquitto's launch-time settings at first boot (and after `incus rebuild`).
-# $1 is an env file of shell-quoted KEY='value' lines: USERNAME, PASSWORD.
+# Applies mosquitto's settings at every start (run by `appliance apply`, before mosquitto starts;
+# mosquitto does not start when this fails).
+# $1 is an env file of shell-quoted KEY='value' lines: USERNAME, PASSWORD and APPLIANCE_CHANGED
+# (the settings changed since last applied). The password file is written only when the user
+# name or the password changed, or the image's one is still there (first boot, rebuild): an
+# account changed inside the instance (mosquitto_passwd) survives restarts.
 # The password is written only as a salted PBKDF2-SHA512 hash (mosquitto_passwd); it reaches
 # mosquitto_passwd on stdin, never on a command line.
 set -eu
 . "$1"
 username=${USERNAME:-}
 password=${PASSWORD:-}
-unset USERNAME PASSWORD
+changed=${APPLIANCE_CHANGED-username password}
+unset USERNAME PASSWORD APPLIANCE_CHANGED
 file=/etc/mosquitto/passwd
+applied=/etc/mosquitto/.passwd-applied
 
 install -d -m 0750 /var/lib/mosquitto
 chown mosquitto:mosquitto /var/lib/mosquitto
+
+case " $changed " in *" username "* | *" password "*) rm -f "$applied" ;; esac
+[ ! -e "$applied" ] || exit 0
 
 if [ -n "$password" ]; then
   [ -n "$username" ] || { echo "user.mosquitto.password: given without user.mosquitto.username" >&2; exit 1; }
@@ -36,3 +45,4 @@ fi
 chown mosquitto:mosquitto "$file.new"
 chmod 0600 "$file.new"
 mv "$file.new" "$file"
+touch "$applied"

@@ -1,6 +1,10 @@
 #!/bin/sh
-# Applies valkey's launch-time settings at first boot (and after `incus rebuild`).
-# $1 is an env file of shell-quoted KEY='value' lines: PASSWORD, MAXMEMORY, MAXMEMORY_POLICY.
+# Applies valkey's settings at every start (run by `appliance apply`, before valkey starts; valkey
+# does not start when this fails).
+# $1 is an env file of shell-quoted KEY='value' lines: PASSWORD, MAXMEMORY, MAXMEMORY_POLICY and
+# APPLIANCE_CHANGED (the settings changed since last applied). The ACL file is written when the
+# password changed or the image's one is still there (first boot, rebuild): an ACL changed
+# inside the instance (ACL SETUSER + ACL SAVE) survives restarts.
 # The password is written as a SHA-256 hash into the ACL file: no plaintext on disk.
 # Values are validated before they reach a file; none is ever run or expanded by the shell.
 set -eu
@@ -8,7 +12,8 @@ set -eu
 password=${PASSWORD:-}
 maxmemory=${MAXMEMORY:-}
 policy=${MAXMEMORY_POLICY:-allkeys-lru}
-unset PASSWORD
+changed=${APPLIANCE_CHANGED-password maxmemory maxmemory_policy}
+unset PASSWORD APPLIANCE_CHANGED
 owner=valkey:valkey
 
 fail() { echo "$*" >&2; exit 1; }
@@ -28,6 +33,9 @@ install -d -m 0750 /etc/valkey/appliance.d /var/lib/valkey
 chown "$owner" /etc/valkey /etc/valkey/appliance.d /var/lib/valkey
 
 acl=/etc/valkey/users.acl
+applied=/etc/valkey/.acl-applied
+case " $changed " in *" password "*) rm -f "$applied" ;; esac
+[ -e "$applied" ] || {
 {
   if [ -n "$password" ]; then
     hash=$(printf '%s' "$password" | sha256sum | cut -d' ' -f1)
@@ -41,10 +49,12 @@ acl=/etc/valkey/users.acl
 chmod 0640 "$acl.new"
 chown "$owner" "$acl.new"
 mv "$acl.new" "$acl"
+touch "$applied"
+}
 
 conf=/etc/valkey/appliance.d/00-settings.conf
 {
-  echo "# Written at first boot from user.valkey.maxmemory and user.valkey.maxmemory_policy."
+  echo "# Written at every start from user.valkey.maxmemory and user.valkey.maxmemory_policy."
   if [ -n "$maxmemory" ]; then
     printf 'maxmemory %s\n' "$maxmemory"
   else
