@@ -69,7 +69,7 @@ export interface VerbEntry {
 
 /** Why a mirror option is not a URL (it goes into the compiled YAML, and would fail only deep in a build). */
 function mirrorProblem(v: string): string | undefined {
-  return /^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(v) && URL.canParse(v) ? undefined : `expected a URL such as http://deb.debian.org/debian, got "${v}"`;
+  return /^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(v) && URL.canParse(v) ? undefined : `expected a URL such as http://mirror.example/debian, got "${v}"`;
 }
 
 /** Options every verb accepts. */
