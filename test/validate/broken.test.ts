@@ -1,5 +1,5 @@
 /**
- * Twenty-two broken appliance files: each gives a located, readable error (`path:line:col
+ * Twenty-three broken appliance files: each gives a located, readable error (`path:line:col
  * message`) and exit 1, with no stack trace. One scratch project holds them all, so the
  * type checker runs once.
  */
