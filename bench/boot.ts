@@ -1,94 +1,144 @@
 /**
- * Boot to healthy (`npm run bench -- boot`; root, Incus, built images): for each appliance
- * built for the host architecture in `.cache/out/`, the median over BENCH_BOOT_RUNS (default 5)
- * launches of the time from `incus launch` to the first passing health check, against a
- * baseline measured in the same run: the same image with the network wait unmasked (the boot
- * waits for DHCP as it did before `waitForNetwork`). Appliances that set `waitForNetwork`
- * keep the wait and have no baseline.
+ * Boot to healthy (`npm run bench -- boot`; root, Incus, built images): for each appliance built
+ * for the host architecture in `.cache/out/`, the median over BENCH_BOOT_RUNS (default 5) launches
+ * of the time from `incus init` to the first passing health check, on each storage pool measured
+ * in the same run, alternating the pools so that load from other processes hits them alike. The
+ * ratio is the last pool's median over the first's (by default: a throw-away loop-backed btrfs
+ * pool over the default profile's pool, usually `dir`).
  *
- * Both variants are timed the same way, as `incus init` plus `incus start` to healthy (what
- * `incus launch` does); the baseline's unmask (`incus file delete` of the mask on the stopped
- * container) happens between the two and is not counted, and the other variant reads a file
- * there instead, so both touch the stopped container alike. The variants alternate, first one then
- * the other, so that load from other processes hits both alike. The load average is printed.
+ * A launch is timed as `incus init` (the image unpacked into a new container on a `dir` pool; a
+ * snapshot clone of the pool's image volume on btrfs/zfs/lvm) plus `incus start` to the first
+ * passing health check, polled with `incus exec` every 0.1 s (each poll costs what it costs; it
+ * is counted). The first launch of an image on a pool is reported apart: on btrfs/zfs/lvm it also
+ * creates the pool's image volume, once per image.
  *
- * BOOT_APPS=nginx,redis limits the appliances. Every container and imported image is named
- * `boot-bench-*` and deleted at the end (an image already stored is used and kept).
+ * Then, once per appliance, `systemd-analyze critical-chain` of its first service in a booted
+ * container (what the start waited for). The output is Markdown, ready to paste into
+ * docs/benchmarks.md, with the load average at the start and end.
+ *
+ * Environment:
+ * - BOOT_APPS=nginx,redis: only these appliances (default: every one built here).
+ * - BOOT_POOLS=default,fast: existing pools to measure, in that order (default: the default
+ *   profile's pool, then a temporary btrfs pool `<prefix>btrfs` of 8 GiB, created and deleted
+ *   here, when the kernel has btrfs and mkfs.btrfs is installed).
+ * - BENCH_BOOT_RUNS=5, BENCH_PREFIX=boot-bench- (names of every container, image alias and pool
+ *   created here; all deleted at the end; an image already stored is used and kept).
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, openSync, readSync, closeSync, readFileSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { hostArch } from '../lib/arch.ts';
 import { loadAppliances } from '../lib/compile/load.ts';
 import { projectPaths, outDir } from '../lib/graph/paths.ts';
-import { deleteInstance, incusOk } from '../lib/incus/client.ts';
+import { deleteInstance, execIn, incus, incusOk } from '../lib/incus/client.ts';
 import { testSettings, waitHealthy } from '../lib/runtime/appliance-test.ts';
 import { localImage, removeLocalImage, type LocalImage } from '../lib/runtime/boot.ts';
 import type { Appliance } from '../lib/compile/model.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const RUNS = Number(process.env.BENCH_BOOT_RUNS ?? 5);
-const MASK = '/etc/systemd/system/systemd-networkd-wait-online.service';
+const PREFIX = process.env.BENCH_PREFIX ?? 'boot-bench-';
 const tag = randomBytes(3).toString('hex');
 const controller = new AbortController();
 const images: LocalImage[] = [];
+/** Fingerprints launched here: their image volumes are deleted from the temporary pool. */
+const used = new Set<string>();
 const live = new Set<string>();
+let tempPool: string | undefined;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
+const progress = (line: string) => process.stderr.write(`${line}\n`);
+/** A systemd unit name: `nginx` means `nginx.service`. */
+const unit = (s: string) => (s.includes('.') ? s : `${s}.service`);
 
-/** One launch's seconds: `incus init` (the image unpacked into a new container), then start to healthy. */
+/** One launch's seconds: `incus init` (the container created from the image), then start to healthy. */
 interface Launch { init: number; boot: number }
+const total = (l: Launch) => l.init + l.boot;
 
-/** One launch: init, optionally unmask the wait, start, poll health; the unmask is not counted. */
-async function once(app: Appliance, image: string, unmask: boolean): Promise<Launch> {
-  const name = `boot-bench-${app.name}-${tag}-${randomBytes(2).toString('hex')}`.slice(0, 63);
+/** The squashfs compression of a built rootfs (superblock bytes 20-21), and its size. */
+function imageInfo(rootfs: string): string {
+  const names: Record<number, string> = { 1: 'gzip', 2: 'lzma', 3: 'lzo', 4: 'xz', 5: 'lz4', 6: 'zstd' };
+  const fd = openSync(rootfs, 'r');
+  const sb = Buffer.alloc(22);
+  try { readSync(fd, sb, 0, 22, 0); } finally { closeSync(fd); }
+  return `${names[sb.readUInt16LE(20)] ?? 'unknown'}, ${(statSync(rootfs).size / 1e6).toFixed(1)} MB`;
+}
+
+/** One launch on `pool`: init, start, poll health; the container is deleted (not counted). */
+async function once(app: Appliance, image: string, pool: string, chain?: string): Promise<{ launch: Launch; chain?: string }> {
+  const name = `${PREFIX}${app.name}-${tag}-${randomBytes(2).toString('hex')}`.slice(0, 63);
   live.add(name);
   try {
-    const args = ['init', image, name];
+    const args = ['init', image, name, '-s', pool];
     for (const [k, v] of Object.entries(testSettings(app))) args.push('-c', `${k}=${v}`);
     const t0 = Date.now();
     await incusOk(args, { timeoutMs: 300_000 });
-    const created = Date.now() - t0;
-    // Both variants touch the stopped container's files once (not counted): a file operation
-    // mounts its storage, which would otherwise favour the baseline's start.
-    if (unmask) await incusOk(['file', 'delete', `${name}${MASK}`]);
-    else await incusOk(['file', 'pull', `${name}/etc/hostname`, '-']);
     const t1 = Date.now();
     await incusOk(['start', name], { timeoutMs: 300_000 });
     const { healthy, last } = await waitHealthy(name, app.health, t1, controller.signal);
     if (!healthy) throw new Error(`${app.name}: not healthy within ${app.health.timeout ?? 60} s (exit ${last.code}): ${(last.stdout + last.stderr).trim().slice(0, 300)}`);
-    return { init: created / 1000, boot: (Date.now() - t1) / 1000 };
+    const launch = { init: (t1 - t0) / 1000, boot: (Date.now() - t1) / 1000 };
+    if (!chain) return { launch };
+    // Exit status is non-zero for "degraded": only the end of the boot matters here.
+    await execIn(name, 'systemctl is-system-running --wait', 120_000);
+    const r = await execIn(name, `systemd-analyze critical-chain --no-pager ${chain}`);
+    return { launch, chain: (r.stdout + r.stderr).trim() };
   } finally {
     await deleteInstance(name);
     live.delete(name);
   }
 }
 
-/** Medians of one appliance: with the wait skipped (as built) and, unless it waits, unmasked. */
-async function measure(app: Appliance, image: string): Promise<{ built: Launch[]; waiting: Launch[] }> {
-  const built: Launch[] = [];
-  const waiting: Launch[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const order = i % 2 === 0 ? [false, true] : [true, false];
-    for (const unmask of order) {
-      if (unmask && app.waitForNetwork) continue;
-      (unmask ? waiting : built).push(await once(app, image, unmask));
+/** The pool of the default profile's root disk. */
+async function defaultPool(): Promise<string> {
+  const profile = JSON.parse(await incusOk(['query', '/1.0/profiles/default'])) as { devices: Record<string, { type: string; path?: string; pool?: string }> };
+  const root = Object.values(profile.devices).find((d) => d.type === 'disk' && d.path === '/');
+  if (!root?.pool) throw new Error('the default profile has no root disk: cannot pick a pool (set BOOT_POOLS)');
+  return root.pool;
+}
+
+/** The pools to measure, with their drivers; creates the temporary btrfs pool when it can. */
+async function pools(): Promise<{ name: string; driver: string }[]> {
+  const names = (process.env.BOOT_POOLS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (!names.length) {
+    names.push(await defaultPool());
+    const btrfsOk = readFileSync('/proc/filesystems', 'utf8').includes('btrfs') && ['/usr/sbin/mkfs.btrfs', '/sbin/mkfs.btrfs', '/usr/bin/mkfs.btrfs'].some(existsSync);
+    if (btrfsOk) {
+      tempPool = `${PREFIX}btrfs`;
+      await incusOk(['storage', 'create', tempPool, 'btrfs', 'size=8GiB'], { timeoutMs: 120_000 });
+      names.push(tempPool);
+    } else {
+      progress('no btrfs here (kernel or mkfs.btrfs): measuring the default pool only');
     }
   }
-  return { built, waiting };
+  const out: { name: string; driver: string }[] = [];
+  for (const name of names) {
+    const p = JSON.parse(await incusOk(['query', `/1.0/storage-pools/${name}`])) as { driver: string };
+    out.push({ name, driver: p.driver });
+  }
+  return out;
 }
 
 async function cleanup(): Promise<void> {
   for (const n of live) await deleteInstance(n);
   for (const img of images) await removeLocalImage(img);
+  images.length = 0;
+  if (tempPool) {
+    // An image found stored (kept) left its image volume on the pool.
+    for (const fp of used) await incus(['storage', 'volume', 'delete', tempPool, `image/${fp}`], { timeoutMs: 120_000 });
+    await incus(['storage', 'delete', tempPool], { timeoutMs: 120_000 });
+  }
+  tempPool = undefined;
 }
 
 process.on('SIGINT', () => {
   controller.abort();
   void cleanup().finally(() => process.exit(130));
 });
+
+const cell = (ls: Launch[]) => `${median(ls.map(total)).toFixed(2)} s (${median(ls.map((l) => l.init)).toFixed(2)} + ${median(ls.map((l) => l.boot)).toFixed(2)})`;
 
 try {
   const arch = hostArch();
@@ -97,25 +147,47 @@ try {
   const paths = projectPaths(ROOT);
   const built = apps.filter((a) => existsSync(join(outDir(paths, `${a.name}:${arch}`), 'rootfs.squashfs')));
   const missing = apps.filter((a) => !built.includes(a)).map((a) => a.name);
-  process.stdout.write(`launch to first passing health check, median of ${RUNS}, ${arch}; load average at start ${load()}\n`);
-  if (missing.length) process.stdout.write(`not built here (skipped): ${missing.join(', ')} (npx tsx build.ts build <name>:${arch})\n`);
-  process.stdout.write(`${'appliance'.padEnd(12)} ${'as built'.padStart(9)} ${'waiting'.padStart(9)}  ratio  runs as built (s)\n`);
+  const ps = await pools();
+  const startLoad = load();
+  const out: string[] = [];
+  const chains: string[] = [];
+  out.push(`Launch to first passing health check, ${arch}, median of ${RUNS} per pool (total = \`incus init\` + start to healthy; the first launch on a pool apart); load average at start ${startLoad}.`);
+  if (missing.length) out.push(`Not built here (skipped): ${missing.join(', ')} (\`npx tsx build.ts build <name>:${arch}\`).`);
+  out.push('');
+  const head = ['appliance', 'image (rootfs)', ...ps.map((p) => `pool ${p.name} (${p.driver})`)];
+  if (ps.length > 1) head.push(`${ps.at(-1)!.name} / ${ps[0].name}`);
+  head.push(...ps.map((p) => `first launch, ${p.name}`));
+  out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
+  process.stdout.write(out.join('\n') + '\n');
   for (const app of built) {
-    const image = await localImage(outDir(paths, `${app.name}:${arch}`), `boot-bench-${app.name}-${tag}`);
+    const dir = outDir(paths, `${app.name}:${arch}`);
+    const image = await localImage(dir, `${PREFIX}${app.name}-${tag}`);
     images.push(image);
-    const r = await measure(app, image.ref);
-    const total = (l: Launch) => l.init + l.boot;
-    const b = median(r.built.map(total));
-    const w = r.waiting.length ? median(r.waiting.map(total)) : undefined;
-    const cols = w === undefined
-      ? `${'(waits)'.padStart(9)}   ----`
-      : `${w.toFixed(2).padStart(8)}s  ${(b / w).toFixed(2)}x`;
-    const split = `init ${median(r.built.map((l) => l.init)).toFixed(2)} + start to healthy ${median(r.built.map((l) => l.boot)).toFixed(2)}`;
-    process.stdout.write(`${app.name.padEnd(12)} ${b.toFixed(2).padStart(8)}s ${cols}  ${r.built.map((x) => total(x).toFixed(2)).join(' ')} (medians: ${split})${app.waitForNetwork ? '  (waitForNetwork: keeps the wait)' : ''}\n`);
+    used.add(image.fingerprint);
+    const first: Launch[] = [];
+    const runs: Launch[][] = ps.map(() => []);
+    for (const p of ps) first.push((await once(app, image.ref, p.name)).launch);
+    let chain = '';
+    for (let i = 0; i < RUNS; i++) {
+      const order = ps.map((_, j) => j);
+      if (i % 2 === 1) order.reverse();
+      for (const j of order) {
+        const last = i === RUNS - 1 && j === 0;
+        const r = await once(app, image.ref, ps[j].name, last ? (unit(app.services?.[0] ?? 'multi-user.target')) : undefined);
+        runs[j].push(r.launch);
+        if (r.chain) chain = r.chain;
+        progress(`${app.name} ${ps[j].name} run ${i + 1}: ${total(r.launch).toFixed(2)} s (init ${r.launch.init.toFixed(2)} + ${r.launch.boot.toFixed(2)})`);
+      }
+    }
+    const row = [app.name + (app.waitForNetwork ? ' (waits for the network)' : ''), imageInfo(join(dir, 'rootfs.squashfs')), ...runs.map(cell)];
+    if (ps.length > 1) row.push(`${(median(runs.at(-1)!.map(total)) / median(runs[0].map(total))).toFixed(2)}x`);
+    row.push(...first.map((l) => `${total(l).toFixed(2)} s`));
+    process.stdout.write(`| ${row.join(' | ')} |\n`);
+    chains.push(`${app.name}:\n${chain}`);
     await removeLocalImage(image);
     images.splice(images.indexOf(image), 1);
   }
-  process.stdout.write(`load average at end ${load()}\n`);
+  process.stdout.write(`\nLoad average at end ${load()}.\n\nCritical chains (\`systemd-analyze critical-chain\`, last run on pool ${ps[0].name}):\n\n\`\`\`\n${chains.join('\n\n')}\n\`\`\`\n`);
 } finally {
   await cleanup();
 }

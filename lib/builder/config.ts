@@ -29,12 +29,21 @@ export interface BuilderConfig {
   image?: string;
   /** distrobuilder version in `image` (part of every key). @default the builder appliance's version */
   distrobuilder?: string;
+  /**
+   * The tree cache volume on the remote (an Incus custom volume in the pool of its default
+   * profile's root disk, created on first use), or false for none: every tree is pushed in.
+   * `APPLIANCE_BUILDER_VOLUME` (a name, or `none`) wins. @default "appliance-registry-trees"
+   */
+  volume?: string | false;
   /** Where it came from, for messages: `--builder` or `build.config.json`. */
   origin: string;
 }
 
+/** The tree cache volume's name unless configured (lib/builder/volume.ts). */
+export const DEFAULT_VOLUME = 'appliance-registry-trees';
+
 const REMOTE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const FIELDS = new Set(['remote', 'project', 'jobs', 'image', 'distrobuilder']);
+const FIELDS = new Set(['remote', 'project', 'jobs', 'image', 'distrobuilder', 'volume']);
 
 /** Reads the `builder` section of `<root>/build.config.json`; undefined when there is none. */
 export function readConfigFile(root: string): BuilderConfig | undefined {
@@ -74,7 +83,9 @@ function checked(b: Record<string, unknown>, where: string): BuilderConfig {
   if (jobs !== undefined && (typeof jobs !== 'number' || !Number.isInteger(jobs) || jobs < 1)) throw new UserError(`${where}.jobs: expected a whole number >= 1`);
   const project = str('project');
   if (project !== undefined && !REMOTE_RE.test(project)) throw new UserError(`${where}.project: "${project}" is not an Incus project name`);
-  return { remote, project, jobs: jobs as number | undefined, image: str('image'), distrobuilder: str('distrobuilder'), origin: CONFIG_FILE };
+  const volume = b.volume;
+  if (volume !== undefined && volume !== false && (typeof volume !== 'string' || !REMOTE_RE.test(volume))) throw new UserError(`${where}.volume: expected an Incus volume name, or false for none`);
+  return { remote, project, jobs: jobs as number | undefined, image: str('image'), distrobuilder: str('distrobuilder'), ...(volume !== undefined ? { volume: volume as string | false } : {}), origin: CONFIG_FILE };
 }
 
 /**
@@ -88,6 +99,20 @@ export function builderConfig(root: string, option: string | undefined): Builder
   if (!REMOTE_RE.test(option)) throw new UserError(`--builder: "${option}" is not an Incus remote name (see \`incus remote list\`)`);
   if (file && file.remote === option) return { ...file, origin: '--builder' };
   return { remote: option, origin: '--builder' };
+}
+
+/**
+ * The tree cache volume of a builder: `APPLIANCE_BUILDER_VOLUME` (a name, or `none`), else the
+ * configuration's `volume`, else the default name; false for none.
+ */
+export function volumeName(config: BuilderConfig, env: NodeJS.ProcessEnv): string | false {
+  const v = env.APPLIANCE_BUILDER_VOLUME;
+  if (v !== undefined && v !== '') {
+    if (v === 'none') return false;
+    if (!REMOTE_RE.test(v)) throw new UserError(`APPLIANCE_BUILDER_VOLUME: "${v}" is not an Incus volume name (or "none")`);
+    return v;
+  }
+  return config.volume ?? DEFAULT_VOLUME;
 }
 
 /**

@@ -16,6 +16,10 @@ import { hostname } from 'node:os';
 import { execa } from 'execa';
 import { runDistrobuilder } from '../graph/distrobuilder.ts';
 import type { ExecJob, Executor } from '../graph/executor.ts';
+import { formatBytes } from '../format.ts';
+import type { Arch } from '../arch.ts';
+import { Placer, type Member } from './placement.ts';
+import { checkScript, DEVICE, ensureVolume, execScript, materializeScript, MOUNT, parseCheck, q, storeScript, type TreeInput, type TreeVolume } from './volume.ts';
 
 /** The config key marking our builder containers, with their owner process. */
 export const MARK_KEY = 'user.appliance-registry.builder';
@@ -34,6 +38,12 @@ export interface IncusBuilder {
   incus?: string;
   /** Seconds to wait for a container's network (debootstrap and apt download). @default 90 */
   networkTimeout?: number;
+  /** The tree cache volume's name on the remote, or false for none (every tree pushed in). @default no volume */
+  volume?: string | false;
+  /** The remote's cluster members (empty or absent: not a cluster). */
+  members?: Member[];
+  /** Builder images per architecture on the remote (a cluster with members of several); `image` otherwise. */
+  images?: Partial<Record<Arch, string>>;
 }
 
 /** The owner of a mark: host name, pid and the process start time (pids are reused). */
@@ -79,10 +89,14 @@ export class IncusExecutor implements Executor {
   readonly local = false;
   private readonly incus: string;
   private readonly mark = ownMark();
+  /** The tree cache volume, looked up (and created) once per run. */
+  private vol?: Promise<TreeVolume | string | undefined>;
+  private readonly placer: Placer;
 
   constructor(private readonly b: IncusBuilder) {
     this.name = `builder ${b.remote}${b.project ? ` (project ${b.project})` : ''}`;
     this.incus = b.incus ?? 'incus';
+    this.placer = new Placer(b.members ?? [], b.images ?? {});
   }
 
   /** `incus` arguments with the project, when one is set. */
@@ -106,12 +120,18 @@ export class IncusExecutor implements Executor {
     const r = job.run;
     const name = instanceName(r.target);
     const stage = (s: string) => r.emit({ type: 'stage', target: r.target, stage: `${r.stagePrefix ?? ''}${s}` });
-    r.log.note(`# builder: ${this.name}, container ${name} (image ${this.b.image})`);
+    const at = this.placer.place(job.arch, this.b.image);
+    r.log.note(`# builder: ${this.name}, container ${name}${at.target ? ` on member ${at.target}` : ''} (image ${at.image})`);
+    if (at.emulated) {
+      r.log.note(`# builder: ${at.emulated}`);
+      stage(at.emulated);
+    }
     try {
-      stage(`launching builder container ${name}`);
-      const launched = await this.call(['launch', this.b.image, this.ref(name), '--ephemeral',
+      stage(`launching builder container ${name}${at.target ? ` on ${at.target}` : ''}`);
+      const launched = await this.call(['launch', at.image, this.ref(name), '--ephemeral', ...(at.target ? ['--target', at.target] : []),
         '-c', 'security.privileged=true', '-c', 'security.nesting=true', '-c', `${MARK_KEY}=${this.mark}`], r.signal);
       if (launched) return launched;
+      const vol = await this.attachVolume(name, job, r.signal);
       // Always, offline packs included: the container's boot (systemd-tmpfiles-setup, which
       // empties /tmp) must be over before the inputs land, or it deletes them under tar.
       stage('waiting for the builder to boot');
@@ -122,12 +142,21 @@ export class IncusExecutor implements Executor {
         const net = await this.waitNetwork(name, r.signal);
         if (net) return net;
       }
+      const { push, pushedTrees } = vol ? await this.fromVolume(name, job, stage) : { push: job.inputs, pushedTrees: [] };
+      if (r.signal.aborted) return 'interrupted';
       stage('pushing the inputs');
-      const pushed = await this.push(name, job, r.signal);
+      const pushed = await this.push(name, job, push, r.signal);
       if (pushed) return pushed;
       const failed = await runDistrobuilder({ ...r, exe: 'distrobuilder', wrap: [this.incus, ...this.args('exec', this.ref(name), '--cwd', r.tmp, '--')] });
       if (failed) return failed;
+      if (vol) await this.toVolume(name, job, pushedTrees, stage);
       stage('pulling the outputs');
+      const pulled = await this.pull(name, job, r.signal);
+      if (!pulled || r.signal.aborted) return pulled;
+      // Once seen through a loaded https remote: the exec stream cut short ("Unexpected EOF"),
+      // with the outputs intact in the container. The pull is idempotent: once more.
+      r.log.note(`# ${pulled}; pulling again`);
+      stage('pulling the outputs again');
       return await this.pull(name, job, r.signal);
     } finally {
       // Not under the run's signal: the container goes also when interrupted. Its own process
@@ -135,6 +164,81 @@ export class IncusExecutor implements Executor {
       const gone = await execa(this.incus, this.args('delete', '--force', this.ref(name)), { reject: false, input: '', timeout: 120_000, detached: true });
       r.log.note(gone.exitCode === 0 ? `# builder container ${name} deleted` : `# WARNING: builder container ${name} not deleted: ${String(gone.stderr).trim()} (the next build removes it)`);
     }
+  }
+
+  /** The tree cache volume (created on first use), or undefined when there is none or it cannot be used. */
+  private volume(): Promise<TreeVolume | string | undefined> {
+    const name = this.b.volume;
+    if (!name) return Promise.resolve(undefined);
+    this.vol ??= ensureVolume(async (a) => {
+      const x = await execa(this.incus, this.args(...a), { reject: false, input: '', timeout: 60_000 });
+      // A timeout or a failed spawn has no stderr: execa's own message says what happened.
+      return { ok: x.exitCode === 0, out: String(x.stdout ?? ''), err: x.stderr ? String(x.stderr) : x.shortMessage ?? '' };
+    }, this.b.remote, name).then((v) => {
+      // Only a usable volume is kept for the run: after a failed lookup (an incus call that timed
+      // out under load) the next node asks again instead of pushing everything.
+      if (typeof v === 'string') this.vol = undefined;
+      return v;
+    });
+    return this.vol;
+  }
+
+  /** Attaches the tree cache volume to the container when the job has trees; false when it is not used. */
+  private async attachVolume(name: string, job: ExecJob, signal: AbortSignal): Promise<boolean> {
+    if (!job.trees?.length && !job.keep) return false;
+    const vol = await this.volume();
+    if (vol === undefined) return false;
+    if (typeof vol === 'string') {
+      job.run.log.note(`# tree cache volume not used: ${vol}`);
+      return false;
+    }
+    const failed = await this.call(['config', 'device', 'add', this.ref(name), DEVICE, 'disk', `pool=${vol.pool}`, `source=${vol.name}`, `path=${MOUNT}`], signal, 60_000);
+    if (failed) job.run.log.note(`# tree cache volume not used: ${failed}`);
+    else job.run.log.note(`# tree cache volume ${vol.name} (pool ${vol.pool}) at ${MOUNT}`);
+    return !failed;
+  }
+
+  /**
+   * Puts the job's input trees that the volume holds (verified by their recorded sha256) where
+   * the run reads them; returns the inputs still to push and the trees pushed (to store after).
+   */
+  private async fromVolume(name: string, job: ExecJob, stage: (s: string) => void): Promise<{ push: string[]; pushedTrees: TreeInput[] }> {
+    const trees = job.trees ?? [];
+    if (!trees.length) return { push: job.inputs, pushedTrees: [] };
+    const log = job.run.log;
+    stage('looking up the tree cache volume');
+    const exec = this.args('exec', this.ref(name));
+    const checked = await execScript(exec, this.incus, checkScript(trees), job.run.signal);
+    if (!checked.ok) {
+      log.note(`# tree cache volume: lookup failed (${checked.why}); pushing every input`);
+      return { push: job.inputs, pushedTrees: [] };
+    }
+    const { hits, misses } = parseCheck(checked.out);
+    for (const [key, why] of misses) log.note(`# tree cache volume: ${key}: ${why}; pushed`);
+    const found = trees.filter((t) => hits.has(t.key));
+    if (found.length) {
+      const placed = await execScript(exec, this.incus, materializeScript(found), job.run.signal);
+      if (!placed.ok) {
+        log.note(`# tree cache volume: unpacking failed (${placed.why}); pushing every input`);
+        return { push: job.inputs, pushedTrees: [] };
+      }
+      const bytes = found.reduce((n, t) => n + hits.get(t.key)!, 0);
+      const line = `tree cache volume: ${formatBytes(bytes)} not pushed (${found.map((t) => `${t.key} verified`).join(', ')})`;
+      log.note(`# ${line}`);
+      stage(line);
+    }
+    const skip = new Set(found.map((t) => t.path));
+    return { push: job.inputs.filter((p) => !skip.has(p)), pushedTrees: trees.filter((t) => !hits.has(t.key)) };
+  }
+
+  /** Stores the trees pushed in and the tree the run made into the volume; a failure is only logged (the build is fine). */
+  private async toVolume(name: string, job: ExecJob, pushed: TreeInput[], stage: (s: string) => void): Promise<void> {
+    const items = pushed.map((t) => ({ key: t.key, from: t.path, form: t.form }));
+    if (job.keep) items.push({ key: job.keep.key, from: `${job.keep.dir}/rootfs`, form: 'tree' });
+    if (!items.length) return;
+    stage('storing trees in the tree cache volume');
+    const r = await execScript(this.args('exec', this.ref(name)), this.incus, storeScript(name, items), job.run.signal);
+    job.run.log.note(r.ok ? `# tree cache volume: ${r.out.trim().split('\n').filter(Boolean).join(', ') || 'already held'}` : `# WARNING: tree cache volume: storing failed (${r.why}); the build is not affected`);
   }
 
   /** Waits until the container's systemd finished booting (running or degraded); why not, or undefined. */
@@ -167,14 +271,14 @@ export class IncusExecutor implements Executor {
   }
 
   /** Streams the inputs into the container at the same paths; creates the output folders empty. */
-  private async push(name: string, job: ExecJob, signal: AbortSignal): Promise<string | undefined> {
+  private async push(name: string, job: ExecJob, inputs: string[], signal: AbortSignal): Promise<string | undefined> {
     const rel = (p: string) => p.replace(/^\/+/, '');
     const exec = [this.incus, ...this.args('exec', this.ref(name), '--')].map(q).join(' ');
     const dirs = [job.run.tmp, ...job.outputs].map(q).join(' ');
     // Numeric owners and xattrs: a tree's owners and capabilities are part of the image.
     const script = `set -euo pipefail
 ${exec} mkdir -p ${dirs}
-tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${job.inputs.map((p) => q(rel(p))).join(' ')} | ${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -xf -`;
+tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${inputs.map((p) => q(rel(p))).join(' ')} | ${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -xf -`;
     return this.shell(script, signal, 'pushing the inputs');
   }
 
@@ -215,9 +319,4 @@ ${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${rel} | ta
     }
     return out;
   }
-}
-
-/** Quotes one word for bash. */
-function q(s: string): string {
-  return /^[A-Za-z0-9_./:=@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }

@@ -15,7 +15,8 @@ import { UserError } from '../diagnostics.ts';
 import type { Logger } from '../graph/events.ts';
 import type { Executor } from '../graph/executor.ts';
 import type { Toolchain } from '../graph/toolchain.ts';
-import { builderConfig, type BuilderConfig } from './config.ts';
+import { builderConfig, volumeName, type BuilderConfig } from './config.ts';
+import { parseMembers, type Member } from './placement.ts';
 
 /** The appliance whose image the builder containers run. */
 export const BUILDER_APPLIANCE = 'builder';
@@ -36,8 +37,8 @@ export interface RemoteInfo {
   /** Native architecture (Incus spelling, e.g. x86_64). */
   architecture: string;
   arch?: Arch;
-  /** Cluster members, when the remote is a cluster (name and architecture). */
-  members: Array<{ name: string; architecture: string }>;
+  /** Cluster members, when the remote is a cluster (`incus cluster list`: name, architecture, status). */
+  members: Member[];
 }
 
 /** Asks a remote for its architecture; throws with a clear message when it does not answer. */
@@ -47,10 +48,11 @@ export async function remoteInfo(remote: string, project: string | undefined, si
   if (r.exitCode !== 0) throw new UserError(`builder ${remote}: the Incus remote does not answer: ${String(r.stderr).trim().split('\n').pop() || `exit code ${r.exitCode}`} (see \`incus remote list\`)`);
   const doc = JSON.parse(String(r.stdout)) as { environment?: { architectures?: string[]; server_clustered?: boolean } };
   const architecture = doc.environment?.architectures?.[0] ?? 'unknown';
-  const members: RemoteInfo['members'] = [];
+  let members: Member[] = [];
   if (doc.environment?.server_clustered) {
-    const m = await execa('incus', ['query', `${remote}:/1.0/cluster/members?recursion=1`], { reject: false, input: '', timeout: 30_000 });
-    if (m.exitCode === 0) for (const x of JSON.parse(String(m.stdout)) as Array<{ server_name: string; architecture: string }>) members.push({ name: x.server_name, architecture: x.architecture });
+    const m = await execa('incus', [...pj, 'cluster', 'list', `${remote}:`, '--format', 'json'], { reject: false, input: '', cancelSignal: signal, timeout: 30_000 });
+    if (m.exitCode !== 0) throw new UserError(`builder ${remote}: a cluster, but \`incus cluster list ${remote}:\` failed: ${String(m.stderr).trim().split('\n').pop()}`);
+    members = parseMembers(String(m.stdout));
   }
   return { architecture, arch: normalizeArch(architecture), members };
 }
@@ -89,9 +91,16 @@ export async function prepareBuilder(o: PrepareOptions): Promise<PreparedBuilder
   // this host's 3.2 builds, so switching builders rebuilds nothing.
   const toolchain: Toolchain = { exe: `distrobuilder on builder ${config.remote}`, path: 'distrobuilder', version };
   const image = config.image ?? (o.dryRun ? '(dry run)' : await builderImage(o, config, info.arch, toolchain));
+  // A cluster: a builder image for each architecture its online members have, so every node
+  // of such an architecture builds natively on one of them (lib/builder/placement.ts).
+  const images: Partial<Record<Arch, string>> = { [info.arch]: image };
+  for (const a of new Set(info.members.filter((m) => m.status === 'Online' && m.arch).map((m) => m.arch!))) {
+    if (!images[a]) images[a] = o.dryRun ? '(dry run)' : await builderImage(o, config, a, toolchain);
+  }
   // Loaded only when a builder is configured: a no-op build must not load the build stage.
   const { IncusExecutor } = await import('./incus-executor.ts');
-  return { config, executor: new IncusExecutor({ remote: config.remote, project: config.project, image }), toolchain, jobs: config.jobs, arch: info.arch };
+  const executor = new IncusExecutor({ remote: config.remote, project: config.project, image, images, members: info.members, volume: volumeName(config, o.env) });
+  return { config, executor, toolchain, jobs: config.jobs, arch: info.arch };
 }
 
 /**

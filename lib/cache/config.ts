@@ -14,8 +14,10 @@
  * @module
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { UserError } from '../diagnostics.ts';
+import { keyPaths, loadSigningKey } from '../trust/keys.ts';
+import { parsePublicKey, type PublicKey } from '../trust/minisign.ts';
 import type { CacheSettings } from './stage.ts';
 
 /** The project config file (shared with other settings, e.g. builders). */
@@ -69,11 +71,28 @@ function fromConfigFile(root: string): CacheSettings | undefined {
   if (typeof c === 'string') return parseUrl(c, `${CONFIG_FILE}: cache`);
   if (typeof c !== 'object' || Array.isArray(c)) throw new UserError(`${CONFIG_FILE}: cache: expected a URL or {"url": URL, "readOnly": true|false}`);
   const o = c as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (k !== 'url' && k !== 'readOnly') throw new UserError(`${CONFIG_FILE}: cache.${k}: unknown field (expected url, readOnly)`);
+  for (const k of Object.keys(o)) if (k !== 'url' && k !== 'readOnly' && k !== 'publicKey') throw new UserError(`${CONFIG_FILE}: cache.${k}: unknown field (expected url, readOnly, publicKey)`);
+  if (o.publicKey !== undefined && (typeof o.publicKey !== 'string' || !o.publicKey)) throw new UserError(`${CONFIG_FILE}: cache.publicKey: expected the path of a minisign public key file`);
   if (typeof o.url !== 'string') throw new UserError(`${CONFIG_FILE}: cache.url: expected a URL string`);
   if (o.readOnly !== undefined && typeof o.readOnly !== 'boolean') throw new UserError(`${CONFIG_FILE}: cache.readOnly: expected true or false`);
   const s = parseUrl(o.url, `${CONFIG_FILE}: cache.url`);
-  return { ...s, readOnly: s.readOnly || o.readOnly === true };
+  const pub = o.publicKey ? { publicKey: readPublicKey(resolve(root, o.publicKey as string), `${CONFIG_FILE}: cache.publicKey`) } : {};
+  return { ...s, readOnly: s.readOnly || o.readOnly === true, ...pub };
+}
+
+/** Reads a minisign public key file; throws naming `where` and the file. */
+function readPublicKey(file: string, where: string): PublicKey {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${where}: ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  try {
+    return parsePublicKey(text);
+  } catch (e) {
+    throw new UserError(`${where}: ${file}: not a minisign public key (${(e as Error).message})`);
+  }
 }
 
 /**
@@ -96,6 +115,14 @@ export function cacheSettings(root: string, flag: string | undefined, readOnly: 
     const sec = Number(t);
     if (!Number.isFinite(sec) || sec <= 0) throw new UserError(`APPLIANCE_CACHE_TIMEOUT: expected seconds (> 0), got "${t}"`);
     s = { ...s, timeouts: { headers: sec * 1000, idle: sec * 1000 } };
+  }
+  // The environment's key wins over the file's (CI pins it next to the URL).
+  const pubEnv = env.APPLIANCE_CACHE_PUBKEY;
+  if (pubEnv) s = { ...s, publicKey: readPublicKey(resolve(root, pubEnv), 'APPLIANCE_CACHE_PUBKEY') };
+  // Manifests this run uploads are signed with the project's signing key, when it has one.
+  if (!(readOnly || s.readOnly)) {
+    const key = loadSigningKey(keyPaths(root, env));
+    if (key) s = { ...s, signingKey: key };
   }
   return readOnly ? { ...s, readOnly: true } : s;
 }

@@ -26,6 +26,7 @@ import { IMAGE_LOGIC_VERSION } from '../graph/options.ts';
 import { NODE_RECORD_FORMAT, RECORD_FORMAT, writeRecord, type NodeRecord, type NodeRef, type TargetRecord } from '../graph/record.ts';
 import type { RunContext } from '../graph/tree-node.ts';
 import { CacheError, CacheHttp, redactUrl, type HttpTimeouts } from './http.ts';
+import { signDetached, verifyDetached, type PublicKey, type SecretKey } from '../trust/minisign.ts';
 import { blobPath, manifestPath, MANIFEST_FORMAT, ManifestError, parseManifest, type Manifest, type ManifestFile } from './manifest.ts';
 
 /** Where the cache is and what this run may do with it. */
@@ -35,6 +36,13 @@ export interface CacheSettings {
   /** Look up and fetch, never upload. */
   readOnly?: boolean;
   timeouts?: Partial<HttpTimeouts>;
+  /**
+   * Verify every manifest's signature (`manifests/<key>.json.minisig`) with this key: an
+   * unsigned or badly signed entry is not used (`cache.publicKey`, `APPLIANCE_CACHE_PUBKEY`).
+   */
+  publicKey?: PublicKey;
+  /** Sign the manifests this run uploads (the project's signing key, when there is one). */
+  signingKey?: SecretKey;
 }
 
 /** A node installed from the cache. */
@@ -90,9 +98,16 @@ async function imageProblem(out: string, target: string, hash: Hash, m: Manifest
   return got === fp ? undefined : `fingerprint ${got} of ${build.metadata} + ${build.rootfs} is not ${fp}`;
 }
 
+/** The trusted comment of a manifest's signature: binds it to the node and key it was made for. */
+function signedComment(node: string, hash: Hash): string {
+  return `appliance cache manifest ${node} ${hash}`;
+}
+
 /** The remote cache of one build run. */
 export class RemoteCache {
   private http: CacheHttp;
+  private publicKey?: PublicKey;
+  private signingKey?: SecretKey;
   /** Set once the cache proved unreachable: no more requests this run. */
   private off?: string;
   private readOnly: boolean;
@@ -110,6 +125,8 @@ export class RemoteCache {
     this.http = new CacheHttp(settings.url, settings.timeouts);
     this.readOnly = !!settings.readOnly;
     this.where = redactUrl(this.http.base);
+    this.publicKey = settings.publicKey;
+    this.signingKey = settings.signingKey;
   }
 
   private warn(message: string): void {
@@ -143,6 +160,13 @@ export class RemoteCache {
       return undefined;
     }
     if (!text) return undefined;
+    if (this.publicKey) {
+      const unsigned = await this.signatureProblem(text, hash, node);
+      if (unsigned) {
+        if (unsigned !== 'interrupted') this.warn(`manifest of ${node} (${manifestPath(hash)}) is not trusted: ${unsigned}; building ${node}`);
+        return undefined;
+      }
+    }
     try {
       return parseManifest(text, { node, hash, kind });
     } catch (e) {
@@ -150,6 +174,22 @@ export class RemoteCache {
       this.warn(`manifest of ${node} (${manifestPath(hash)}) is not trusted: ${e.message}; building ${node}`);
       return undefined;
     }
+  }
+
+  /** Why the manifest's signature does not verify with the configured public key, or undefined. */
+  private async signatureProblem(text: Buffer, hash: Hash, node: string): Promise<string | undefined> {
+    let sig: Buffer | undefined;
+    try {
+      sig = await this.http.getSmall(`${manifestPath(hash)}.minisig`, this.rc.signal, 4096);
+    } catch (e) {
+      if (this.rc.signal.aborted) return 'interrupted';
+      if (!(e instanceof CacheError)) throw e;
+      return `its signature could not be read (${e.message})`;
+    }
+    if (!sig) return 'it is not signed, and a public key is configured';
+    const v = verifyDetached(text, sig.toString('utf8'), this.publicKey!);
+    if (!v.ok) return `signature: ${v.problem}`;
+    return v.trustedComment === signedComment(node, hash) ? undefined : `signature: signed for "${v.trustedComment}", not for ${node}`;
   }
 
   /**
@@ -345,7 +385,10 @@ export class RemoteCache {
         this.bad.delete(sha256);
       }
       const manifest: Manifest = { ...m, files: listed, uploadedAt: new Date().toISOString() };
-      await this.http.putBytes(manifestPath(m.hash), Buffer.from(JSON.stringify(manifest, null, 1) + '\n'), signal);
+      const bytes = Buffer.from(JSON.stringify(manifest, null, 1) + '\n');
+      // The signature before the manifest: a reader never sees a new manifest without it.
+      if (this.signingKey) await this.http.putBytes(`${manifestPath(m.hash)}.minisig`, Buffer.from(signDetached(bytes, this.signingKey, signedComment(m.node, m.hash), 'signature of an appliance cache manifest')), signal);
+      await this.http.putBytes(manifestPath(m.hash), bytes, signal);
       this.rc.emit({ type: 'info', message: `${m.node}: uploaded to the cache (${formatBytes(listed.reduce((s, f) => s + f.size, 0))})` });
     } catch (e) {
       if (signal.aborted) return;

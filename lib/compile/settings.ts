@@ -106,10 +106,18 @@ function unitName(s: string): string {
 
 function systemdUnit(services: readonly string[]): string {
   const before = services.map(unitName).join(' ');
+  // Off the sysinit.target chain (DefaultDependencies=no): it runs beside systemd-resolved,
+  // journald's flush, systemd-tmpfiles-setup and the rest of sysinit instead of after them, so
+  // it is no longer on the services' critical chain (they still wait for sysinit themselves).
+  // It needs the file systems mounted; not /tmp, which systemd-tmpfiles-setup empties at boot
+  // meanwhile: `appliance apply` gives configure a TMPDIR of its own under /run/appliance.
   return `[Unit]
 Description=Apply appliance settings (user.* instance config); the services wait for it
+DefaultDependencies=no
 After=local-fs.target
-${before ? `Before=${before}\n` : ''}
+Before=shutdown.target${before ? ` ${before}` : ''}
+Conflicts=shutdown.target
+
 [Service]
 Type=oneshot
 RemainAfterExit=yes

@@ -7,10 +7,13 @@
  * the outputs back, so the graph never knows the difference.
  * @module
  */
+import type { Arch } from '../arch.ts';
 import type { DistrobuilderRun } from './distrobuilder.ts';
 
 /** One distrobuilder run of one node, with what it reads and writes. */
 export interface ExecJob {
+  /** The node's architecture: a cluster builder runs it on a member of it when there is one. */
+  arch?: Arch;
   /** The run: arguments and scratch folder are paths of this host. */
   run: DistrobuilderRun;
   /** Host files and folders the run reads (its definition, a parent tree or tarball). */
@@ -19,6 +22,14 @@ export interface ExecJob {
   outputs: string[];
   /** The run needs no network (a pack: no download, no package manager). */
   offline?: boolean;
+  /**
+   * Inputs that are root trees of other nodes, by key: an executor that keeps trees on its side
+   * (a builder's tree cache volume) supplies them from there instead of copying them in.
+   * `path` is one of `inputs`: the tree's `rootfs.tar` (form `tar`) or its `rootfs/` (form `tree`).
+   */
+  trees?: Array<{ path: string; key: string; form: 'tar' | 'tree' }>;
+  /** The tree this run makes (`dir` holds `rootfs/`) and its key: kept on the executor's side when it can. */
+  keep?: { key: string; dir: string };
 }
 
 /** Runs node jobs somewhere. Implementations never throw for a build failure. */

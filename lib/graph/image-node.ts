@@ -74,9 +74,11 @@ async function pack(tp: TargetPlan, tree: NodeRecord, tmp: string, out: string, 
       exe: rc.toolchain.path!, tmp, target: tp.target, log, env: rc.env, signal: rc.signal, emit: rc.emit, handBack: out,
       args: ['pack-incus', def, rootfs, out, '--type', rc.options.type, '--compression', rc.options.compression, '-o', `image.architecture=${c.distroArch}`],
     },
+    arch: tp.arch,
     inputs: [def, rootfs],
     outputs: [out],
     offline: true,
+    trees: [{ path: rootfs, key: tree.tree, form: 'tree' }],
   });
   if (failed) return failed;
   const names = readdirSync(out);

@@ -86,8 +86,11 @@ export async function runTreeNode(n: NodePlan, parent: NodeRecord | undefined, r
       exe: rc.toolchain.path!, tmp, target: n.node, log, env: rc.env, signal: rc.signal, emit: rc.emit,
       args: ['build-dir', def, join(tree, 'rootfs'), '--sources-dir', p.sources, '-o', `image.architecture=${n.distroArch}`],
     },
+    arch: n.arch,
     inputs: [def, ...(parentTar ? [parentTar] : [])],
     outputs: [tree],
+    ...(parentTar && parent ? { trees: [{ path: parentTar, key: parent.tree, form: 'tar' as const }] } : {}),
+    keep: { key: n.hash, dir: tree },
   });
   if (failed) return end(failed);
   if (n.kind === 'base') {

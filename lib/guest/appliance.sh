@@ -195,8 +195,11 @@ do_apply() {
   printf "APPLIANCE_CHANGED='%s'\n" "${changed# }" >> "$env"
   status=0
   if [ -x "$LIB/configure" ]; then
-    "$LIB/configure" "$env" 2> "$RUN/configure.err" || status=$?
+    # Not /tmp: this runs early in the boot, while systemd-tmpfiles-setup may be emptying it.
+    rm -rf "$RUN/tmp" && mkdir -m 0700 "$RUN/tmp"
+    TMPDIR=$RUN/tmp "$LIB/configure" "$env" 2> "$RUN/configure.err" || status=$?
     cat "$RUN/configure.err" >&2
+    rm -rf "$RUN/tmp"
   fi
   rm -f "$env"
   [ "$status" -eq 0 ] || fail "configure failed (exit $status): $(tail -n 5 "$RUN/configure.err")"

@@ -30,13 +30,14 @@ export interface TestSummary {
 export const testVerb = defineVerb({
   name: 'test',
   summary: 'build, serve and launch appliances in Incus; wait for health; exercise launch-time settings',
-  usage: 'test [name...] [--json] [--plain] [-j N] [--compression METHOD] [--cache URL [--cache-ro]]',
+  usage: 'test [name...] [--json] [--plain] [--no-day-two] [-j N] [--compression METHOD] [--cache URL [--cache-ro]]',
   options: {
     json: opt.boolean({ description: 'print the results as JSON on stdout' }),
     plain: opt.boolean({ description: 'plain build output (one line per event)' }),
     jobs: JOBS_OPTION,
     compression: opt.string({ value: 'METHOD', description: 'squashfs compression of the images it builds (xz, zstd, zstd-3 for a fast edit loop) (default: xz)' }),
     builder: opt.string({ value: 'REMOTE', description: 'build in throw-away builder containers on this Incus remote (see build --builder)' }),
+    'no-day-two': opt.boolean({ description: 'skip day two (bad values, changed values, restarts of the same container): launch, health and tests only' }),
     ...CACHE_OPTIONS,
   },
   examples: ['npx tsx build.ts test', 'npx tsx build.ts test nginx postgres'],
@@ -147,7 +148,7 @@ export const testVerb = defineVerb({
       // 3. Launch and check each appliance, one at a time (2 cores: keep timings honest).
       for (const a of ready) {
         if (interrupted) break;
-        const r = await testAppliance(a, remote, log, sboms.get(a.name));
+        const r = await testAppliance(a, remote, log, sboms.get(a.name), { dayTwo: !ctx.options['no-day-two'] });
         const s = summaries.get(a.name)!;
         s.result = r.pass ? 'PASS' : 'FAIL';
         s.launchToHealthySeconds = r.launchToHealthySeconds;

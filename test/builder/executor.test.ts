@@ -101,6 +101,22 @@ test('a failing build: the failure is reported, nothing is pulled back, the cont
   }
 });
 
+test('a pull cut short is tried once more: the outputs come back, the log says why', async () => {
+  const s = setup();
+  try {
+    process.env.FAKE_INCUS_CUT_ONCE = join(s.dir, 'cut');
+    const { j, tmp, log } = job(s.dir);
+    assert.is(await new IncusExecutor({ remote: 'far', image: 'far:abc' }).run(j), undefined);
+    await log.close();
+    assert.ok(existsSync(join(s.dir, 'cut')), 'the first pull was cut');
+    assert.ok(existsSync(join(tmp, 'tree', 'rootfs', 'etc', 'layers')), 'the tree came back on the second pull');
+    assert.match(readFileSync(log.file, 'utf8'), /# pulling the outputs failed: Error: websocket: close 1006 \(abnormal closure\).*; pulling again/);
+  } finally {
+    delete process.env.FAKE_INCUS_CUT_ONCE;
+    s.cleanup();
+  }
+});
+
 test('a launch that fails is reported with incus\'s message', async () => {
   const s = setup();
   try {

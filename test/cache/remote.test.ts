@@ -207,7 +207,7 @@ if (!NGINX) {
     for (const [doc, msg] of [
       [{ cache: { url: 5 } }, 'build.config.json: cache.url: expected a URL string'],
       [{ cache: 'ftp://x/' }, 'build.config.json: cache: the cache URL must be http:// or https://, got "ftp:"'],
-      [{ cache: { url: srv.rw, ro: true } }, 'build.config.json: cache.ro: unknown field (expected url, readOnly)'],
+      [{ cache: { url: srv.rw, ro: true } }, 'build.config.json: cache.ro: unknown field (expected url, readOnly, publicKey)'],
     ] as const) {
       b.write('build.config.json', JSON.stringify(doc));
       const r = await b.run(['nginx:amd64', '--no-index']);

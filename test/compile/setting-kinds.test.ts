@@ -216,6 +216,23 @@ test('apply fails closed: invalid value, configure failure; status names the set
   }
 });
 
+test('apply: configure gets a private TMPDIR under the run folder, not /tmp (emptied by systemd-tmpfiles-setup beside it), removed afterwards', async () => {
+  const g = guest({ app: 't', settings: {} }, {}, {
+    configure: '#!/bin/sh\nset -eu\nprintf "%s\\n" "$TMPDIR" > "$(dirname "$1")/../tmpdir.seen"\nstat -c %a "$TMPDIR" >> "$(dirname "$1")/../tmpdir.seen"\nf=$(mktemp)\necho "$f" >> "$(dirname "$1")/../tmpdir.seen"\n',
+  });
+  try {
+    const a = await g.exec('apply');
+    assert.is(a.code, 0, a.err);
+    const [dir, mode, file] = readFileSync(join(g.dir, 'tmpdir.seen'), 'utf8').trim().split('\n');
+    assert.is(dir, join(g.run, 'tmp'));
+    assert.is(mode, '700');
+    assert.ok(file.startsWith(`${dir}/`), `mktemp made ${file}`);
+    assert.not.ok(existsSync(dir), 'removed after configure');
+  } finally {
+    g.done();
+  }
+});
+
 test('owner: a mounted volume marked by another instance is refused with the copy and adopt commands; adopt-volume=<owner> takes it over', async () => {
   // The volume must be a mount point for the mark to count: / always is.
   const g = guest({ app: 'pg', settings: PG, volume: { path: '/', description: 'd' } }, { user: 'app' });

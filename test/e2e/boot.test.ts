@@ -2,6 +2,7 @@
  * End to end, for real: the boot does not wait for the network unless the appliance asks.
  * nginx (whose packaged unit is ordered after network-online.target) is launched from its built
  * image: systemd-networkd-wait-online is masked, never ran, and is not on nginx's critical chain.
+ * The settings unit runs beside sysinit.target, not after it (its After= list, as systemd computed it).
  * haproxy declares `waitForNetwork: true` (it resolves backend names once, at start): the wait
  * is enabled, ran, and ended before haproxy began to start. No timings are asserted (see
  * `npm run bench -- boot` for those).
@@ -72,6 +73,13 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.ok(wait.unitStartedAt > 0);
     assert.match(wait.criticalChain, /^nginx\.service/m);
     assert.not.match(wait.criticalChain, /systemd-networkd-wait-online/);
+    // The settings unit is off the sysinit chain (DefaultDependencies=no), so it runs beside
+    // systemd-resolved, journald's flush and systemd-tmpfiles-setup instead of after them. With
+    // default dependencies systemd adds sysinit.target and basic.target here (seen in an image
+    // built before the change).
+    const apply = (await execIn(instance, 'systemctl show -p After --value appliance-settings.service')).stdout;
+    assert.not.match(apply, /\b(sysinit|basic)\.target\b|systemd-tmpfiles-setup\.service/, `appliance-settings is ordered after: ${apply}`);
+    assert.match(apply, /\blocal-fs\.target\b/);
   });
 
   test('haproxy (waitForNetwork: true) keeps the wait: enabled, ran, and haproxy started after it', async () => {

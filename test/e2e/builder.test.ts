@@ -4,7 +4,9 @@
  * (`DISTROBUILDER=/bin/false`). First the builder appliance itself is built and tested; then a
  * forced nginx build is killed with SIGKILL while distrobuilder runs in its container; the next
  * run removes that orphan (it carries our mark, its owner is gone) and builds nginx completely in
- * builder containers; no builder container is left; the image passes `test nginx`.
+ * builder containers; no builder container is left; the image passes `test nginx`. The tree
+ * cache volume (its own name here, deleted at the end): the run stores the base (pushed once)
+ * and the packages tree, and the pack takes that tree from the volume instead of a push.
  * One full nginx build (packages layer and image on the shared base) keeps it to a few minutes.
  *
  * REQUIRED when CI=true; elsewhere it runs when APPLIANCE_REAL_BUILD=1 and Incus answers, and is
@@ -22,8 +24,18 @@ const wanted = CI || process.env.APPLIANCE_REAL_BUILD === '1';
 const incusState = await incusAvailable();
 const dbVersion = await distrobuilderVersion();
 const env = { ...process.env, NO_COLOR: '1' };
+/** The tree cache volume of this suite (deleted at the end). */
+const VOLUME = 'bld-e2e-trees';
 /** The host's distrobuilder made unavailable: every node must run in a builder. */
-const noHostDb = { ...env, DISTROBUILDER: '/bin/false' };
+const noHostDb = { ...env, DISTROBUILDER: '/bin/false', APPLIANCE_BUILDER_VOLUME: VOLUME };
+
+/** Deletes the suite's tree cache volume (in the default profile's root pool). */
+async function dropVolume(): Promise<void> {
+  const r = await incus(['query', 'local:/1.0/profiles/default']);
+  const devices = (JSON.parse(r.stdout || '{}') as { devices?: Record<string, { type?: string; path?: string; pool?: string }> }).devices ?? {};
+  const pool = Object.values(devices).find((d) => d.type === 'disk' && d.path === '/')?.pool ?? 'default';
+  await execa('incus', ['storage', 'volume', 'delete', `local:${pool}`, VOLUME], { reject: false });
+}
 
 /** Our builder containers for nginx (names this suite owns). */
 async function nginxBuilders(): Promise<string[]> {
@@ -60,15 +72,20 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.match(r.stdout, /nginx:amd64\/packages: launching builder container/);
     assert.match(r.stdout, /nginx:amd64: launching builder container/);
     assert.match(r.stdout, /nginx:amd64: built in/);
+    assert.match(r.stdout, /nginx:amd64: tree cache volume: \S+ \S+ not pushed \([0-9a-f]+ verified\)/, 'the pack took the packages tree from the volume');
     assert.equal(await nginxBuilders(), [], 'no builder container left');
   });
 
   test('the nginx image built in builder containers passes test nginx', async () => {
-    const r = await runBuildTs(['test', 'nginx', '--builder', 'local'], { env: noHostDb });
+    const r = await runBuildTs(['test', 'nginx', '--builder', 'local', '--no-day-two'], { env: noHostDb });
     assert.is(r.code, 0, r.all.slice(-3000));
     assert.match(r.stdout, /nginx:amd64: fresh/, 'built by the run before, not rebuilt');
     assert.match(r.stdout, /nginx\s+PASS/);
     assert.equal(await nginxBuilders(), []);
+  });
+
+  test('cleanup: the suite\'s tree cache volume', async () => {
+    await dropVolume();
   });
 }
 
