@@ -236,6 +236,9 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
       rmSync(file, { force: true });
     }
     made.instances.push(rdImp);
+    // The import keeps the original's MAC address (and its volatile.uuid: only the name tells
+    // them apart), and Incus refuses to start a second NIC with the same address.
+    await incusOk(['config', 'unset', rdImp, 'volatile.eth0.hwaddr']);
     await incusOk(['start', rdImp]);
     const s = await settled(rdImp);
     assert.is(s.code, 1, s.out);
