@@ -30,7 +30,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { hostArch } from '../lib/arch.ts';
 import { loadAppliances } from '../lib/compile/load.ts';
-import { buildPaths, outDir } from '../lib/graph/paths.ts';
+import { projectPaths, outDir } from '../lib/graph/paths.ts';
 import { deleteInstance, execIn, incus, incusOk } from '../lib/incus/client.ts';
 import { testSettings, waitHealthy } from '../lib/runtime/appliance-test.ts';
 import { localImage, removeLocalImage, type LocalImage } from '../lib/runtime/boot.ts';
@@ -144,7 +144,7 @@ try {
   const arch = hostArch();
   const wanted = (process.env.BOOT_APPS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const apps = (await loadAppliances(join(ROOT, 'appliances'), wanted)).filter((a) => a.architectures.includes(arch));
-  const paths = buildPaths(ROOT);
+  const paths = projectPaths(ROOT);
   const built = apps.filter((a) => existsSync(join(outDir(paths, `${a.name}:${arch}`), 'rootfs.squashfs')));
   const missing = apps.filter((a) => !built.includes(a)).map((a) => a.name);
   const ps = await pools();

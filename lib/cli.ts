@@ -67,11 +67,16 @@ export interface VerbEntry {
   load: () => Promise<Verb>;
 }
 
+/** Why a mirror option is not a URL (it goes into the compiled YAML, and would fail only deep in a build). */
+function mirrorProblem(v: string): string | undefined {
+  return /^[a-z][a-z0-9+.-]*:\/\/\S+$/i.test(v) && URL.canParse(v) ? undefined : `expected a URL such as http://mirror.example/debian, got "${v}"`;
+}
+
 /** Options every verb accepts. */
 export const GLOBAL_OPTIONS = {
   help: opt.boolean({ short: 'h', description: 'show help for the verb' }),
-  'debian-mirror': opt.string({ value: 'URL', description: 'Debian mirror for Debian bases (default: APPLIANCE_DEBIAN_MIRROR, else the host apt configuration)' }),
-  'alpine-mirror': opt.string({ value: 'URL', description: 'Alpine mirror for Alpine bases (default: APPLIANCE_ALPINE_MIRROR, else /etc/apk/repositories)' }),
+  'debian-mirror': opt.string({ value: 'URL', check: mirrorProblem, description: 'Debian mirror for Debian bases (default: APPLIANCE_DEBIAN_MIRROR, else the host apt configuration)' }),
+  'alpine-mirror': opt.string({ value: 'URL', check: mirrorProblem, description: 'Alpine mirror for Alpine bases (default: APPLIANCE_ALPINE_MIRROR, else /etc/apk/repositories)' }),
 };
 
 /** The project root: the folder holding build.ts. */

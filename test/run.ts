@@ -28,7 +28,7 @@ const files = find(testDir).filter((f) => filters.length === 0 || filters.some((
 /**
  * Files that run alone, after the others: real builds and Incus launches (they load both cores,
  * and their timings are reported), the builder's containers, and the server hardening tests
- * and the gate's verbs (their deadlines, 1 s imports, are short on purpose).
+ * and the gate's verbs (dozens of child processes: beside other files they would only queue).
  */
 const ALONE = ['test/e2e/', 'test/graph/real.', 'test/cache/real.', 'test/builder/', 'test/serve/hardening.', 'test/gate/verbs.'];
 /** Independent files at once (`TEST_JOBS`, default: the CPU count, at most 4). */

@@ -10,7 +10,7 @@ import { builderConfig } from './config.ts';
 import { remoteInfo, splitFingerprint, BUILDER_APPLIANCE } from './index.ts';
 import { UserError } from '../diagnostics.ts';
 import { formatBytes } from '../format.ts';
-import { buildPaths, outDir } from '../graph/paths.ts';
+import { projectPaths, outDir } from '../graph/paths.ts';
 
 /** One row of the report: what, status, and a fix when it is not fine. */
 export interface BuilderCheck { what: string; status: string; fix?: string }
@@ -60,7 +60,7 @@ async function imageCheck(root: string, name: string, remote: string, image: str
     const r = await execa('incus', [...pj, 'image', 'info', image.includes(':') ? image : `${remote}:${image}`], { reject: false, input: '', timeout: 30_000 });
     return r.exitCode === 0 ? { what, status: `${image} present` } : { what, status: `${image} MISSING`, fix: 'copy or import it into the remote (docs/scale.md, "Builders")' };
   }
-  const dir = arch ? outDir(buildPaths(root), `${BUILDER_APPLIANCE}:${arch}`) : undefined;
+  const dir = arch ? outDir(projectPaths(root), `${BUILDER_APPLIANCE}:${arch}`) : undefined;
   const meta = dir && `${dir}/incus.tar.xz`;
   const rootfs = dir && `${dir}/rootfs.squashfs`;
   if (!meta || !rootfs || !existsSync(meta) || !existsSync(rootfs)) return { what, status: 'not built here yet', fix: `the first \`build --builder ${remote}\` builds and imports it (or: npx tsx build.ts ${BUILDER_APPLIANCE}:${arch ?? 'ARCH'})` };

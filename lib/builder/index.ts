@@ -2,7 +2,7 @@
  * `--builder REMOTE`: everything a verb needs to build on a builder instead of this host. Reads
  * the configuration, checks the remote, makes sure the builder image is there (built here from
  * the `builder` appliance and imported when missing, unless the configuration names an image),
- * and returns the executor and toolchain for `buildTargets`.
+ * and returns the executor and toolchain for `runGraph`.
  * @module
  */
 import { createHash } from 'node:crypto';
@@ -21,7 +21,7 @@ import { parseMembers, type Member } from './placement.ts';
 /** The appliance whose image the builder containers run. */
 export const BUILDER_APPLIANCE = 'builder';
 
-/** What `buildTargets` takes to build on a builder. */
+/** What `runGraph` takes to build on a builder. */
 export interface PreparedBuilder {
   config: BuilderConfig;
   executor: Executor;
@@ -109,15 +109,15 @@ export async function prepareBuilder(o: PrepareOptions): Promise<PreparedBuilder
  * not there. Returns `REMOTE:FINGERPRINT`.
  */
 async function builderImage(o: PrepareOptions, config: BuilderConfig, arch: Arch, toolchain: Toolchain): Promise<string> {
-  const { buildTargets } = await import('../graph/index.ts');
+  const { runGraph } = await import('../graph/run.ts');
   const target = `${BUILDER_APPLIANCE}:${arch}`;
   const common = { root: o.root, specs: [target], env: o.env, context: o.context, logger: o.logger, signal: o.signal, index: false };
   // Built before (by any distrobuilder of this version)? Then it is used as it is.
-  let report = await buildTargets({ ...common, dryRun: true, toolchain });
+  let report = await runGraph({ ...common, dryRun: true, toolchain });
   let t = report.targets.find((x) => x.target === target);
   if (t?.status !== 'fresh' || !t.outputs?.rootfs) {
     o.logger.event({ type: 'info', message: `builder ${config.remote}: building the builder image (${target}) on this host first` });
-    report = await buildTargets(common);
+    report = await runGraph(common);
     t = report.targets.find((x) => x.target === target);
     if (report.exitCode === 130) throw new UserError('interrupted');
     if (t?.status !== 'built' && t?.status !== 'fresh') throw new UserError(`builder ${config.remote}: the builder image ${target} could not be built here (${t?.message ?? 'failed'}); build it on a host with distrobuilder, or name an image in build.config.json (builder.image)`);

@@ -22,7 +22,7 @@ import type { Hash } from '../graph/hash.ts';
 import type { NodePlan } from '../graph/node-plan.ts';
 import { nodeSlug, outDir, targetSlug, treeDir } from '../graph/paths.ts';
 import type { TargetPlan } from '../graph/plan.ts';
-import { BUILDER_VERSION } from '../graph/options.ts';
+import { IMAGE_LOGIC_VERSION } from '../graph/options.ts';
 import { NODE_RECORD_FORMAT, RECORD_FORMAT, writeRecord, type NodeRecord, type NodeRef, type TargetRecord } from '../graph/record.ts';
 import type { RunContext } from '../graph/tree-node.ts';
 import { CacheError, CacheHttp, redactUrl, type HttpTimeouts } from './http.ts';
@@ -320,7 +320,7 @@ export class RemoteCache {
       renameSync(out, final);
       const { outputStats } = await import('../graph/image-node.ts');
       const record: TargetRecord = {
-        format: RECORD_FORMAT, target: tp.target, name: tp.name, arch: tp.arch, hash: c.hash, builder: BUILDER_VERSION,
+        format: RECORD_FORMAT, target: tp.target, name: tp.name, arch: tp.arch, hash: c.hash, builder: IMAGE_LOGIC_VERSION,
         distrobuilder: m.image.distrobuilder, options: { ...this.rc.options }, context: this.rc.context, inputs: c.inputs, appliance: c.meta,
         outputs: outputStats(final), builtAt: m.image.builtAt, durationMs: m.image.durationMs, indexed: false, chain: m.image.chain,
         ...(m.image.attestation ? { attestation: m.image.attestation } : {}), fetchedAt: new Date().toISOString(),

@@ -89,6 +89,6 @@ export async function declaredInfo(appliancesDir: string, name: string, version:
 }
 
 /** The record of a freshly built image: its declaration when it matches, else the image's fields. */
-export async function infoOfBuild(img: BuiltImage, appliancesDir: string): Promise<ApplianceInfo> {
+export async function infoOfImage(img: BuiltImage, appliancesDir: string): Promise<ApplianceInfo> {
   return (await declaredInfo(appliancesDir, img.name, img.version)) ?? bareInfo(img.name, img.version, img.description, img.base.title);
 }

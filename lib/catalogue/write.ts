@@ -17,7 +17,7 @@ import { fsyncDir, removeTempFiles, writeFileAtomic } from '../files.ts';
 import { parseProductKey, type ImagesJson } from '../registry/format.ts';
 import { appliancePage } from './appliance-page.ts';
 import { appliancePath, indexPage } from './index-page.ts';
-import { INFO_FILE, PROJECT_APPLIANCES_DIR, declaredInfo, infoOfBuild, readInfoFile, type ApplianceInfo } from './info.ts';
+import { INFO_FILE, PROJECT_APPLIANCES_DIR, declaredInfo, infoOfImage, readInfoFile, type ApplianceInfo } from './info.ts';
 import type { Site } from './layout.ts';
 import { catalogueView } from './view.ts';
 
@@ -65,7 +65,7 @@ async function updateInfos(registryDir: string, images: ImagesJson, fresh: reado
   }
   const old = (await readInfoFile(registryDir)).appliances;
   const infos: Record<string, ApplianceInfo> = {};
-  for (const img of fresh) if (names.has(img.name)) infos[img.name] = await infoOfBuild(img, dir);
+  for (const img of fresh) if (names.has(img.name)) infos[img.name] = await infoOfImage(img, dir);
   for (const [name, release] of names) {
     if (infos[name]) continue;
     // A registry indexed before the catalogue existed has no record: the declaration, if it

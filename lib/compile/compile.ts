@@ -103,7 +103,7 @@ export function compile(app: Appliance, arch: Arch, ctx: BaseContext, read: File
   ));
   const s = settingsParts(app, reader);
   const sets = packageSets(app);
-  const actions = buildActions(app, s.actions, s.services);
+  const actions = imageActions(app, s.actions, s.services);
   const definition: Definition = {
     image: {
       distribution: base.distribution,
@@ -195,7 +195,7 @@ function packageSets(app: Appliance): PackageSet[] {
  * Actions in order: base, appliance, settings, enabling services, skipping the network wait
  * (unless `waitForNetwork`), raw, the base's final ones.
  */
-function buildActions(app: Appliance, settingActions: DefinitionAction[], services: string[]): DefinitionAction[] {
+function imageActions(app: Appliance, settingActions: DefinitionAction[], services: string[]): DefinitionAction[] {
   const base = app.base;
   const actions: DefinitionAction[] = [
     ...base.actions,

@@ -31,7 +31,7 @@ function alpineMirrorFromHost(): string | undefined {
  * host's apt configuration; Alpine mirror from `--alpine-mirror`, `APPLIANCE_ALPINE_MIRROR`,
  * or /etc/apk/repositories, else {@link ALPINE_MIRROR_UNSET}.
  */
-export function buildContext(opts: ContextOptions = {}, env: NodeJS.ProcessEnv = process.env): BaseContext {
+export function compileContext(opts: ContextOptions = {}, env: NodeJS.ProcessEnv = process.env): BaseContext {
   let debian = opts.debianMirror || env.APPLIANCE_DEBIAN_MIRROR;
   if (!debian) {
     try {

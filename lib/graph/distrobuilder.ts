@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { privilegePrefix } from '../validate/distrobuilder.ts';
-import type { BuildEvent } from './events.ts';
+import type { RunEvent } from './events.ts';
 import { safeRemove } from './fsutil.ts';
 import { formatDuration } from '../format.ts';
 
@@ -56,7 +56,7 @@ export function stageOf(line: string): string | undefined {
  * Ends one node build: the closing line in its log, the log flushed, its scratch folder removed
  * (a folder that cannot be removed is a warning, never a failure). Returns the elapsed ms.
  */
-export async function closeRun(log: NodeLog, tmp: string, started: number, root: string, emit: (e: BuildEvent) => void, failure?: string): Promise<number> {
+export async function closeRun(log: NodeLog, tmp: string, started: number, root: string, emit: (e: RunEvent) => void, failure?: string): Promise<number> {
   const ms = Date.now() - started;
   log.note(failure ? `# FAILED after ${formatDuration(ms)}: ${failure}` : `# built in ${formatDuration(ms)}`);
   await log.close();
@@ -80,7 +80,7 @@ export interface DistrobuilderRun {
   log: NodeLog;
   env: NodeJS.ProcessEnv;
   signal: AbortSignal;
-  emit: (e: BuildEvent) => void;
+  emit: (e: RunEvent) => void;
   /**
    * Output folder to hand back to us when distrobuilder ran as root through sudo (image files;
    * never a root tree, whose owners are part of the image).

@@ -1,5 +1,5 @@
 /**
- * Build events and the loggers that print them. The runner emits one tagged {@link BuildEvent}
+ * Build events and the loggers that print them. The runner emits one tagged {@link RunEvent}
  * union; a logger decides how it looks: {@link PlainLogger} writes one line per event (CI,
  * `--plain`, pipes), {@link LiveLogger} redraws a line per running target on a terminal.
  * @module
@@ -7,7 +7,7 @@
 import { formatBytes, formatDuration } from '../format.ts';
 
 /** Everything the build stage reports. */
-export type BuildEvent =
+export type RunEvent =
   | { type: 'stale'; target: string; reasons: string[]; layers?: string[] }
   | { type: 'fresh'; target: string }
   | { type: 'start'; target: string }
@@ -28,7 +28,7 @@ export type BuildEvent =
 
 /** Consumes events. */
 export interface Logger {
-  event(e: BuildEvent): void;
+  event(e: RunEvent): void;
   /** Stops any redraw timer; called once at the end. */
   close(): void;
 }
@@ -40,7 +40,7 @@ export interface Sinks {
 }
 
 /** Formats an event as plain lines (no trailing newline), or undefined when it prints nothing. */
-export function formatEvent(e: BuildEvent): string | undefined {
+export function formatEvent(e: RunEvent): string | undefined {
   switch (e.type) {
     case 'stale': return `${e.target}: stale (${e.reasons.join('; ')})${e.layers ? `: rebuilds ${e.layers.join(' + ')}` : ''}`;
     case 'fresh': return `${e.target}: fresh`;
@@ -73,12 +73,12 @@ function clock(ms: number): string {
   return s < 3600 ? `${Math.floor(s / 60)}:${two(s % 60)}` : `${Math.floor(s / 3600)}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}`;
 }
 
-const toErr = new Set<BuildEvent['type']>(['failed', 'error', 'warning', 'waiting', 'debug']);
+const toErr = new Set<RunEvent['type']>(['failed', 'error', 'warning', 'waiting', 'debug']);
 
 /** One line per event: for CI, `--plain` and pipes. */
 export class PlainLogger implements Logger {
   constructor(private sinks: Sinks, private opts: { stages?: boolean } = {}) {}
-  event(e: BuildEvent): void {
+  event(e: RunEvent): void {
     if (e.type === 'stage' && this.opts.stages === false) return;
     const text = formatEvent(e);
     if (text !== undefined) (toErr.has(e.type) ? this.sinks.err : this.sinks.out)(text + '\n');
@@ -89,7 +89,7 @@ export class PlainLogger implements Logger {
 /** Discards everything but warnings and errors (used with `--json`, where stdout is JSON only). */
 export class QuietLogger implements Logger {
   constructor(private sinks: Sinks) {}
-  event(e: BuildEvent): void {
+  event(e: RunEvent): void {
     if (toErr.has(e.type)) this.sinks.err(formatEvent(e)! + '\n');
   }
   close(): void {}
@@ -126,7 +126,7 @@ export class LiveLogger implements Logger {
   private redraw(): void {
     if (this.running.size || this.drawn) this.write(this.clear() + this.live());
   }
-  event(e: BuildEvent): void {
+  event(e: RunEvent): void {
     if (e.type === 'start') this.running.set(e.target, { stage: 'starting', since: Date.now() });
     if (e.type === 'stage') {
       const r = this.running.get(e.target);

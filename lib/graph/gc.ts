@@ -7,17 +7,17 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { treeSize } from './fsutil.ts';
-import { logFile, nodeLogFile, outDir, treeDir, type BuildPaths } from './paths.ts';
+import { logFile, nodeLogFile, outDir, treeDir, type ProjectPaths } from './paths.ts';
 import { keyPath, nodeRecordPath, readNodeRecords, readRecords, recordPath } from './record.ts';
 
 /** Disk use of each top-level folder of `.cache/`, largest first. */
-export function cacheUsage(p: BuildPaths): Array<{ name: string; bytes: number }> {
+export function cacheUsage(p: ProjectPaths): Array<{ name: string; bytes: number }> {
   if (!existsSync(p.cache)) return [];
   return readdirSync(p.cache).map((name) => ({ name, bytes: treeSize(join(p.cache, name)) })).sort((a, b) => b.bytes - a.bytes);
 }
 
 /** Paths of what no target uses: unused nodes (record, tree, log) and orphan trees. */
-export function unusedPaths(p: BuildPaths): Array<{ path: string; why: string }> {
+export function unusedPaths(p: ProjectPaths): Array<{ path: string; why: string }> {
   const used = new Set<string>();
   for (const r of readRecords(p).records.values()) for (const ref of r.chain ?? []) used.add(ref.node);
   const out: Array<{ path: string; why: string }> = [];
@@ -40,13 +40,13 @@ export function unusedPaths(p: BuildPaths): Array<{ path: string; why: string }>
 }
 
 /** The node paths of one target: its packages layer's record, tree and log (never its base). */
-export function targetNodePaths(p: BuildPaths, target: string): string[] {
+export function targetNodePaths(p: ProjectPaths, target: string): string[] {
   const node = `${target}/packages`;
   const r = readNodeRecords(p).find((n) => n.node === node);
   return [nodeRecordPath(p, node), nodeLogFile(p, node), ...(r ? [treeDir(p, r.tree)] : [])];
 }
 
 /** Everything `.cache/` holds of one target: outputs, record, key, log and its packages node (never its base). */
-export function targetCachePaths(p: BuildPaths, target: string): string[] {
+export function targetCachePaths(p: ProjectPaths, target: string): string[] {
   return [outDir(p, target), recordPath(p, target), keyPath(p, target), logFile(p, target), ...targetNodePaths(p, target)];
 }

@@ -12,15 +12,15 @@ import { join, relative } from 'node:path';
 import { execa } from 'execa';
 import { PARENT_URL } from '../compile/compile.ts';
 import { closeRun, NodeLog } from './distrobuilder.ts';
-import { BUILDER_VERSION } from './options.ts';
-import { logFile, outDir, targetSlug, treeDir, type BuildPaths } from './paths.ts';
+import { IMAGE_LOGIC_VERSION } from './options.ts';
+import { logFile, outDir, targetSlug, treeDir, type ProjectPaths } from './paths.ts';
 import type { TargetPlan } from './plan.ts';
 import { RECORD_FORMAT, writeRecord, type NodeRecord, type NodeRef, type OutputStat, type TargetRecord } from './record.ts';
-import { buildProblem, type RunContext } from './tree-node.ts';
+import { runProblem, type RunContext } from './tree-node.ts';
 import type { Attestation } from '../trust/attest.ts';
 
 /** The outcome of one image build. */
-export interface BuildResult {
+export interface PackResult {
   target: string;
   ok: boolean;
   ms: number;
@@ -90,19 +90,19 @@ async function pack(tp: TargetPlan, tree: NodeRecord, tmp: string, out: string, 
 }
 
 /** Builds one stale target's image on `tree`. Never throws for a build failure (`ok: false`). */
-export async function packImage(tp: TargetPlan, tree: NodeRecord, chain: NodeRef[], rc: RunContext): Promise<BuildResult> {
+export async function packImage(tp: TargetPlan, tree: NodeRecord, chain: NodeRef[], rc: RunContext): Promise<PackResult> {
   const p = rc.paths;
   const started = Date.now();
   for (const d of [p.tmp, p.logs, p.out]) mkdirSync(d, { recursive: true });
   const tmp = mkdtempSync(join(p.tmp, `${targetSlug(tp.target)}.`));
   const log = new NodeLog(logFile(p, tp.target));
-  const end = async (message?: string, record?: TargetRecord): Promise<BuildResult> => {
+  const end = async (message?: string, record?: TargetRecord): Promise<PackResult> => {
     const ms = await closeRun(log, tmp, started, p.root, rc.emit, message);
     return { target: tp.target, ok: !message, ms, record, message, log: relative(p.root, log.file), tail: log.last() };
   };
   log.note(`# ${tp.target}: image build started ${new Date(started).toISOString()} on ${chain.at(-1)!.node}`);
   log.note(`# why: ${tp.reasons.join('; ')}`);
-  const problem = buildProblem(tp.compiled!.yaml, tp.arch, rc);
+  const problem = runProblem(tp.compiled!.yaml, tp.arch, rc);
   if (problem) return end(problem);
   if (rc.signal.aborted) return end('interrupted');
   const out = join(tmp, 'out');
@@ -143,7 +143,7 @@ async function attest(tp: TargetPlan, chain: NodeRef[], out: string, started: nu
   return attestImage(out, meta, {
     target: tp.target, appliance: { name: c.meta.name, version: c.meta.version }, arch: tp.arch, key: c.hash, chain, inputs: c.inputs,
     options: { ...rc.options }, context: rc.context,
-    toolchain: { distrobuilder: rc.toolchain.version, builder: BUILDER_VERSION, registry: registryVersion(rc.paths.root), node: process.version },
+    toolchain: { distrobuilder: rc.toolchain.version, builder: IMAGE_LOGIC_VERSION, registry: registryVersion(rc.paths.root), node: process.version },
     startedOn: new Date(started), finishedOn,
   }, rc.signal);
 }
@@ -165,7 +165,7 @@ function install(tp: TargetPlan, chain: NodeRef[], tmp: string, out: string, sta
   if (existsSync(final)) renameSync(final, join(tmp, 'previous'));
   renameSync(out, final);
   const record: TargetRecord = {
-    format: RECORD_FORMAT, target: tp.target, name: tp.name, arch: tp.arch, hash: c.hash, builder: BUILDER_VERSION,
+    format: RECORD_FORMAT, target: tp.target, name: tp.name, arch: tp.arch, hash: c.hash, builder: IMAGE_LOGIC_VERSION,
     distrobuilder: rc.toolchain.version, options: { ...rc.options }, context: rc.context, inputs: c.inputs, appliance: c.meta,
     outputs: outputStats(final), builtAt, durationMs, indexed: false, chain, ...(attestation ? { attestation } : {}),
   };
@@ -175,7 +175,7 @@ function install(tp: TargetPlan, chain: NodeRef[], tmp: string, out: string, sta
 }
 
 /** Rewrites the record of a fresh target whose inputs' stats changed (no rebuild). */
-export function refreshRecord(p: BuildPaths, tp: TargetPlan, context: Record<string, string>): TargetRecord | undefined {
+export function refreshRecord(p: ProjectPaths, tp: TargetPlan, context: Record<string, string>): TargetRecord | undefined {
   const rec = tp.record;
   const c = tp.compiled;
   if (!rec || !c) return undefined;
@@ -185,6 +185,6 @@ export function refreshRecord(p: BuildPaths, tp: TargetPlan, context: Record<str
 }
 
 /** Marks a record as indexed by the registry stage. */
-export function markIndexed(p: BuildPaths, rec: TargetRecord): void {
+export function markIndexed(p: ProjectPaths, rec: TargetRecord): void {
   writeRecord(p, { ...rec, indexed: true });
 }

@@ -6,12 +6,34 @@
  * @module
  */
 import { statSync, type Stats } from 'node:fs';
+import { createRequire } from 'node:module';
 import { isAbsolute, join, relative } from 'node:path';
 import { hashFile, type Hash } from './hash.ts';
 import type { InputKind, InputStat, TargetRecord } from './record.ts';
 
 /** A file modified less than this before it was hashed is "racy": its stat is not trusted later. */
 const RACY_MS = 2000;
+
+/**
+ * Prefix of an input that is an installed package's file, named by its package specifier
+ * (`package:yaml/package.json`) rather than a path: Node's resolver finds it (the checkout's
+ * node_modules may be a parent folder's or a symlink), and the record never holds a path that
+ * depends on where the checkout is.
+ */
+export const PACKAGE_INPUT = 'package:';
+
+const require = createRequire(import.meta.url);
+
+/** The absolute path of an input: a package file through Node's resolver, else under the root; undefined when it does not resolve. */
+function inputPath(root: string, rel: string): string | undefined {
+  if (!rel.startsWith(PACKAGE_INPUT)) return join(root, rel);
+  try {
+    return require.resolve(rel.slice(PACKAGE_INPUT.length));
+  } catch {
+    // Not installed: the input is missing, like a deleted file (left out of the record).
+    return undefined;
+  }
+}
 
 /** Stats and hashes of files, memoised for one run. */
 export class InputCache {
@@ -27,11 +49,12 @@ export class InputCache {
     for (const r of records) for (const [p, s] of Object.entries(r.inputs)) if (!s.racy) this.known.set(p, s);
   }
 
-  /** stat() of a path relative to the root, memoised; null when missing. */
+  /** stat() of an input (a path relative to the root, or a {@link PACKAGE_INPUT}), memoised; null when missing. */
   stat(rel: string): Stats | null {
     let s = this.stats.get(rel);
     if (s === undefined) {
-      s = statSync(join(this.root, rel), { throwIfNoEntry: false }) ?? null;
+      const abs = inputPath(this.root, rel);
+      s = abs ? statSync(abs, { throwIfNoEntry: false }) ?? null : null;
       this.stats.set(rel, s);
     }
     return s;
@@ -54,7 +77,7 @@ export class InputCache {
     else {
       let h = this.hashes.get(rel);
       if (!h) {
-        h = hashFile(join(this.root, rel));
+        h = hashFile(inputPath(this.root, rel)!);
         this.hashes.set(rel, h);
       }
       hash = await h;

@@ -1,8 +1,8 @@
 /**
- * The build key of a target and the explanation of a changed key.
+ * The key of a target (its image) and the explanation of a changed key.
  *
- * The key is the canonical JSON of everything that changes the image (see {@link BuildKey}):
- * builder logic version, architecture, distrobuilder version, build options, the hash of the
+ * The key is the canonical JSON of everything that changes the image (see {@link TargetKey}):
+ * image-logic version, architecture, distrobuilder version, image options, the hash of the
  * exact YAML, the compiled definition (file contents replaced by references, long scripts by
  * hashes) and the content hash of every shipped file. Host state reaches it through the YAML
  * (the mirror URL is in `source.url`). Deliberately left out: the content of the package mirror
@@ -14,9 +14,9 @@
 import type { Appliance } from '../compile/model.ts';
 import type { Definition } from '../distrobuilder/definition.ts';
 import { canonicalJson, hashBytes, hashJson, sortKeys, type Hash } from './hash.ts';
-import type { BuildKey, InputStat, KeyFile, NodeKey, TargetRecord } from './record.ts';
+import type { TargetKey, InputStat, KeyFile, NodeKey, TargetRecord } from './record.ts';
 
-export { BUILDER_VERSION, DEFAULT_OPTIONS, type BuildOptions } from './options.ts';
+export { IMAGE_LOGIC_VERSION, DEFAULT_OPTIONS, type ImageOptions } from './options.ts';
 
 /**
  * Spec fields that do not change the image (documentation and host-side checks only). The
@@ -62,8 +62,8 @@ export async function specFieldHashes(app: Appliance): Promise<Record<string, Ha
 }
 
 /** Makes the key and its hash. */
-export async function makeKey(parts: BuildKey): Promise<{ key: BuildKey; hash: Hash }> {
-  const key = sortKeys(parts) as BuildKey;
+export async function makeKey(parts: TargetKey): Promise<{ key: TargetKey; hash: Hash }> {
+  const key = sortKeys(parts) as TargetKey;
   return { key, hash: await hashBytes(canonicalJson(key)) };
 }
 
@@ -96,7 +96,7 @@ export function diffPaths(a: unknown, b: unknown, path = ''): string[] {
 
 /** What the explanation compares against. */
 export interface KeyState {
-  key: BuildKey;
+  key: TargetKey;
   fields: Record<string, Hash>;
   inputs: Record<string, InputStat>;
   context: Record<string, string>;

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { safeRemove } from './fsutil.ts';
-import type { BuildPaths } from './paths.ts';
+import type { ProjectPaths } from './paths.ts';
 
 /** True when process `pid` is alive and its command line mentions `dir` (so it is that build). */
 function processUses(pid: number, dir: string): boolean {
@@ -38,7 +38,7 @@ async function stop(pid: number, dir: string): Promise<void> {
  * Removes the folders of builds that did not finish. Call with the build lock held, so no live
  * build of ours owns them. Returns the folders removed.
  */
-export async function removeLeftovers(p: BuildPaths, warn: (m: string) => void): Promise<string[]> {
+export async function removeLeftovers(p: ProjectPaths, warn: (m: string) => void): Promise<string[]> {
   if (!existsSync(p.tmp)) return [];
   const removed: string[] = [];
   for (const n of readdirSync(p.tmp)) {

@@ -7,7 +7,7 @@
  */
 import { mkdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { BuildPaths } from './paths.ts';
+import type { ProjectPaths } from './paths.ts';
 import { writeFileAtomicSync } from '../files.ts';
 import { UserError } from '../diagnostics.ts';
 
@@ -23,7 +23,7 @@ interface Owner {
   command: string;
 }
 
-function readOwner(p: BuildPaths): Owner | undefined {
+function readOwner(p: ProjectPaths): Owner | undefined {
   try {
     return JSON.parse(readFileSync(p.lockOwner, 'utf8')) as Owner;
   } catch {
@@ -49,7 +49,7 @@ export class LockedError extends UserError {
  * Takes the lock of `p.cache`. When another process holds it: with `wait`, reports once through
  * `onWait` and polls until it is free; without, throws {@link LockedError}.
  */
-export async function acquireLock(p: BuildPaths, opts: { wait: boolean; onWait: (message: string) => void; command?: string; onCompromised?: (e: Error) => void; signal?: AbortSignal }): Promise<HeldLock> {
+export async function acquireLock(p: ProjectPaths, opts: { wait: boolean; onWait: (message: string) => void; command?: string; onCompromised?: (e: Error) => void; signal?: AbortSignal }): Promise<HeldLock> {
   const lockfile = (await import('proper-lockfile')).default;
   mkdirSync(p.cache, { recursive: true });
   let told = false;

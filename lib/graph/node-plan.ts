@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import type { Arch } from '../compile/model.ts';
 import type { Hash } from './hash.ts';
 import { formatDuration } from '../format.ts';
-import { BUILDER_VERSION } from './options.ts';
-import { treeDir, type BuildPaths } from './paths.ts';
+import { IMAGE_LOGIC_VERSION } from './options.ts';
+import { treeDir, type ProjectPaths } from './paths.ts';
 import type { NodeKey, NodeKind, NodeRecord, NodeRef, TargetRecord } from './record.ts';
 import type { Toolchain } from './toolchain.ts';
 import type { TargetPlan } from './plan.ts';
@@ -44,7 +44,7 @@ export interface NodePlan {
 
 /** What {@link planNodes} needs. */
 export interface NodePlanRequest {
-  paths: BuildPaths;
+  paths: ProjectPaths;
   targets: TargetPlan[];
   nodeRecords: Map<string, NodeRecord>;
   toolchain: Toolchain;
@@ -87,7 +87,7 @@ export function chainProblem(rec: TargetRecord, nodes: Map<string, NodeRecord>, 
 }
 
 /** True when the recorded tree of `r` is on disk (with its tarball, for a base). */
-function treePresent(p: BuildPaths, r: NodeRecord): boolean {
+function treePresent(p: ProjectPaths, r: NodeRecord): boolean {
   const d = treeDir(p, r.tree);
   return existsSync(join(d, 'rootfs')) && (r.kind !== 'base' || existsSync(join(d, 'rootfs.tar')));
 }
@@ -113,7 +113,7 @@ async function nodeOf(nodes: Map<string, NodePlan>, req: NodePlanRequest, spec: 
   const { makeNodeKey } = await import('./key.ts');
   const { toYaml } = await import('../compile/yaml.ts');
   const yaml = toYaml(spec.def);
-  const { key, hash } = await makeNodeKey({ builder: BUILDER_VERSION, kind: spec.kind, arch: spec.arch, distrobuilder: req.toolchain.version, definition: spec.def, yaml, ...(spec.parent ? { parent: spec.parent.hash } : {}) });
+  const { key, hash } = await makeNodeKey({ builder: IMAGE_LOGIC_VERSION, kind: spec.kind, arch: spec.arch, distrobuilder: req.toolchain.version, definition: spec.def, yaml, ...(spec.parent ? { parent: spec.parent.hash } : {}) });
   let node = spec.node;
   const seen = nodes.get(node);
   if (seen && seen.hash === hash) return seen;

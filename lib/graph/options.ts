@@ -1,27 +1,28 @@
 /**
- * Build options and defaults, in a module of their own so that the fast (no-op) path loads none
+ * Image options, defaults and the image-logic version, in a module of their own so that the fast (no-op) path loads none
  * of the key and runner machinery.
  * @module
  */
 import { availableParallelism } from 'node:os';
 
 /**
- * Version of this builder's own image logic: bump it when a change here changes the images
- * (distrobuilder flags, output post-processing), so every target rebuilds once.
+ * Version of the graph's own image logic: bump it when a change here changes the images
+ * (distrobuilder flags, output post-processing), so every target rebuilds once. Keys and records
+ * store it as `builder` (its old name: renaming the field would change every key).
  * v2: the layered graph (base, packages layer, image packed with pack-incus).
  */
-export const BUILDER_VERSION = 2;
+export const IMAGE_LOGIC_VERSION = 2;
 
-/** Build options that are part of the key. */
-export interface BuildOptions {
+/** Image options (`--type`, `--compression`): part of the key. */
+export interface ImageOptions {
   /** `split` (metadata tarball + squashfs) or `unified`. @default "split" */
   type: string;
   /** distrobuilder `--compression` (metadata tarball and squashfs). @default "xz" */
   compression: string;
 }
 
-/** Default build options. */
-export const DEFAULT_OPTIONS: BuildOptions = { type: 'split', compression: 'xz' };
+/** Default image options. */
+export const DEFAULT_OPTIONS: ImageOptions = { type: 'split', compression: 'xz' };
 
 /**
  * Default number of concurrent distrobuilder runs: one per two CPUs, 1 to 4. A build is

@@ -21,7 +21,7 @@
 import { join } from 'node:path';
 
 /** The folders of one project. */
-export interface BuildPaths {
+export interface ProjectPaths {
   root: string;
   appliancesDir: string;
   cache: string;
@@ -39,8 +39,8 @@ export interface BuildPaths {
   nodeRecords: string;
 }
 
-/** The build folders of the project at `root`. */
-export function buildPaths(root: string): BuildPaths {
+/** The folders of the project at `root`. */
+export function projectPaths(root: string): ProjectPaths {
   const cache = join(root, '.cache');
   return {
     root,
@@ -65,12 +65,12 @@ export function targetSlug(target: string): string {
 }
 
 /** The output folder of a target. */
-export function outDir(p: BuildPaths, target: string): string {
+export function outDir(p: ProjectPaths, target: string): string {
   return join(p.out, targetSlug(target));
 }
 
 /** The log file of a target. */
-export function logFile(p: BuildPaths, target: string): string {
+export function logFile(p: ProjectPaths, target: string): string {
   return join(p.logs, `${targetSlug(target)}.log`);
 }
 
@@ -83,11 +83,11 @@ export function nodeSlug(node: string): string {
 }
 
 /** The log file of a base or packages node. */
-export function nodeLogFile(p: BuildPaths, node: string): string {
+export function nodeLogFile(p: ProjectPaths, node: string): string {
   return join(p.logs, `${nodeSlug(node)}.log`);
 }
 
 /** The folder of the tree a node with key `hash` built. */
-export function treeDir(p: BuildPaths, hash: string): string {
+export function treeDir(p: ProjectPaths, hash: string): string {
   return join(p.trees, hash);
 }

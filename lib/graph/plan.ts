@@ -20,22 +20,22 @@ import { fileURLToPath } from 'node:url';
 import { join, relative } from 'node:path';
 import type { Appliance, Arch } from '../compile/model.ts';
 import { hostArch } from '../arch.ts';
-import { buildContext, type ContextOptions } from '../compile/context.ts';
+import { compileContext, type ContextOptions } from '../compile/context.ts';
 import { UnknownApplianceError, UserError, type Diagnostic } from '../diagnostics.ts';
 import { discoverAppliances, loadAppliance } from '../compile/load.ts';
 import { parseTargetSpec } from '../compile/targets.ts';
 import type { CompiledTarget } from '../compile/compile.ts';
 import { canonicalJson, type Hash } from './hash.ts';
-import { InputCache, moduleGraphs } from './inputs.ts';
-import { BUILDER_VERSION, type BuildOptions } from './options.ts';
-import { outDir, type BuildPaths } from './paths.ts';
-import { readKeyFile, readNodeRecords, readRecords, type ApplianceMeta, type BadRecord, type BuildKey, type InputKind, type InputStat, type KeyFile, type NodeRecord, type TargetRecord } from './record.ts';
+import { InputCache, moduleGraphs, PACKAGE_INPUT } from './inputs.ts';
+import { IMAGE_LOGIC_VERSION, type ImageOptions } from './options.ts';
+import { outDir, type ProjectPaths } from './paths.ts';
+import { readKeyFile, readNodeRecords, readRecords, type ApplianceMeta, type BadRecord, type TargetKey, type InputKind, type InputStat, type KeyFile, type NodeRecord, type TargetRecord } from './record.ts';
 import { toolchain, type Toolchain } from './toolchain.ts';
 import { planNodes, chainProblem, type NodePlan } from './node-plan.ts';
 
 /** What to plan. */
 export interface PlanRequest {
-  paths: BuildPaths;
+  paths: ProjectPaths;
   /** Command-line targets (`name`, `name:arch`); empty = every appliance. */
   specs: string[];
   /** Every declared architecture instead of the host's. */
@@ -45,7 +45,7 @@ export interface PlanRequest {
   /** Rebuild base nodes built longer ago than this (ms); `maxAgeText` is how the user wrote it. */
   maxAgeMs?: number;
   maxAgeText?: string;
-  options: BuildOptions;
+  options: ImageOptions;
   env: NodeJS.ProcessEnv;
   context?: ContextOptions;
   /** The distrobuilder that runs the nodes when it is not this host's (a builder's). */
@@ -63,7 +63,7 @@ export interface Compiled {
   /** The `pack-incus` definition of the image layer (parent location as a placeholder). */
   yaml: string;
   distroArch: string;
-  key: BuildKey;
+  key: TargetKey;
   hash: Hash;
   keyFile: KeyFile;
   inputs: Record<string, InputStat>;
@@ -122,13 +122,13 @@ export interface Plan {
 
 /** The project's own compiler module, whose module graph is an input of every target. */
 const COMPILER = fileURLToPath(new URL('../compile/compile.ts', import.meta.url));
-/** Installed packages whose version changes the compiled YAML. */
-const TOOL_PACKAGES = ['node_modules/yaml/package.json'];
+/** Installed packages whose version changes the compiled YAML (found by Node's resolver, not by path). */
+const TOOL_PACKAGES = [`${PACKAGE_INPUT}yaml/package.json`];
 
 /** What the planning steps share. */
 interface PlanState {
   req: PlanRequest;
-  p: BuildPaths;
+  p: ProjectPaths;
   names: string[];
   records: Map<string, TargetRecord>;
   bad: BadRecord[];
@@ -156,7 +156,7 @@ function metaOf(app: Appliance): ApplianceMeta {
 }
 
 /** Why the recorded outputs of `rec` cannot be used as they are, or undefined. */
-function outputsProblem(p: BuildPaths, rec: TargetRecord): string | undefined {
+function outputsProblem(p: ProjectPaths, rec: TargetRecord): string | undefined {
   const names = Object.keys(rec.outputs);
   if (names.length === 0) return 'output missing';
   // Issue 12: every published image carries its SBOM and provenance. Made from the finished
@@ -186,7 +186,7 @@ function startPlanning(req: PlanRequest): PlanState {
     bad,
     nodeRecords: new Map(readNodeRecords(p).map((r) => [r.node, r])),
     tc: undefined as unknown as Toolchain,
-    context: { ...buildContext(req.context ?? {}, req.env) },
+    context: { ...compileContext(req.context ?? {}, req.env) },
     options: { ...req.options },
     cache,
     meta: new Map(),
@@ -257,7 +257,7 @@ function resolveWanted(s: PlanState, specs: Array<{ name: string; arch?: Arch }>
 /** True when the record alone proves the target fresh (nothing imported, nothing hashed). */
 function fastFresh(s: PlanState, rec: TargetRecord | undefined): boolean {
   return !!rec
-    && rec.builder === BUILDER_VERSION
+    && rec.builder === IMAGE_LOGIC_VERSION
     && rec.distrobuilder === s.tc.version
     && canonicalJson(rec.options) === canonicalJson(s.options)
     && canonicalJson(rec.context) === canonicalJson(s.context)
@@ -303,7 +303,7 @@ function keyInputs(s: PlanState, c: CompiledTarget, graph: string[], compilerGra
 }
 
 /** The target key: toolchain, options, the image layer's YAML, every layer's definition, shipped files. */
-async function targetKey(s: PlanState, app: Appliance, arch: Arch, c: CompiledTarget, contents: Map<string, Buffer>, fp: Record<string, InputStat>): Promise<{ key: BuildKey; hash: Hash }> {
+async function targetKey(s: PlanState, app: Appliance, arch: Arch, c: CompiledTarget, contents: Map<string, Buffer>, fp: Record<string, InputStat>): Promise<{ key: TargetKey; hash: Hash }> {
   const { keyDefinition, makeKey } = await import('./key.ts');
   const { hashBytes } = await import('./hash.ts');
   const { toYaml } = await import('../compile/yaml.ts');
@@ -319,7 +319,7 @@ async function targetKey(s: PlanState, app: Appliance, arch: Arch, c: CompiledTa
   }
   const none = new Map<string, { label: string; content: string }>();
   return makeKey({
-    builder: BUILDER_VERSION,
+    builder: IMAGE_LOGIC_VERSION,
     arch,
     distrobuilder: s.tc.version,
     options: s.options,
@@ -374,7 +374,7 @@ async function planSlow(s: PlanState, tp: TargetPlan, graph: string[] | { error:
 }
 
 /** Why the key (or the outputs) of a compiled target call for a rebuild; empty when they do not. */
-async function keyReasons(s: PlanState, tp: TargetPlan, now: { key: BuildKey; fields: Record<string, Hash>; inputs: Record<string, InputStat>; context: Record<string, string> }, baseNode: string): Promise<string[]> {
+async function keyReasons(s: PlanState, tp: TargetPlan, now: { key: TargetKey; fields: Record<string, Hash>; inputs: Record<string, InputStat>; context: Record<string, string> }, baseNode: string): Promise<string[]> {
   const rec = tp.record;
   if (!rec) return [s.bad.some((b) => b.target === tp.target) ? 'record unreadable (corrupt or foreign): rebuilding from scratch' : 'new target'];
   const was = rec.chain?.[0]?.node;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Arch } from '../compile/model.ts';
 import type { Hash } from './hash.ts';
 import { writeFileAtomicSync } from '../files.ts';
-import { nodeSlug, targetSlug, type BuildPaths } from './paths.ts';
+import { nodeSlug, targetSlug, type ProjectPaths } from './paths.ts';
 import type { Attestation } from '../trust/attest.ts';
 
 /** Format tag of record files; a record with another tag is foreign and ignored with a warning. */
@@ -61,7 +61,7 @@ export interface TargetRecord {
   builder: number;
   /** distrobuilder version used. */
   distrobuilder: string;
-  /** Build options (type, compression). */
+  /** Image options (type, compression). */
   options: Record<string, string>;
   /** Host-derived compile context (mirrors), to notice a changed environment without compiling. */
   context: Record<string, string>;
@@ -147,12 +147,12 @@ export interface NodeRecord {
 }
 
 /** Path of the record of a node. */
-export function nodeRecordPath(p: BuildPaths, node: string): string {
+export function nodeRecordPath(p: ProjectPaths, node: string): string {
   return join(p.nodeRecords, `${nodeSlug(node)}.json`);
 }
 
 /** Reads the record of a node; undefined when missing or unusable (it is then rebuilt). */
-export function readNodeRecord(p: BuildPaths, node: string): NodeRecord | undefined {
+export function readNodeRecord(p: ProjectPaths, node: string): NodeRecord | undefined {
   try {
     const r = JSON.parse(readFileSync(nodeRecordPath(p, node), 'utf8')) as NodeRecord;
     if (!isObj(r) || r.format !== NODE_RECORD_FORMAT || r.node !== node || typeof r.hash !== 'string' || typeof r.tree !== 'string' || typeof r.refreshedAt !== 'string') return undefined;
@@ -163,7 +163,7 @@ export function readNodeRecord(p: BuildPaths, node: string): NodeRecord | undefi
 }
 
 /** Every usable node record. */
-export function readNodeRecords(p: BuildPaths): NodeRecord[] {
+export function readNodeRecords(p: ProjectPaths): NodeRecord[] {
   if (!existsSync(p.nodeRecords)) return [];
   const out: NodeRecord[] = [];
   for (const n of readdirSync(p.nodeRecords)) {
@@ -179,7 +179,7 @@ export function readNodeRecords(p: BuildPaths): NodeRecord[] {
 }
 
 /** Writes a node record atomically (after its tree is in place). */
-export function writeNodeRecord(p: BuildPaths, r: NodeRecord): void {
+export function writeNodeRecord(p: ProjectPaths, r: NodeRecord): void {
   writeFileAtomicSync(nodeRecordPath(p, r.node), JSON.stringify(r, null, 1) + '\n');
 }
 
@@ -187,19 +187,19 @@ export function writeNodeRecord(p: BuildPaths, r: NodeRecord): void {
 export interface KeyFile {
   hash: Hash;
   /** The key exactly as hashed. */
-  key: BuildKey;
+  key: TargetKey;
   /** Per-field hashes of the appliance spec (not part of the key; used to name changed fields). */
   fields: Record<string, Hash>;
 }
 
 /** The build key: everything that changes the image. Its canonical JSON is hashed. */
-export interface BuildKey {
+export interface TargetKey {
   /** Version of this builder's own image logic (flags, output handling). */
   builder: number;
   arch: Arch;
   /** distrobuilder version. */
   distrobuilder: string;
-  /** Build options: `type`, `compression`. */
+  /** Image options: `type`, `compression`. */
   options: Record<string, string>;
   /** xxh64 of the exact YAML handed to distrobuilder. */
   yaml: Hash;
@@ -220,12 +220,12 @@ export interface BadRecord {
 }
 
 /** Path of the record of `target`. */
-export function recordPath(p: BuildPaths, target: string): string {
+export function recordPath(p: ProjectPaths, target: string): string {
   return join(p.records, `${targetSlug(target)}.json`);
 }
 
 /** Path of the key file of `target`. */
-export function keyPath(p: BuildPaths, target: string): string {
+export function keyPath(p: ProjectPaths, target: string): string {
   return join(p.records, `${targetSlug(target)}.key.json`);
 }
 
@@ -250,7 +250,7 @@ export function recordProblem(r: unknown, slug: string): string | undefined {
 }
 
 /** Every record of the project: good ones by target, and the unusable ones. */
-export function readRecords(p: BuildPaths): { records: Map<string, TargetRecord>; bad: BadRecord[] } {
+export function readRecords(p: ProjectPaths): { records: Map<string, TargetRecord>; bad: BadRecord[] } {
   const records = new Map<string, TargetRecord>();
   const bad: BadRecord[] = [];
   if (!existsSync(p.records)) return { records, bad };
@@ -267,9 +267,22 @@ export function readRecords(p: BuildPaths): { records: Map<string, TargetRecord>
     }
     const problem = recordProblem(parsed, slug);
     if (problem) bad.push({ file, target: slugTarget(slug), problem });
-    else records.set((parsed as TargetRecord).target, parsed as TargetRecord);
+    else records.set((parsed as TargetRecord).target, migrateInputs(parsed as TargetRecord));
   }
   return { records, bad };
+}
+
+/** Input names of older records, and their names now (the YAML emitter's version is found through Node's resolver). */
+const RENAMED_INPUTS: Readonly<Record<string, string>> = { 'node_modules/yaml/package.json': 'package:yaml/package.json' };
+
+/**
+ * Renames the inputs of a record written before {@link RENAMED_INPUTS}: the file is the same,
+ * so its recorded stat still matches and the record stays fresh, and an explanation never names
+ * the rename as a removed and an added input.
+ */
+function migrateInputs(r: TargetRecord): TargetRecord {
+  if (!Object.keys(r.inputs).some((k) => k in RENAMED_INPUTS)) return r;
+  return { ...r, inputs: Object.fromEntries(Object.entries(r.inputs).map(([k, v]) => [RENAMED_INPUTS[k] ?? k, v])) };
 }
 
 /** `nginx-amd64` -> `nginx:amd64` (the architecture never contains a dash). */
@@ -279,7 +292,7 @@ function slugTarget(slug: string): string | undefined {
 }
 
 /** Reads the key file of a target; undefined when missing, unreadable or not matching `hash`. */
-export function readKeyFile(p: BuildPaths, target: string, hash?: Hash): KeyFile | undefined {
+export function readKeyFile(p: ProjectPaths, target: string, hash?: Hash): KeyFile | undefined {
   try {
     const k = JSON.parse(readFileSync(keyPath(p, target), 'utf8')) as KeyFile;
     if (!isObj(k) || !isObj(k.key) || typeof k.hash !== 'string') return undefined;
@@ -291,13 +304,13 @@ export function readKeyFile(p: BuildPaths, target: string, hash?: Hash): KeyFile
 }
 
 /** Writes the key file, then the record (each atomically): a record never points to a missing key. */
-export function writeRecord(p: BuildPaths, record: TargetRecord, key?: KeyFile): void {
+export function writeRecord(p: ProjectPaths, record: TargetRecord, key?: KeyFile): void {
   if (key) writeFileAtomicSync(keyPath(p, record.target), JSON.stringify(key, null, 1) + '\n');
   writeFileAtomicSync(recordPath(p, record.target), JSON.stringify(record, null, 1) + '\n');
 }
 
 /** Removes the record and key file of a target. */
-export function removeRecord(p: BuildPaths, target: string): string[] {
+export function removeRecord(p: ProjectPaths, target: string): string[] {
   const removed: string[] = [];
   for (const f of [recordPath(p, target), keyPath(p, target)]) {
     if (existsSync(f)) {

@@ -12,8 +12,8 @@ import type { NodePlan } from './node-plan.ts';
 import { refOf } from './node-plan.ts';
 import type { TargetPlan } from './plan.ts';
 import type { NodeRecord, NodeRef } from './record.ts';
-import { buildTree, type NodeOutcome, type RunContext } from './tree-node.ts';
-import { packImage, type BuildResult } from './image-node.ts';
+import { runTreeNode, type NodeOutcome, type RunContext } from './tree-node.ts';
+import { packImage, type PackResult } from './image-node.ts';
 import type { RemoteCache } from '../cache/stage.ts';
 
 /** A tree ready to build on, or why it is not. */
@@ -35,13 +35,13 @@ export class Scheduler {
   tree(n: NodePlan): Promise<Ready> {
     let t = this.ready.get(n.node);
     if (!t) {
-      t = this.buildTreeAfterParent(n);
+      t = this.runTreeAfterParent(n);
       this.ready.set(n.node, t);
     }
     return t;
   }
 
-  private async buildTreeAfterParent(n: NodePlan): Promise<Ready> {
+  private async runTreeAfterParent(n: NodePlan): Promise<Ready> {
     // A fresh tree is used as it is: its parent is not even looked at (it may be gone).
     if (n.status === 'fresh') return { ok: true, record: n.record!, chain: [...(n.record!.parent ? [n.record!.parent] : []), refOf(n)] };
     // Looked up before the parent: a fetched packages layer needs no base here at all.
@@ -53,7 +53,7 @@ export class Scheduler {
     const out = await this.trees.add(async (): Promise<NodeOutcome> => {
       if (this.stopped || this.rc.signal.aborted) return { ok: false, message: this.rc.signal.aborted ? 'interrupted' : 'an earlier build failed and --fail-fast is set', log: '', tail: [], ms: 0 };
       this.rc.emit({ type: 'start', target: n.node });
-      const r = await buildTree(n, parent?.ok ? parent.record : undefined, this.rc);
+      const r = await runTreeNode(n, parent?.ok ? parent.record : undefined, this.rc);
       // Before the pool starts the next task: it must see the stop.
       if (!r.ok && this.failFast) this.stopped = true;
       return r;
@@ -81,7 +81,7 @@ export class Scheduler {
   }
 
   /** Builds a stale target's image once the tree it is packed on is ready. */
-  async image(tp: TargetPlan): Promise<BuildResult & { skipped?: boolean; cached?: number }> {
+  async image(tp: TargetPlan): Promise<PackResult & { skipped?: boolean; cached?: number }> {
     const cache = this.cache;
     if (cache) {
       // Looked up first: an image from the cache needs none of its trees.

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { writeFileAtomicSync } from '../files.ts';
-import type { BuildPaths } from './paths.ts';
+import type { ProjectPaths } from './paths.ts';
 
 /** The distrobuilder executable and its version. */
 export interface Toolchain {
@@ -55,7 +55,7 @@ interface Cache {
 }
 
 /** Finds distrobuilder and its version (cached by the executable's stat). */
-export function toolchain(p: BuildPaths, env: NodeJS.ProcessEnv): Toolchain {
+export function toolchain(p: ProjectPaths, env: NodeJS.ProcessEnv): Toolchain {
   const exe = distrobuilderName(env);
   const path = which(exe, env, p.root);
   if (!path) return { exe, version: NOT_INSTALLED };

@@ -16,22 +16,22 @@ import { ALPINE_MIRROR_UNSET } from '../compile/context.ts';
 import { PARENT_URL } from '../compile/compile.ts';
 import { closeRun, NodeLog } from './distrobuilder.ts';
 import type { Executor } from './executor.ts';
-import type { BuildEvent } from './events.ts';
+import type { RunEvent } from './events.ts';
 import { safeRemove } from './fsutil.ts';
 import { foreignArchProblem } from './arch-check.ts';
 import type { NodePlan } from './node-plan.ts';
-import { nodeLogFile, nodeSlug, treeDir, type BuildPaths } from './paths.ts';
+import { nodeLogFile, nodeSlug, treeDir, type ProjectPaths } from './paths.ts';
 import { NODE_RECORD_FORMAT, readNodeRecords, writeNodeRecord, type NodeRecord } from './record.ts';
 import type { Toolchain } from './toolchain.ts';
 
 /** What every node build of a run shares. */
 export interface RunContext {
-  paths: BuildPaths;
+  paths: ProjectPaths;
   toolchain: Toolchain;
   options: Record<string, string>;
   context: Record<string, string>;
   env: NodeJS.ProcessEnv;
-  emit: (e: BuildEvent) => void;
+  emit: (e: RunEvent) => void;
   /** Aborted on Ctrl-C / SIGTERM: running builds are stopped and cleaned up. */
   signal: AbortSignal;
   /** Where distrobuilder runs (this host unless `--builder`). */
@@ -42,7 +42,7 @@ export interface RunContext {
 export type NodeOutcome = { ok: true; record: NodeRecord; ms: number } | { ok: false; message: string; log: string; tail: string[]; ms: number };
 
 /** Why a node cannot be built on this host at all, or undefined. */
-export function buildProblem(yaml: string, arch: NodePlan['arch'], rc: Pick<RunContext, 'toolchain' | 'env'> & { executor?: Executor }): string | undefined {
+export function runProblem(yaml: string, arch: NodePlan['arch'], rc: Pick<RunContext, 'toolchain' | 'env'> & { executor?: Executor }): string | undefined {
   // A builder brings its own distrobuilder and qemu-user (docs/scale.md, "Builders").
   const foreign = rc.executor?.local !== false ? foreignArchProblem(arch, rc.env) : undefined;
   if (foreign) return foreign;
@@ -61,7 +61,7 @@ async function tarTree(tree: string, signal: AbortSignal): Promise<string | unde
 }
 
 /** Builds one tree node on its parent's record (packages layers). Never throws for a build failure. */
-export async function buildTree(n: NodePlan, parent: NodeRecord | undefined, rc: RunContext): Promise<NodeOutcome> {
+export async function runTreeNode(n: NodePlan, parent: NodeRecord | undefined, rc: RunContext): Promise<NodeOutcome> {
   const p = rc.paths;
   const started = Date.now();
   for (const d of [p.tmp, p.logs, p.sources, p.trees]) mkdirSync(d, { recursive: true });
@@ -74,7 +74,7 @@ export async function buildTree(n: NodePlan, parent: NodeRecord | undefined, rc:
   };
   log.note(`# ${n.node}: build started ${new Date(started).toISOString()}`);
   log.note(`# why: ${n.reasons.join('; ')}`);
-  const problem = buildProblem(n.yaml, n.arch, rc);
+  const problem = runProblem(n.yaml, n.arch, rc);
   if (problem) return end(problem);
   if (rc.signal.aborted) return end('interrupted');
   const def = join(tmp, 'definition.yaml');
@@ -144,7 +144,7 @@ function install(n: NodePlan, parent: NodeRecord | undefined, tree: string, tmp:
  * its record, then drops the tree the node had before when nothing else uses it. Built or
  * fetched from the remote cache alike.
  */
-export function placeTree(p: BuildPaths, n: NodePlan, tree: string, tmp: string, record: NodeRecord): void {
+export function placeTree(p: ProjectPaths, n: NodePlan, tree: string, tmp: string, record: NodeRecord): void {
   const final = treeDir(p, n.hash);
   // A tree with the same key (a restore, or one left by a run killed before its record): aside.
   if (existsSync(final)) moveTree(final, join(tmp, 'previous'));

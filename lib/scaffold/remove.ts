@@ -19,7 +19,7 @@ import { formatBytes } from '../format.ts';
 import { writeFileAtomicSync } from '../files.ts';
 import { targetCachePaths } from '../graph/gc.ts';
 import { acquireLock } from '../graph/lock.ts';
-import { buildPaths } from '../graph/paths.ts';
+import { projectPaths } from '../graph/paths.ts';
 import { catalogueRowPattern } from '../../appliances/_shared/readme-rules.ts';
 import { cataloguePath } from './create.ts';
 
@@ -66,7 +66,7 @@ async function removeCachedImages(fingerprints: string[], log: (line: string) =>
 
 /** Removes the build outputs of every architecture of `name`, under the build lock. */
 async function removeCache(root: string, name: string, o: RemoveOptions): Promise<void> {
-  const p = buildPaths(root);
+  const p = projectPaths(root);
   const paths = () => ARCHES.flatMap((arch) => targetCachePaths(p, `${name}:${arch}`)).filter((f) => existsSync(f));
   if (!paths().length) return;
   const lock = await acquireLock(p, { wait: o.wait ?? true, onWait: o.log, command: `new --remove ${name}`, signal: o.signal });

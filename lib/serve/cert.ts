@@ -12,6 +12,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { fsyncDir, tempPathFor } from '../files.ts';
+import { UserError } from '../diagnostics.ts';
 
 /** File names inside the certificate folder. */
 export const CERT_FILE = 'server.crt';
@@ -91,7 +92,7 @@ export async function ensureCertificate(certDir: string, names: string[] = wante
       await rm(tmpKey, { force: true });
       await rm(tmpCert, { force: true });
       const err = e as Error & { stderr?: string; code?: string };
-      if (err.code === 'ENOENT') throw new Error('the openssl command is needed to generate the server certificate (apt-get install openssl), or pass --cert and --key');
+      if (err.code === 'ENOENT') throw new CertificateError('the openssl command is needed to generate the server certificate (apt-get install openssl), or pass --cert and --key');
       throw new Error(`generating the server certificate failed: ${err.stderr?.trim() || err.message}`);
     }
     loaded = await load(certPath, keyPath, now);
@@ -110,11 +111,14 @@ export async function ensureCertificate(certDir: string, names: string[] = wante
   };
 }
 
+/** A certificate the user supplied (or the tool to make one) that cannot serve: their mistake to fix, not a bug. */
+export class CertificateError extends UserError {}
+
 /** Loads a user-supplied certificate and key (e.g. from an ACME client). */
 export async function loadCertificate(certPath: string, keyPath: string): Promise<ServerCertificate> {
   const [cert, key] = await Promise.all([readFile(certPath), readFile(keyPath)]);
   const x509 = new X509Certificate(cert);
-  if (!x509.checkPrivateKey(createPrivateKey(key))) throw new Error(`${keyPath} is not the key of ${certPath}`);
+  if (!x509.checkPrivateKey(createPrivateKey(key))) throw new CertificateError(`--key ${keyPath} is not the key of --cert ${certPath}`);
   return { certPath, keyPath, cert, key, generated: false, subjectAltName: x509.subjectAltName ?? '', fingerprint256: x509.fingerprint256, validTo: new Date(x509.validTo) };
 }
 
@@ -124,7 +128,7 @@ export async function loadCertificate(certPath: string, keyPath: string): Promis
  * with the listen address among its names. Shared by the single-process and cluster servers.
  */
 export async function resolveCertificate(opts: { cert?: string; key?: string; certDir?: string; registryDir: string; host: string }): Promise<ServerCertificate> {
-  if ((opts.cert && !opts.key) || (!opts.cert && opts.key)) throw new Error('--cert and --key go together');
+  if ((opts.cert && !opts.key) || (!opts.cert && opts.key)) throw new CertificateError('--cert and --key go together');
   return opts.cert && opts.key
     ? loadCertificate(opts.cert, opts.key)
     : ensureCertificate(opts.certDir ?? join(opts.registryDir, '..', '.certs'), wantedNames([opts.host]));

@@ -32,6 +32,8 @@ function get(url: URL, ca: string | undefined, signal: AbortSignal | undefined, 
 /** A registry at `base` (`https://host:8443` or a published folder's URL). */
 export function remoteSource(base: string, opts: { ca?: string; signal?: AbortSignal } = {}): RegistrySource {
   const root = base.endsWith('/') ? base : base + '/';
+  // Checked once here: a URL the user typed wrong is their mistake, not a TypeError at the first read.
+  if (!URL.canParse(root)) throw new RegistryError(`${base}: not a valid URL`);
   const urlOf = (rel: string) => new URL(rel, root);
   const failure = (rel: string, e: unknown) => `${urlOf(rel)}: ${(e as Error).message}`;
   return {

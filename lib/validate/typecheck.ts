@@ -37,7 +37,8 @@ export function typeErrors(project: Project, files: string[]): Diagnostic[] {
       if (!dsf || dsf.getFilePath() !== sf.getFilePath()) continue;
       const start = d.getStart() ?? 0;
       const { line, column } = dsf.getLineAndColumnAtPos(start);
-      const text = ts.flattenDiagnosticMessageText(d.getMessageText() as string | ts.DiagnosticMessageChain, ' ');
+      // The compiler's own message (ts-morph wraps a chain in a class the flattener does not read: "undefined").
+      const text = ts.flattenDiagnosticMessageText(d.compilerObject.messageText, ' ');
       out.push({ file: f, line, column, message: `TS${d.getCode()}: ${text}`, severity: d.getCategory() === ts.DiagnosticCategory.Error ? 'error' : 'warning' });
     }
   }

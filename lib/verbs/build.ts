@@ -9,7 +9,7 @@
 import { defineVerb, opt } from '../cli.ts';
 import { cacheFlagProblem } from '../cache/config.ts';
 import { parseDuration } from '../format.ts';
-import type { BuildReport } from '../graph/index.ts';
+import type { RunReport } from '../graph/run.ts';
 import { defaultJobs } from '../graph/options.ts';
 import { LiveLogger, PlainLogger, QuietLogger, formatEvent, type Logger } from '../graph/events.ts';
 
@@ -44,7 +44,7 @@ export const BUILD_OPTIONS = {
 };
 
 /** Renders a dry-run or build report as the `--json` document. */
-export function reportJson(r: BuildReport): string {
+export function reportJson(r: RunReport): string {
   return JSON.stringify({
     targets: r.targets.map((t) => ({
       target: t.target,
@@ -82,15 +82,15 @@ export const buildVerb = defineVerb({
     const sinks = { out: ctx.stdout, err: ctx.stderr };
     const tty = !!process.stdout.isTTY && !ctx.env.CI && !o.plain && !json;
     const logger: Logger = json ? new QuietLogger(sinks) : tty ? new LiveLogger((t) => ctx.stdout(t)) : new PlainLogger(sinks);
-    let report: BuildReport;
+    let report: RunReport;
     try {
       // Loaded here, not at the top: other verbs never pay for the build stage's modules.
-      const { buildTargets } = await import('../graph/index.ts');
+      const { runGraph } = await import('../graph/run.ts');
       const { prepareConfiguredBuilder: prepareBuilder } = await import('../builder/config.ts');
       const context = { debianMirror: o['debian-mirror'], alpineMirror: o['alpine-mirror'] };
       const signal = ctx.interrupt();
       const builder = await prepareBuilder({ root: ctx.root, option: o.builder, env: ctx.env, context, logger, signal, dryRun: o['dry-run'] });
-      report = await buildTargets({
+      report = await runGraph({
         root: ctx.root,
         specs: ctx.args,
         allArch: o['all-arch'],

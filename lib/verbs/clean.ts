@@ -15,7 +15,7 @@ import { UserError } from '../diagnostics.ts';
 import { acquireLock } from '../graph/lock.ts';
 import { safeRemove, treeSize } from '../graph/fsutil.ts';
 import { formatBytes } from '../format.ts';
-import { buildPaths, type BuildPaths } from '../graph/paths.ts';
+import { projectPaths, type ProjectPaths } from '../graph/paths.ts';
 import { cacheUsage, targetCachePaths, unusedPaths } from '../graph/gc.ts';
 import { parseTargetSpec } from '../compile/targets.ts';
 import { hostArch } from '../arch.ts';
@@ -30,7 +30,7 @@ const CLEAN_OPTIONS = {
   'dry-run': opt.boolean({ short: 'n', description: 'remove nothing: list what would go, and what .cache/ holds' }),
 };
 
-async function locked<T>(ctx: VerbContext<typeof LOCK_OPTIONS>, p: BuildPaths, verb: string, fn: () => Promise<T> | T): Promise<T> {
+async function locked<T>(ctx: VerbContext<typeof LOCK_OPTIONS>, p: ProjectPaths, verb: string, fn: () => Promise<T> | T): Promise<T> {
   const lock = await acquireLock(p, { wait: !ctx.options['no-wait'], onWait: (m) => ctx.stderr(m + '\n'), command: verb });
   try {
     return await fn();
@@ -40,14 +40,14 @@ async function locked<T>(ctx: VerbContext<typeof LOCK_OPTIONS>, p: BuildPaths, v
 }
 
 /** Prints what `.cache/` holds, folder by folder. */
-function printUsage(ctx: VerbContext, p: BuildPaths): void {
+function printUsage(ctx: VerbContext, p: ProjectPaths): void {
   const usage = cacheUsage(p);
   const total = usage.reduce((s, u) => s + u.bytes, 0);
   ctx.stdout(`.cache/ holds ${formatBytes(total)}${usage.length ? `: ${usage.map((u) => `${u.name} ${formatBytes(u.bytes)}`).join(', ')}` : ''}\n`);
 }
 
 /** What `clean` would remove for the given arguments. */
-function cleanPaths(ctx: VerbContext<typeof CLEAN_OPTIONS>, p: BuildPaths): string[] {
+function cleanPaths(ctx: VerbContext<typeof CLEAN_OPTIONS>, p: ProjectPaths): string[] {
   if (ctx.options.unused) return unusedPaths(p).map((u) => u.path);
   if (!ctx.args.length) return [p.out, p.records, p.logs, p.tmp, p.trees];
   return ctx.args.flatMap((spec) => {
@@ -86,7 +86,7 @@ export const cleanVerb = defineVerb({
   options: CLEAN_OPTIONS,
   examples: ['npx tsx build.ts clean', 'npx tsx build.ts clean nginx:arm64', 'npx tsx build.ts clean --unused', 'npx tsx build.ts clean --dry-run'],
   async run(ctx) {
-    const p = buildPaths(ctx.root);
+    const p = projectPaths(ctx.root);
     if (ctx.options.unused && ctx.args.length) throw new UserError('clean: --unused takes no targets');
     // Not the lock (we hold it) nor the download cache (.cache/sources).
     if (ctx.options['dry-run']) {
@@ -113,7 +113,7 @@ export const cleanAllVerb = defineVerb({
   },
   examples: ['npx tsx build.ts clean-all'],
   async run(ctx) {
-    const p = buildPaths(ctx.root);
+    const p = projectPaths(ctx.root);
     const registry = ctx.options.registry ?? p.registry;
     let r = { count: 0, bytes: 0, failed: 0 };
     if (existsSync(p.cache)) {

@@ -1,7 +1,7 @@
 /** `compile <name:arch>`: print the distrobuilder YAML of one target. */
 import { defineVerb, opt } from '../cli.ts';
 import { compile, CompileError } from '../compile/compile.ts';
-import { buildContext } from '../compile/context.ts';
+import { compileContext } from '../compile/context.ts';
 import { UserError } from '../diagnostics.ts';
 import { toYaml } from '../compile/yaml.ts';
 import { loadAppliances } from '../compile/load.ts';
@@ -22,7 +22,7 @@ export const compileVerb = defineVerb({
     const names = ctx.args.map((s) => parseTargetSpec(s).name);
     const apps = await loadAppliances(ctx.appliancesDir, names);
     const targets = resolveTargets(apps, ctx.args);
-    const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] }, ctx.env);
+    const bctx = compileContext({ debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] }, ctx.env);
     const outputs: string[] = [];
     for (const t of targets) {
       try {

@@ -85,10 +85,10 @@ export const doctorVerb = defineVerb({
     if (missing.length) ctx.stdout(`\nMissing:\n${missing.map((m) => `  ${m}`).join('\n')}\n`);
     else ctx.stdout('\nEverything needed is present.\n');
     const { cacheUsage, unusedPaths } = await import('../graph/gc.ts');
-    const { buildPaths } = await import('../graph/paths.ts');
+    const { projectPaths } = await import('../graph/paths.ts');
     const { treeSize } = await import('../graph/fsutil.ts');
     const { formatBytes } = await import('../format.ts');
-    const p = buildPaths(ctx.root);
+    const p = projectPaths(ctx.root);
     const usage = cacheUsage(p);
     const unused = unusedPaths(p).reduce((n, u) => n + treeSize(u.path), 0);
     ctx.stdout(`\nDisk: .cache/ holds ${formatBytes(usage.reduce((n, u) => n + u.bytes, 0))}${usage.length ? ` (${usage.map((u) => `${u.name} ${formatBytes(u.bytes)}`).join(', ')})` : ''}`);

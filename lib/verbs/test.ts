@@ -45,7 +45,7 @@ export const testVerb = defineVerb({
     const { loadAppliances } = await import('../compile/load.ts');
     const { incusAvailable, addRemote, removeRemote, removeCachedImage } = await import('../incus/client.ts');
     const { testAppliance, liveInstances, cachedImages, deleteTestInstance, testPrefix } = await import('../runtime/appliance-test.ts');
-    const { buildTargets } = await import('../graph/index.ts');
+    const { runGraph } = await import('../graph/run.ts');
     const { PlainLogger } = await import('../graph/events.ts');
     const { startServer } = await import('../serve/server.ts');
 
@@ -76,7 +76,7 @@ export const testVerb = defineVerb({
     // launch phase below has its own handler.
     const signal = builderConfig(ctx.root, builderOption) ? ctx.interrupt() : undefined;
     const builder = await prepareBuilder({ root: ctx.root, option: builderOption, env: ctx.env, context, logger, signal: signal ?? new AbortController().signal });
-    const report = await buildTargets({
+    const report = await runGraph({
       root: ctx.root,
       specs: apps.map((a) => `${a.name}:${arch}`),
       jobs: ctx.options.jobs ?? builder?.jobs,

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { defineVerb, opt } from '../cli.ts';
 import { compile, CompileError, type Layers } from '../compile/compile.ts';
 import { toYaml } from '../compile/yaml.ts';
-import { buildContext } from '../compile/context.ts';
+import { compileContext } from '../compile/context.ts';
 import { formatDiagnostic, sortDiagnostics, UnknownApplianceError, type Diagnostic } from '../diagnostics.ts';
 import { discoverAppliances, loadAppliance } from '../compile/load.ts';
 import type { Appliance } from '../compile/model.ts';
@@ -61,7 +61,7 @@ export const validateVerb = defineVerb({
 
     // 4. Compile every target of the appliances without errors; distrobuilder validate them.
     const failed = new Set(diags.filter((d) => d.severity === 'error').map((d) => d.file));
-    const bctx = buildContext({ debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] }, ctx.env);
+    const bctx = compileContext({ debianMirror: ctx.options['debian-mirror'], alpineMirror: ctx.options['alpine-mirror'] }, ctx.env);
     const compiled: Array<{ app: Appliance; target: string; yaml: string; layers: Array<{ layer: string; yaml: string }> }> = [];
     const all = [...apps.map((a) => ({ label: a.name, app: a })), ...variants];
     for (const { label, app: a } of all) {

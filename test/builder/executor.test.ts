@@ -17,7 +17,7 @@ import { IncusExecutor, MARK_KEY, ownMark, ownerGone } from '../../lib/builder/i
 import { builderConfig } from '../../lib/builder/config.ts';
 import { NodeLog } from '../../lib/graph/distrobuilder.ts';
 import type { ExecJob } from '../../lib/graph/executor.ts';
-import type { BuildEvent } from '../../lib/graph/events.ts';
+import type { RunEvent } from '../../lib/graph/events.ts';
 import { UserError } from '../../lib/diagnostics.ts';
 import { ROOT } from '../helpers.ts';
 import { FAKE, parseReport, project } from '../graph/project.ts';
@@ -49,13 +49,13 @@ function job(dir: string, signal = new AbortController().signal, env: NodeJS.Pro
   mkdirSync(tmp, { recursive: true });
   const def = join(tmp, 'definition.yaml');
   writeFileSync(def, 'image:\n  distribution: debian\n  name: hello-debian\n  architecture: amd64\nsource:\n  downloader: debootstrap\n');
-  const events: BuildEvent[] = [];
+  const events: RunEvent[] = [];
   const log = new NodeLog(join(dir, 'node.log'));
   const j: ExecJob = {
     run: { exe: 'distrobuilder', args: ['build-dir', def, join(tmp, 'tree', 'rootfs')], tmp, target: 'hello:amd64/packages', log, env: { ...process.env, ...env }, signal, emit: (e) => events.push(e) },
     inputs: [def], outputs: [join(tmp, 'tree')],
   };
-  return { j, tmp, def, events, log };
+  return { j, tmp, def, events, log, dir };
 }
 
 test('a node runs in a container: launched privileged+nesting with the mark, inputs pushed, outputs pulled, container deleted', async () => {
@@ -134,13 +134,19 @@ test('Ctrl-C mid-build: the run stops as interrupted and the container is delete
   const s = setup();
   try {
     const ac = new AbortController();
-    const { j } = job(s.dir, ac.signal, { FAKE_DB_SLEEP: '30' });
-    const started = Date.now();
+    // A build far longer than any test: one that ran to its end logs the fake's next line.
+    const { j, dir } = job(s.dir, ac.signal, { FAKE_DB_SLEEP: '600' });
     const running = new IncusExecutor({ remote: 'far', image: 'far:abc' }).run(j);
-    for (let i = 0; i < 100 && !s.calls().some((c) => c.includes('-- distrobuilder')); i++) await new Promise((r) => setTimeout(r, 100));
+    let settled = false;
+    void running.finally(() => { settled = true; });
+    // Aborted once distrobuilder is in its sleep (its line before it is logged), however long a
+    // loaded machine takes to get there.
+    const logText = () => (existsSync(join(dir, 'node.log')) ? readFileSync(join(dir, 'node.log'), 'utf8') : '');
+    while (!settled && !/Running hooks/.test(logText())) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!settled, 'the run ended before distrobuilder got to its sleep');
     ac.abort();
     assert.is(await running, 'interrupted');
-    assert.ok(Date.now() - started < 20_000, 'did not wait for the build');
+    assert.not.match(logText(), /Managing packages/, 'did not wait for the build');
     assert.equal(s.live(), [], 'container deleted');
   } finally {
     s.cleanup();

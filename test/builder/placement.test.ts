@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { Placer, parseMembers } from '../../lib/builder/placement.ts';
 import { IncusExecutor } from '../../lib/builder/incus-executor.ts';
 import { NodeLog } from '../../lib/graph/distrobuilder.ts';
-import type { BuildEvent } from '../../lib/graph/events.ts';
+import type { RunEvent } from '../../lib/graph/events.ts';
 import { ROOT } from '../helpers.ts';
 import { FAKE, parseReport, project } from '../graph/project.ts';
 
@@ -71,7 +71,7 @@ test('the executor launches with --target, and logs the qemu fallback', async ()
       const def = join(tmp, 'definition.yaml');
       writeFileSync(def, `image:\n  distribution: debian\n  name: hello-${arch}\n  architecture: ${arch}\nsource:\n  downloader: debootstrap\n`);
       const log = new NodeLog(join(tmp, 'node.log'));
-      const events: BuildEvent[] = [];
+      const events: RunEvent[] = [];
       const ex = new IncusExecutor({ remote: 'far', image: images.amd64, images, members: parseMembers(CLUSTER) });
       const failed = await ex.run({ arch, run: { exe: 'distrobuilder', args: ['build-dir', def, join(tmp, 'tree', 'rootfs')], tmp, target: `hello:${arch}/packages`, log, env: { ...process.env }, signal: new AbortController().signal, emit: (e) => events.push(e) }, inputs: [def], outputs: [join(tmp, 'tree')] });
       await log.close();

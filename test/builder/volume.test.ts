@@ -19,7 +19,7 @@ import { MOUNT, VOLUME_MARK } from '../../lib/builder/volume.ts';
 import { volumeName, DEFAULT_VOLUME } from '../../lib/builder/config.ts';
 import { NodeLog } from '../../lib/graph/distrobuilder.ts';
 import type { ExecJob } from '../../lib/graph/executor.ts';
-import type { BuildEvent } from '../../lib/graph/events.ts';
+import type { RunEvent } from '../../lib/graph/events.ts';
 import { ROOT } from '../helpers.ts';
 import { FAKE } from '../graph/project.ts';
 
@@ -50,7 +50,7 @@ function job(dir: string, name: string, extra: Partial<ExecJob> & { inputs?: str
   mkdirSync(tmp, { recursive: true });
   const def = join(tmp, 'definition.yaml');
   writeFileSync(def, `image:\n  distribution: debian\n  name: ${name}\n  architecture: amd64\nsource:\n  downloader: debootstrap\n`);
-  const events: BuildEvent[] = [];
+  const events: RunEvent[] = [];
   const log = new NodeLog(join(dir, `${name}.log`));
   const tree = join(tmp, 'tree');
   const j: ExecJob = {

@@ -10,8 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildPaths } from '../../lib/graph/paths.ts';
-import type { BuildEvent } from '../../lib/graph/events.ts';
+import { projectPaths } from '../../lib/graph/paths.ts';
+import type { RunEvent } from '../../lib/graph/events.ts';
 import type { TargetRecord } from '../../lib/graph/record.ts';
 import type { TargetPlan } from '../../lib/graph/plan.ts';
 import type { RunContext } from '../../lib/graph/tree-node.ts';
@@ -25,15 +25,15 @@ let srv: CacheServer;
 const dirs: string[] = [];
 
 /** A project folder with hand-made outputs of `x:amd64`; returns its run context and events. */
-function side(files?: string): { rc: RunContext; events: BuildEvent[]; out: string } {
+function side(files?: string): { rc: RunContext; events: RunEvent[]; out: string } {
   const root = mkdtempSync(join(tmpdir(), 'cch-stage-'));
   dirs.push(root);
-  const paths = buildPaths(root);
+  const paths = projectPaths(root);
   const out = join(paths.out, 'x-amd64');
   if (files) cpSync(files, out, { recursive: true });
   else mkdirSync(out, { recursive: true });
-  const events: BuildEvent[] = [];
-  const rc = { paths, toolchain: { exe: 'distrobuilder', path: undefined, version: '3.2' }, options: { type: 'split', compression: 'xz' }, context: {}, env: {}, emit: (e: BuildEvent) => void events.push(e), signal: new AbortController().signal } as unknown as RunContext;
+  const events: RunEvent[] = [];
+  const rc = { paths, toolchain: { exe: 'distrobuilder', path: undefined, version: '3.2' }, options: { type: 'split', compression: 'xz' }, context: {}, env: {}, emit: (e: RunEvent) => void events.push(e), signal: new AbortController().signal } as unknown as RunContext;
   return { rc, events, out };
 }
 

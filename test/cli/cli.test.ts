@@ -55,6 +55,10 @@ test('a bad option value is a clear error naming the option, checked before the 
     [['sign', '--valid', '0s'], /--valid: expected a duration/],
     [['compile', 'nginx', '--layer', 'top'], /--layer: expected one of base, packages, image, got "top"/],
     [['serve', '--registry', ''], /--registry: expected a path, got an empty string/],
+    [['compile', 'nginx', '--debian-mirror', 'mirror.example/debian'], /--debian-mirror: expected a URL such as http:\/\/mirror\.example\/debian, got "mirror\.example\/debian"/],
+    [['validate', '--alpine-mirror', 'http://[::1'], /--alpine-mirror: expected a URL/],
+    // Not an option, but typed by the user all the same: refused before any request.
+    [['verify', 'http://[::1'], /error: http:\/\/\[::1: not a valid URL/],
   ];
   for (const [argv, re] of cases) {
     const r = await runCli(argv);

@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { incusAvailable, deleteInstance, execIn } from '../../lib/incus/client.ts';
 import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
 import { loadAppliances } from '../../lib/compile/load.ts';
-import { buildPaths, outDir } from '../../lib/graph/paths.ts';
+import { projectPaths, outDir } from '../../lib/graph/paths.ts';
 import { launchToHealthy, localImage, networkWait, removeLocalImage, type LocalImage } from '../../lib/runtime/boot.ts';
 import { ROOT, runBuildTs } from '../helpers.ts';
 
@@ -52,7 +52,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
 
   /** Launches the appliance's built image until healthy, then reads the network wait. */
   async function boot(name: string, unit: string) {
-    const image = await localImage(outDir(buildPaths(ROOT), `${name}:amd64`), `boot-e2e-${name}-${run}`);
+    const image = await localImage(outDir(projectPaths(ROOT), `${name}:amd64`), `boot-e2e-${name}-${run}`);
     images.push(image);
     const instance = `boot-e2e-${name}-${run}`;
     instances.push(instance);

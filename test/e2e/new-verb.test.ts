@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { incus, incusAvailable } from '../../lib/incus/client.ts';
 import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
-import { buildPaths } from '../../lib/graph/paths.ts';
+import { projectPaths } from '../../lib/graph/paths.ts';
 import { unusedPaths } from '../../lib/graph/gc.ts';
 import { ROOT, runBuildTs, scratchProject } from '../helpers.ts';
 
@@ -61,7 +61,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
   cpSync(join(ROOT, 'test', 'golden'), join(s.dir, 'test', 'golden'), { recursive: true });
   mkdirSync(join(ROOT, '.cache'), { recursive: true });
   symlinkSync(join(ROOT, '.cache'), join(s.dir, '.cache'));
-  const unusedBefore = new Set(unusedPaths(buildPaths(ROOT)).map((u) => u.path));
+  const unusedBefore = new Set(unusedPaths(projectPaths(ROOT)).map((u) => u.path));
   const fingerprints: string[] = [];
   const run = (argv: string[]) => runBuildTs(argv, { cwd: s.dir, env });
 
@@ -98,7 +98,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.equal(cacheTraces(name), []);
     // A base layer is shared and kept by design (the next appliance on it reuses it), even when this
     // suite built it first and nothing else stands on it yet.
-    const unusedAfter = unusedPaths(buildPaths(ROOT)).filter((u) => !u.why.startsWith('base/')).map((u) => u.path).filter((p) => !unusedBefore.has(p));
+    const unusedAfter = unusedPaths(projectPaths(ROOT)).filter((u) => !u.why.startsWith('base/')).map((u) => u.path).filter((p) => !unusedBefore.has(p));
     assert.equal(unusedAfter, [], 'no tree or node record left unused');
     assert.not.ok(existsSync(join(s.dir, 'appliances', name)));
     assert.fixture(readFileSync(join(s.dir, 'docs', 'appliances.md'), 'utf8'), readFileSync(join(ROOT, 'docs', 'appliances.md'), 'utf8'));

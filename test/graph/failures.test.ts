@@ -5,22 +5,39 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ResultPromise } from 'execa';
 import { join } from 'node:path';
 import { parseReport, project, summary, tmpLeft, type Project } from './project.ts';
 
 let p: Project;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits until the fake distrobuilder has been started `n` times (it records on start). */
-async function started(n = 1, timeoutMs = 20_000): Promise<void> {
+/**
+ * Waits until the fake distrobuilder has been started `n` times (it records on start). No time
+ * limit (a loaded machine may take long to get there): it fails when `child` exits first.
+ */
+async function started(child: ResultPromise, n = 1): Promise<void> {
   const f = join(p.dir, 'fake-builds.log');
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
+  let exited = false;
+  void child.finally(() => { exited = true; }).catch(() => {});
+  for (;;) {
     if (existsSync(f) && readFileSync(f, 'utf8').split('\n').filter(Boolean).length >= n) return;
+    if (exited) throw new Error(`the build exited before the fake distrobuilder started:\n${(await child).all}`);
     await sleep(50);
   }
-  throw new Error('the fake distrobuilder never started');
+}
+
+/** Resolves when `child`'s stderr matches `re`; rejects when it exits without that. */
+function printed(child: ResultPromise, re: RegExp): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let err = '';
+    child.stderr!.on('data', (d) => {
+      err += d;
+      if (re.test(err)) resolve();
+    });
+    child.then((r) => reject(new Error(`exited ${r.exitCode} without printing ${re}:\n${r.all}`)), reject);
+  });
 }
 
 test.before(() => {
@@ -103,7 +120,7 @@ test('kill -9 mid-build: nothing half-recorded; the next run rebuilds just that 
   p.edit('appliances/nginx/files/nginx.conf', (t) => t + '# killed\n');
   p.builds();
   const child = p.start(['nginx:amd64', '--no-index'], { FAKE_DB_SLEEP: '30' });
-  await started();
+  await started(child);
   p.builds();
   assert.equal(tmpLeft(p).length, 1, 'the build is in its temporary folder');
   child.kill('SIGKILL');
@@ -126,7 +143,7 @@ test('kill -9 while a base builds: no node record, no tree; the next run builds 
   p.edit('appliances/_base/debian.ts', (t) => t.replace("'less', ", "'less', 'nano', "));
   p.nodes();
   const child = p.start(['hello:amd64', '--no-index'], { FAKE_DB_SLEEP: '30' });
-  await started();
+  await started(child);
   assert.equal(p.nodes(), ['base/debian-trixie:amd64'], 'the base is what runs');
   const before = JSON.parse(p.read('.cache/records/nodes/base-debian-trixie-amd64.json')).hash;
   child.kill('SIGKILL');
@@ -147,7 +164,7 @@ test('kill -9 while a base builds: no node record, no tree; the next run builds 
 test('Ctrl-C mid-build: the build stops, cleans up, exits 130, records nothing', async () => {
   p.builds();
   const child = p.start(['nginx:arm64', '--no-index'], { FAKE_DB_SLEEP: '30' });
-  await started();
+  await started(child);
   p.builds();
   child.kill('SIGINT');
   const r = await child;
@@ -160,32 +177,41 @@ test('Ctrl-C mid-build: the build stops, cleans up, exits 130, records nothing',
 
 test('the lock: a second build waits for the first, then finds everything fresh', async () => {
   p.builds();
-  const first = p.start(['nginx:arm64', '--no-index'], { FAKE_DB_SLEEP: '6' });
-  await started();
-  const [noWait, second] = await Promise.all([p.run(['nginx:arm64', '--no-index', '--no-wait']), p.run(['nginx:arm64', '--no-index'])]);
-  assert.is(noWait.code, 1, noWait.all);
-  assert.match(noWait.stderr, new RegExp(`another build is using \\.cache/ \\(pid ${first.pid}, build nginx:arm64\\); not waiting`));
-  const a = await first;
-  assert.is(a.exitCode, 0, String(a.all));
-  assert.is(second.code, 0, second.all);
-  assert.match(second.stderr, new RegExp(`waiting for another build using \\.cache/ \\(pid ${first.pid}`));
-  assert.match(second.stdout, /nginx:arm64: fresh/);
-  assert.equal(p.builds(), ['nginx:arm64'], 'built once');
+  // The first build holds the lock until the test releases its distrobuilder: no sleep to race.
+  const release = join(p.dir, 'release-first-build');
+  const first = p.start(['nginx:arm64', '--no-index'], { FAKE_DB_WAIT_FILE: release });
+  try {
+    await started(first);
+    const noWait = await p.run(['nginx:arm64', '--no-index', '--no-wait']);
+    assert.is(noWait.code, 1, noWait.all);
+    assert.match(noWait.stderr, new RegExp(`another build is using \\.cache/ \\(pid ${first.pid}, build nginx:arm64\\); not waiting`));
+    const second = p.start(['nginx:arm64', '--no-index']);
+    await printed(second, new RegExp(`waiting for another build using \\.cache/ \\(pid ${first.pid}`));
+    writeFileSync(release, '');
+    const a = await first;
+    assert.is(a.exitCode, 0, String(a.all));
+    const b = await second;
+    assert.is(b.exitCode, 0, String(b.all));
+    assert.match(String(b.stdout), /nginx:arm64: fresh/);
+    assert.equal(p.builds(), ['nginx:arm64'], 'built once');
+  } finally {
+    writeFileSync(release, '');
+  }
 });
 
 test('a lock left by a killed build is taken over at once', async () => {
   p.edit('appliances/nginx/files/index.html', (t) => t + '<p>again</p>\n');
   p.builds();
   const child = p.start(['nginx:amd64', '--no-index'], { FAKE_DB_SLEEP: '30' });
-  await started();
+  await started(child);
   p.builds();
   child.kill('SIGKILL');
   await child;
   assert.ok(p.exists('.cache/lock/owner.json'), 'the dead build left its lock');
-  const t0 = Date.now();
   const r = await p.run(['nginx:amd64', '--no-index']);
   assert.is(r.code, 0, r.all);
-  assert.ok(Date.now() - t0 < 15_000, 'did not wait for the lock to go stale');
+  // Taken over at once: a build that waited (for the lock to go stale, 30 s) says so first.
+  assert.not.match(r.stderr, /waiting for another build/, 'waited for the dead build\'s lock');
   assert.equal(p.builds(), ['nginx:amd64']);
 });
 

@@ -9,7 +9,7 @@ import { diffPaths, explainKeyChange, inputLabel, keyDefinition, makeKey, type K
 import { parseDuration, formatDuration, formatBytes } from '../../lib/format.ts';
 import { foreignArchProblem } from '../../lib/graph/arch-check.ts';
 import { stageOf } from '../../lib/graph/distrobuilder.ts';
-import { RECORD_FORMAT, recordProblem, type BuildKey, type TargetRecord } from '../../lib/graph/record.ts';
+import { RECORD_FORMAT, recordProblem, type TargetKey, type TargetRecord } from '../../lib/graph/record.ts';
 import { formatEvent } from '../../lib/graph/events.ts';
 
 test('canonical JSON sorts keys at every level and keeps array order', () => {
@@ -36,7 +36,7 @@ test('xxh64 of bytes, strings and files agree and are stable', async () => {
 
 test('the key hash does not depend on key order', async () => {
   const a = await makeKey({ builder: 1, arch: 'amd64', distrobuilder: '3.2', options: { type: 'split', compression: 'xz' }, yaml: 'a' as Hash, definition: { x: 1, y: 2 }, files: {} });
-  const b = await makeKey({ files: {}, definition: { y: 2, x: 1 }, yaml: 'a' as Hash, options: { compression: 'xz', type: 'split' }, distrobuilder: '3.2', arch: 'amd64', builder: 1 } as BuildKey);
+  const b = await makeKey({ files: {}, definition: { y: 2, x: 1 }, yaml: 'a' as Hash, options: { compression: 'xz', type: 'split' }, distrobuilder: '3.2', arch: 'amd64', builder: 1 } as TargetKey);
   assert.is(a.hash, b.hash);
 });
 
@@ -68,7 +68,7 @@ test('inputLabel: appliance-relative, base-relative, or project-relative', () =>
   assert.is(inputLabel('lib/compile/compile.ts', 'nginx'), 'lib/compile/compile.ts');
 });
 
-function state(over: Partial<BuildKey> = {}, inputs: KeyState['inputs'] = {}, fields: Record<string, Hash> = {}, context: Record<string, string> = { debianMirror: 'http://m/debian' }): KeyState {
+function state(over: Partial<TargetKey> = {}, inputs: KeyState['inputs'] = {}, fields: Record<string, Hash> = {}, context: Record<string, string> = { debianMirror: 'http://m/debian' }): KeyState {
   return {
     key: { builder: 1, arch: 'amd64', distrobuilder: '3.2', options: { compression: 'xz', type: 'split' }, yaml: 'y1' as Hash, definition: { packages: { sets: ['a'] }, source: { url: 'http://m/debian' } }, files: { 'files/a': 'h1' as Hash }, ...over },
     fields,

@@ -1,6 +1,7 @@
 /** `build.ts serve` as a user runs it: printed instructions, access log, clean exit on SIGTERM/SIGINT. */
-import { spawn } from 'node:child_process';
-import { chmodSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -98,6 +99,20 @@ test('serve: user errors are messages, not stack traces', async () => {
     const limit = await runCli(['serve', '--registry', s.dir, '--port', '0', '--idle-timeout', '0']);
     assert.is(limit.code, 1);
     assert.match(limit.stderr, /--idle-timeout: expected an integer >= 1/);
+    // A certificate with another key than its own (two valid PEM files): a mistake, not a bug.
+    const pems = mkdtempSync(join(tmpdir(), 'serve-pems-'));
+    try {
+      const ssl = (args: string[]) => execFileSync('openssl', args, { stdio: 'ignore' });
+      ssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(pems, 'a.key'), '-out', join(pems, 'a.crt'), '-days', '1', '-subj', '/CN=a']);
+      ssl(['genpkey', '-algorithm', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', join(pems, 'b.key')]);
+      mkdirSync(join(s.dir, 'streams', 'v1'), { recursive: true });
+      const mismatch = await runCli(['serve', '--registry', s.dir, '--port', '0', '--cert', join(pems, 'a.crt'), '--key', join(pems, 'b.key')]);
+      assert.is(mismatch.code, 1, mismatch.stderr);
+      assert.match(mismatch.stderr, /error: --key .*b\.key is not the key of --cert .*a\.crt/, mismatch.stderr);
+      assert.not.match(mismatch.stderr, /internal error|\n\s+at /);
+    } finally {
+      rmSync(pems, { recursive: true, force: true });
+    }
   } finally {
     s.cleanup();
   }

@@ -1,5 +1,5 @@
 /**
- * Twenty-two broken appliance files: each gives a located, readable error (`path:line:col
+ * Twenty-three broken appliance files: each gives a located, readable error (`path:line:col
  * message`) and exit 1, with no stack trace. One scratch project holds them all, so the
  * type checker runs once.
  */
@@ -45,6 +45,8 @@ const cases: Case[] = [
   { dir: 'wrong-manager', source: ok('wrong-manager', `  packageManager: 'apk',\n`), line: 10, message: /packageManager: "apk" does not match base debian, which uses apt/ },
   { dir: 'dup-a', source: ok('dup'), line: 4, message: /name: "dup" is also declared by appliances\/dup\/appliance\.ts/ },
   { dir: 'no-health', source: ok('no-health', '', ['health']), line: 3, message: /health/ },
+  // A chained TypeScript message (the argument's type, then the missing property) is printed whole.
+  { dir: 'no-health-typed', source: ok('no-health-typed', '', ['health']), line: 3, message: /TS2345: Argument of type .* Property 'health' is missing/ },
   { dir: 'syntax-error', source: `${head}export default defineAppliance({ name: 'syntax-error', \n`, line: 4, message: /syntax error: Expected identifier but found end of file/ },
   { dir: 'no-default', source: `${head}export const x = 1;\n`, line: 1, message: /no default export/ },
   { dir: 'secret-default', source: ok('secret-default', `  settings: { password: { description: 'pw', secret: true, default: 'hunter2' } },\n  configure: 'configure.sh',\n`), line: 10, message: /secret must not have a default/, files: { 'configure.sh': '#!/bin/sh\n' } },
@@ -77,6 +79,7 @@ test('validate exits 1 and prints no stack trace', () => {
   assert.is(result.code, 1, result.all);
   assert.not.match(result.all, /\n\s+at .+:\d+:\d+\)?\n/, 'no stack frames');
   assert.match(result.stderr, /error: validation failed/);
+  assert.not.match(result.stderr, /TS\d+: undefined/, 'a TypeScript message lost');
 });
 
 for (const c of cases) {

@@ -1,29 +1,29 @@
 /**
- * The build graph: plan (fresh/stale/dead, with reasons; which base and packages nodes run),
+ * A run of the build graph: plan (fresh/stale/dead, with reasons; which base and packages nodes run),
  * take the lock, run the nodes as a DAG in a p-queue pool (a base once for all its appliances,
  * packages layers and image packs on top), remove dead targets, hand the new images to the
  * registry.
  *
- * Other verbs use {@link buildTargets}: "build these targets if stale and give me the outputs".
+ * Other verbs use {@link runGraph}: "build these targets if stale and give me the outputs".
  * @example
- * const report = await buildTargets({ root, specs: ['nginx:amd64'], logger: new PlainLogger(sinks) });
+ * const report = await runGraph({ root, specs: ['nginx:amd64'], logger: new PlainLogger(sinks) });
  * const nginx = report.targets.find((t) => t.target === 'nginx:amd64');
  * if (nginx?.outputs) launch(nginx.outputs.metadata, nginx.outputs.rootfs);
  * @module
  */
-import { DEFAULT_OPTIONS, defaultJobs, type BuildOptions } from './options.ts';
+import { DEFAULT_OPTIONS, defaultJobs, type ImageOptions } from './options.ts';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { ContextOptions } from '../compile/context.ts';
 import type { BuiltImage, IndexOptions } from '../registry/api.ts';
-import type { BuildEvent, Logger } from './events.ts';
+import type { RunEvent, Logger } from './events.ts';
 import { safeRemove } from './fsutil.ts';
 import { formatDuration, parseDuration } from '../format.ts';
 import type { HeldLock } from './lock.ts';
 import { localExecutor, type Executor } from './executor.ts';
 import type { Toolchain } from './toolchain.ts';
 import type { RegistryStage } from './reindex.ts';
-import { logFile, outDir, buildPaths, type BuildPaths } from './paths.ts';
+import { logFile, outDir, projectPaths, type ProjectPaths } from './paths.ts';
 import { plan, type DeadTarget, type Plan, type TargetPlan } from './plan.ts';
 import { readRecords, removeRecord, type TargetRecord } from './record.ts';
 import { UserError } from '../diagnostics.ts';
@@ -31,7 +31,7 @@ import { targetNodePaths } from './gc.ts';
 import type { CacheSettings } from '../cache/stage.ts';
 
 /** What to build. */
-export interface BuildRequest {
+export interface RunRequest {
   /** Project root. */
   root: string;
   /** Targets (`name`, `name:arch`); empty = every appliance for the host architecture. */
@@ -54,7 +54,7 @@ export interface BuildRequest {
   wait?: boolean;
   /** Registry folder. @default `<root>/registry` */
   registryDir?: string;
-  options?: Partial<BuildOptions>;
+  options?: Partial<ImageOptions>;
   env?: NodeJS.ProcessEnv;
   context?: ContextOptions;
   logger: Logger;
@@ -90,7 +90,7 @@ export interface TargetReport {
 }
 
 /** The outcome of a run. */
-export interface BuildReport {
+export interface RunReport {
   /** Base nodes first, then the appliance targets. */
   targets: TargetReport[];
   dead: DeadTarget[];
@@ -101,14 +101,14 @@ export interface BuildReport {
 
 
 /** The output files of a recorded target. */
-export function outputsOf(p: BuildPaths, rec: TargetRecord): TargetReport['outputs'] {
+export function outputsOf(p: ProjectPaths, rec: TargetRecord): TargetReport['outputs'] {
   const dir = outDir(p, rec.target);
   const meta = Object.keys(rec.outputs).find((n) => /^incus\.tar(\.[a-z0-9]+)?$/.test(n));
   if (!meta) return undefined;
   return { dir, metadata: join(dir, meta), rootfs: rec.outputs['rootfs.squashfs'] ? join(dir, 'rootfs.squashfs') : undefined };
 }
 
-function recordsChanged(before: Map<string, TargetRecord>, p: BuildPaths): boolean {
+function recordsChanged(before: Map<string, TargetRecord>, p: ProjectPaths): boolean {
   const now = readRecords(p).records;
   if (now.size !== before.size) return true;
   for (const [t, r] of now) {
@@ -119,7 +119,7 @@ function recordsChanged(before: Map<string, TargetRecord>, p: BuildPaths): boole
 }
 
 /** The initial report of every planned target and base node. */
-function initialReports(p: BuildPaths, pl: Plan): Map<string, TargetReport> {
+function initialReports(p: ProjectPaths, pl: Plan): Map<string, TargetReport> {
   const reports = new Map<string, TargetReport>();
   for (const b of pl.bases) reports.set(b.node, { target: b.node, status: b.status, reasons: b.reasons });
   for (const t of pl.targets) {
@@ -131,7 +131,7 @@ function initialReports(p: BuildPaths, pl: Plan): Map<string, TargetReport> {
 }
 
 /** Announces the plan: stale targets with reasons and layers, errors, fresh ones (if few). */
-function announce(p: BuildPaths, pl: Plan, emit: (e: BuildEvent) => void): void {
+function announce(p: ProjectPaths, pl: Plan, emit: (e: RunEvent) => void): void {
   // A big catalogue: fresh targets only count in the summary (one line each would drown the rest).
   const quietFresh = pl.targets.length > 20;
   for (const b of pl.bases) if (b.status === 'stale') emit({ type: 'stale', target: b.node, reasons: b.reasons });
@@ -143,7 +143,7 @@ function announce(p: BuildPaths, pl: Plan, emit: (e: BuildEvent) => void): void 
 }
 
 /** Removes the outputs, records and logs of dead targets. */
-function removeDead(p: BuildPaths, dead: DeadTarget[], emit: (e: BuildEvent) => void): void {
+function removeDead(p: ProjectPaths, dead: DeadTarget[], emit: (e: RunEvent) => void): void {
   for (const d of dead) {
     const removed: string[] = [];
     // Its packages layer goes with it (the base stays for the others: `clean --unused`).
@@ -160,11 +160,11 @@ function removeDead(p: BuildPaths, dead: DeadTarget[], emit: (e: BuildEvent) => 
 
 /** What a run shares while it builds. */
 interface Run {
-  req: BuildRequest;
-  p: BuildPaths;
-  options: BuildOptions;
+  req: RunRequest;
+  p: ProjectPaths;
+  options: ImageOptions;
   env: NodeJS.ProcessEnv;
-  emit: (e: BuildEvent) => void;
+  emit: (e: RunEvent) => void;
   signal: AbortSignal;
   reports: Map<string, TargetReport>;
 }
@@ -179,7 +179,7 @@ async function runPlan(run: Run, pl: Plan): Promise<TargetRecord[]> {
   const trees = new PQueue({ concurrency: jobs });
   const packs = new PQueue({ concurrency: jobs });
   const executor = run.req.executor ?? localExecutor;
-  const rc = { paths: p, toolchain: pl.toolchain, options: { ...run.options }, context: pl.context, env: run.env, emit: (e: BuildEvent) => onNodeEvent(run, e), signal: run.signal, executor };
+  const rc = { paths: p, toolchain: pl.toolchain, options: { ...run.options }, context: pl.context, env: run.env, emit: (e: RunEvent) => onNodeEvent(run, e), signal: run.signal, executor };
   const cache = await openCache(run, rc);
   const sched = new Scheduler(trees, packs, rc, !!run.req.failFast, cache);
   removeDead(p, pl.dead, run.emit);
@@ -230,7 +230,7 @@ async function openCache(run: Run, rc: import('./tree-node.ts').RunContext): Pro
 }
 
 /** Node events update the base nodes' reports on their way to the logger. */
-function onNodeEvent(run: Run, e: BuildEvent): void {
+function onNodeEvent(run: Run, e: RunEvent): void {
   const rep = 'target' in e ? run.reports.get(e.target) : undefined;
   if (rep && rep.target.startsWith('base/')) {
     if (e.type === 'built') Object.assign(rep, { status: 'built', ms: e.ms });
@@ -275,12 +275,12 @@ async function takeLock(run: Run, pl: Plan, makePlan: () => Promise<Plan>): Prom
 }
 
 /** Plans, then builds what is stale. Never throws for a failed target (see `exitCode`). */
-export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
+export async function runGraph(req: RunRequest): Promise<RunReport> {
   const started = Date.now();
-  const p = buildPaths(req.root);
+  const p = projectPaths(req.root);
   const env = req.env ?? process.env;
-  const emit = (e: BuildEvent) => req.logger.event(e);
-  const options: BuildOptions = { ...DEFAULT_OPTIONS, ...req.options };
+  const emit = (e: RunEvent) => req.logger.event(e);
+  const options: ImageOptions = { ...DEFAULT_OPTIONS, ...req.options };
   const maxAgeMs = maxAgeOf(req.maxAge);
   const signal = req.signal ?? new AbortController().signal;
   const makePlan = () => plan({
@@ -321,7 +321,7 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
     await lock?.release();
   }
 
-  function finish(): BuildReport {
+  function finish(): RunReport {
     const targets = [...run.reports.values()];
     const own = targets.filter((t) => !t.target.startsWith('base/'));
     const count = (s: TargetReport['status']) => own.filter((t) => t.status === s).length;
@@ -338,7 +338,7 @@ export async function buildTargets(req: BuildRequest): Promise<BuildReport> {
  * Hands images to the registry and drops dead targets. Failures are reported, not thrown;
  * returns false when the registry stage failed.
  */
-async function registryStage(p: BuildPaths, registryDir: string, records: TargetRecord[], pl: Plan, emit: (e: BuildEvent) => void, env: NodeJS.ProcessEnv): Promise<boolean> {
+async function registryStage(p: ProjectPaths, registryDir: string, records: TargetRecord[], pl: Plan, emit: (e: RunEvent) => void, env: NodeJS.ProcessEnv): Promise<boolean> {
   const { registry } = await import('./reindex.ts');
   const images: BuiltImage[] = [];
   const indexed: TargetRecord[] = [];
@@ -383,7 +383,7 @@ async function registryStage(p: BuildPaths, registryDir: string, records: Target
 }
 
 /** Drops the registry products of dead targets. */
-async function dropDead(registryDir: string, reg: RegistryStage, pl: Plan, emit: (e: BuildEvent) => void, opts: IndexOptions): Promise<void> {
+async function dropDead(registryDir: string, reg: RegistryStage, pl: Plan, emit: (e: RunEvent) => void, opts: IndexOptions): Promise<void> {
   const live = await pl.liveTargets();
   if (!live) return void emit({ type: 'warning', message: 'registry: dead targets not dropped from the registry: an appliance does not load, so the live targets are unknown' });
   const res = await reg.dropTargets(registryDir, (name, arch) => live.has(`${name}:${arch}`), opts);
