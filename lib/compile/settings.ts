@@ -110,7 +110,7 @@ function systemdUnit(services: readonly string[]): string {
   // journald's flush, systemd-tmpfiles-setup and the rest of sysinit instead of after them, so
   // it is no longer on the services' critical chain (they still wait for sysinit themselves).
   // It needs the file systems mounted; not /tmp, which systemd-tmpfiles-setup empties at boot
-  // meanwhile: `appliance apply` gives configure a TMPDIR of its own under /run/appliance.
+  // meanwhile: `appliance apply` gives configure a TMPDIR of its own (/run/appliance-tmp).
   return `[Unit]
 Description=Apply appliance settings (user.* instance config); the services wait for it
 DefaultDependencies=no

@@ -196,10 +196,12 @@ do_apply() {
   status=0
   if [ -x "$LIB/configure" ]; then
     # Not /tmp: this runs early in the boot, while systemd-tmpfiles-setup may be emptying it.
-    rm -rf "$RUN/tmp" && mkdir -m 0700 "$RUN/tmp"
-    TMPDIR=$RUN/tmp "$LIB/configure" "$env" 2> "$RUN/configure.err" || status=$?
+    # Sticky and world-writable like /tmp: a daemon configure starts drops to its own user
+    # (mariadbd as mysql writes its temporary files there).
+    rm -rf "$RUN-tmp" && mkdir -m 1777 "$RUN-tmp"
+    TMPDIR=$RUN-tmp "$LIB/configure" "$env" 2> "$RUN/configure.err" || status=$?
     cat "$RUN/configure.err" >&2
-    rm -rf "$RUN/tmp"
+    rm -rf "$RUN-tmp"
   fi
   rm -f "$env"
   [ "$status" -eq 0 ] || fail "configure failed (exit $status): $(tail -n 5 "$RUN/configure.err")"

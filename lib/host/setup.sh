@@ -10,6 +10,10 @@
 # Environment:
 #   APPLIANCE_DEBIAN_MIRROR  Debian mirror URI (default: derived from the host's apt sources)
 #   APPLIANCE_BRIDGE_SUBNET  incusbr0 IPv4 address/prefix (default 10.87.13.1/24)
+#   APPLIANCE_STORAGE        driver of the pool `default` when this creates it: dir (default) or
+#                            btrfs (a loop file of APPLIANCE_STORAGE_SIZE, default 30GiB: each
+#                            launch clones the image instead of unpacking it, docs/benchmarks.md);
+#                            an existing pool is never changed
 #
 # The mirror logic is mirrored by lib/host/mirror.ts (keep both in step). No file of the project
 # names a mirror host: the URI always comes from the host's apt configuration or the environment.
@@ -23,6 +27,8 @@ readonly LOG=$STATE_DIR/setup.log
 readonly BACKPORTS_FILE=/etc/apt/sources.list.d/appliance-backports.sources
 readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 readonly BRIDGE_SUBNET=${APPLIANCE_BRIDGE_SUBNET:-10.87.13.1/24}
+readonly STORAGE=${APPLIANCE_STORAGE:-dir}
+readonly STORAGE_SIZE=${APPLIANCE_STORAGE_SIZE:-30GiB}
 
 die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
 done_() { printf '[+]  %s\n' "$*"; }   # did something
@@ -30,7 +36,7 @@ ok() { printf '[ok] %s\n' "$*"; }      # already done
 skip() { printf '[-]  %s\n' "$*"; }    # skipped
 
 usage() {
-  sed -n '7,12p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '7,16p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 NO_INCUS=0
@@ -43,6 +49,9 @@ for arg in "$@"; do
     *) printf 'setup.sh: unknown option %s\n' "$arg" >&2; usage >&2; exit 2 ;;
   esac
 done
+
+case $STORAGE in dir | btrfs) ;; *) die "APPLIANCE_STORAGE must be dir or btrfs, got '$STORAGE'" ;; esac
+[[ $STORAGE_SIZE =~ ^[0-9]+[KMGT]iB$ ]] || die "APPLIANCE_STORAGE_SIZE must be a size such as 30GiB, got '$STORAGE_SIZE'"
 
 # --- 1. host checks -----------------------------------------------------------------------------
 os_field() { # os_field KEY -> value of KEY in /etc/os-release, unquoted
@@ -374,7 +383,21 @@ if [ "$NO_INCUS" = 0 ]; then
   [[ $BRIDGE_SUBNET =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] \
     || die "APPLIANCE_BRIDGE_SUBNET must be an explicit IPv4 address/prefix such as 10.87.13.1/24, got '$BRIDGE_SUBNET'"
   has_pool=0 has_net=0 has_root=0 has_eth0=0
+  case $STORAGE in
+    dir) ;;
+    btrfs)
+      grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || true
+      grep -qw btrfs /proc/filesystems || die "APPLIANCE_STORAGE=btrfs: the kernel has no btrfs (/proc/filesystems)"
+      if ! command -v mkfs.btrfs >/dev/null; then
+        logged apt-get install -y -q --no-install-recommends btrfs-progs
+        done_ "installed btrfs-progs (APPLIANCE_STORAGE=btrfs)"
+      fi ;;
+  esac
   incus storage show default >/dev/null 2>&1 && has_pool=1
+  if [ "$has_pool" = 1 ] && [ "$STORAGE" != dir ]; then
+    driver=$(incus query /1.0/storage-pools/default | jq -r .driver)
+    [ "$driver" = "$STORAGE" ] || skip "pool default is $driver, left as it is (APPLIANCE_STORAGE=$STORAGE applies to a new pool only; for another: incus storage create fast $STORAGE size=$STORAGE_SIZE, then incus profile device set default root pool=fast)"
+  fi
   incus network show incusbr0 >/dev/null 2>&1 && has_net=1
   devices=$(incus query /1.0/profiles/default 2>/dev/null | jq -r '.devices | keys[]' 2>/dev/null || true)
   grep -qx root <<<"$devices" && has_root=1
@@ -396,7 +419,10 @@ if [ "$NO_INCUS" = 0 ]; then
     if [ "$has_pool" = 0 ]; then
       preseed+="storage_pools:
 - name: default
-  driver: dir
+  driver: $STORAGE
+"
+      [ "$STORAGE" = dir ] || preseed+="  config:
+    size: $STORAGE_SIZE
 "
     fi
     if [ "$has_root" = 0 ] && [ "$has_eth0" = 0 ]; then
@@ -418,7 +444,7 @@ if [ "$NO_INCUS" = 0 ]; then
     elif [ "$has_root" = 1 ] && [ "$has_eth0" = 0 ]; then
       logged incus profile device add default eth0 nic name=eth0 network=incusbr0
     fi
-    done_ "initialised incus (pool default: dir, network incusbr0 $(incus network get incusbr0 ipv4.address), default profile root+eth0)"
+    done_ "initialised incus (pool default: $(incus query /1.0/storage-pools/default | jq -r .driver), network incusbr0 $(incus network get incusbr0 ipv4.address), default profile root+eth0)"
   fi
 fi
 
