@@ -8,7 +8,11 @@
  * - an unknown `user.<app>.*` key is reported;
  * - a password changed in SQL survives a restart and an `incus rebuild` (config unchanged);
  * - `incus copy` with the data volume: the copy does not start its service and says why, the
- *   original keeps running with every row.
+ *   original keeps running with every row; the same for mariadb, valkey, mosquitto and
+ *   prometheus (one generic loop over their declarations);
+ * - redis `incus export` + `incus import` under a new name: refused; the documented
+ *   `user.redis.adopt-volume=<owner>` takes the volume over with its data, and the previous
+ *   owner is refused from then on.
  *
  * Gated like the other end-to-end suites: REQUIRED when CI=true; elsewhere it runs when
  * APPLIANCE_REAL_BUILD=1 and Incus answers, and is reported as skipped otherwise. Everything it
