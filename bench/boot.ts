@@ -159,33 +159,50 @@ try {
   head.push(...ps.map((p) => `first launch, ${p.name}`));
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
   process.stdout.write(out.join('\n') + '\n');
+  let failed = 0;
   for (const app of built) {
+    // One appliance that never gets healthy is a row saying why, not the end of the run.
+    try {
+      await benchOne(app);
+    } catch (e) {
+      if (controller.signal.aborted) throw e;
+      failed++;
+      process.stdout.write(`| ${app.name} | FAILED: ${(e as Error).message.replace(/\s+/g, ' ').slice(0, 300)} |\n`);
+    }
+  }
+  process.exitCode = failed ? 1 : 0;
+
+  /** Measures one appliance on every pool and prints its row. */
+  async function benchOne(app: Appliance): Promise<void> {
     const dir = outDir(paths, `${app.name}:${arch}`);
     const image = await localImage(dir, `${PREFIX}${app.name}-${tag}`);
     images.push(image);
     used.add(image.fingerprint);
-    const first: Launch[] = [];
-    const runs: Launch[][] = ps.map(() => []);
-    for (const p of ps) first.push((await once(app, image.ref, p.name)).launch);
-    let chain = '';
-    for (let i = 0; i < RUNS; i++) {
-      const order = ps.map((_, j) => j);
-      if (i % 2 === 1) order.reverse();
-      for (const j of order) {
-        const last = i === RUNS - 1 && j === 0;
-        const r = await once(app, image.ref, ps[j].name, last ? (unit(app.services?.[0] ?? 'multi-user.target')) : undefined);
-        runs[j].push(r.launch);
-        if (r.chain) chain = r.chain;
-        progress(`${app.name} ${ps[j].name} run ${i + 1}: ${total(r.launch).toFixed(2)} s (init ${r.launch.init.toFixed(2)} + ${r.launch.boot.toFixed(2)})`);
+    try {
+      const first: Launch[] = [];
+      const runs: Launch[][] = ps.map(() => []);
+      for (const p of ps) first.push((await once(app, image.ref, p.name)).launch);
+      let chain = '';
+      for (let i = 0; i < RUNS; i++) {
+        const order = ps.map((_, j) => j);
+        if (i % 2 === 1) order.reverse();
+        for (const j of order) {
+          const last = i === RUNS - 1 && j === 0;
+          const r = await once(app, image.ref, ps[j].name, last ? (unit(app.services?.[0] ?? 'multi-user.target')) : undefined);
+          runs[j].push(r.launch);
+          if (r.chain) chain = r.chain;
+          progress(`${app.name} ${ps[j].name} run ${i + 1}: ${total(r.launch).toFixed(2)} s (init ${r.launch.init.toFixed(2)} + ${r.launch.boot.toFixed(2)})`);
+        }
       }
+      const row = [app.name + (app.waitForNetwork ? ' (waits for the network)' : ''), imageInfo(join(dir, 'rootfs.squashfs')), ...runs.map(cell)];
+      if (ps.length > 1) row.push(`${(median(runs.at(-1)!.map(total)) / median(runs[0].map(total))).toFixed(2)}x`);
+      row.push(...first.map((l) => `${total(l).toFixed(2)} s`));
+      process.stdout.write(`| ${row.join(' | ')} |\n`);
+      chains.push(`${app.name}:\n${chain}`);
+    } finally {
+      await removeLocalImage(image);
+      images.splice(images.indexOf(image), 1);
     }
-    const row = [app.name + (app.waitForNetwork ? ' (waits for the network)' : ''), imageInfo(join(dir, 'rootfs.squashfs')), ...runs.map(cell)];
-    if (ps.length > 1) row.push(`${(median(runs.at(-1)!.map(total)) / median(runs[0].map(total))).toFixed(2)}x`);
-    row.push(...first.map((l) => `${total(l).toFixed(2)} s`));
-    process.stdout.write(`| ${row.join(' | ')} |\n`);
-    chains.push(`${app.name}:\n${chain}`);
-    await removeLocalImage(image);
-    images.splice(images.indexOf(image), 1);
   }
   process.stdout.write(`\nLoad average at end ${load()}.\n\nCritical chains (\`systemd-analyze critical-chain\`, last run on pool ${ps[0].name}):\n\n\`\`\`\n${chains.join('\n\n')}\n\`\`\`\n`);
 } finally {
