@@ -12,11 +12,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { project, type Project } from '../graph/project.ts';
-import { nginxPath, startNginx, type CacheServer } from './nginx.ts';
+import { freePort, nginxPath, runServer, startNginx, type CacheServer } from './nginx.ts';
 
 const NGINX = nginxPath();
 const CADDY = spawnSync('caddy', ['version'], { stdio: 'ignore' }).status === 0 ? 'caddy' : undefined;
@@ -39,16 +38,6 @@ http://127.0.0.1:${port} {
 `;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts caddy on the store; resolves once it answers. */
 async function startCaddy(root: string): Promise<typeof caddy> {
   const dir = mkdtempSync(join(tmpdir(), 'cch-caddy-'));
@@ -59,30 +48,8 @@ async function startCaddy(root: string): Promise<typeof caddy> {
   // Its own HOME and XDG folders: caddy writes its state there, not into root's.
   const env = { ...process.env, HOME: join(dir, 'home'), XDG_DATA_HOME: join(dir, 'home'), XDG_CONFIG_HOME: join(dir, 'home') };
   const child: ChildProcess = spawn(CADDY!, ['run', '--config', file, '--adapter', 'caddyfile'], { env, stdio: 'ignore' });
-  let exited = false;
-  child.on('exit', () => { exited = true; });
   const url = `http://127.0.0.1:${port}/`;
-  for (let i = 0; i < 150; i++) {
-    if (exited) throw new Error('caddy exited at start');
-    try {
-      const r = await fetch(`${url}manifests/`);
-      await r.body?.cancel();
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return {
-    url,
-    async stop() {
-      if (!exited) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { url, stop: await runServer('caddy', child, `${url}manifests/`, dir) };
 }
 
 function clone(): Project {

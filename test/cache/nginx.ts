@@ -23,8 +23,8 @@ export function nginxPath(): string | undefined {
   return undefined;
 }
 
-/** A free TCP port on 127.0.0.1 (released before nginx binds it). */
-async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (released before the server binds it). */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
@@ -33,6 +33,30 @@ async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/** A server process started by a test: waits until `probe` answers, stops it and removes `dir`. */
+export async function runServer(name: string, child: ChildProcess, probe: string, dir: string, tries = 150): Promise<() => Promise<void>> {
+  let exited = false;
+  child.on('exit', () => { exited = true; });
+  for (let i = 0; i < tries; i++) {
+    if (exited) throw new Error(`${name} exited at start (see ${dir})`);
+    try {
+      const r = await fetch(probe);
+      await r.body?.cancel();
+      break;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return async () => {
+    if (!exited) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await gone;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
 }
 
 /** A running nginx cache server. */
@@ -86,28 +110,7 @@ http {
 }
 `);
   const child: ChildProcess = spawn(exe, ['-c', conf, '-p', dir], { stdio: 'ignore' });
-  let exited = false;
-  child.on('exit', () => { exited = true; });
   const rw = `http://127.0.0.1:${port}/rw/`;
-  for (let i = 0; i < 100; i++) {
-    if (exited) throw new Error(`nginx exited at start (see ${dir}/error.log)`);
-    try {
-      const r = await fetch(`${rw}probe`);
-      await r.body?.cancel();
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return {
-    rw, ro: `http://127.0.0.1:${port}/ro/`, data, port,
-    async stop() {
-      if (!exited) {
-        const gone = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await gone;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  const stop = await runServer('nginx', child, `${rw}probe`, dir, 100);
+  return { rw, ro: `http://127.0.0.1:${port}/ro/`, data, port, stop };
 }
