@@ -10,10 +10,11 @@
 # Environment:
 #   APPLIANCE_DEBIAN_MIRROR  Debian mirror URI (default: derived from the host's apt sources)
 #   APPLIANCE_BRIDGE_SUBNET  incusbr0 IPv4 address/prefix (default 10.87.13.1/24)
-#   APPLIANCE_STORAGE        driver of the pool `default` when this creates it: dir (default) or
-#                            btrfs (a loop file of APPLIANCE_STORAGE_SIZE, default 30GiB: each
-#                            launch clones the image instead of unpacking it, docs/benchmarks.md);
-#                            an existing pool is never changed
+#   APPLIANCE_STORAGE        driver of the pool `default` when this creates it: auto (default:
+#                            btrfs where the kernel has btrfs and a loop device can be set up,
+#                            else dir), btrfs (a loop file of APPLIANCE_STORAGE_SIZE, default
+#                            30GiB: each launch clones the image instead of unpacking it,
+#                            docs/benchmarks.md) or dir; an existing pool is never changed
 #
 # The mirror logic is mirrored by lib/host/mirror.ts (keep both in step). No file of the project
 # names a mirror host: the URI always comes from the host's apt configuration or the environment.
@@ -27,7 +28,7 @@ readonly LOG=$STATE_DIR/setup.log
 readonly BACKPORTS_FILE=/etc/apt/sources.list.d/appliance-backports.sources
 readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 readonly BRIDGE_SUBNET=${APPLIANCE_BRIDGE_SUBNET:-10.87.13.1/24}
-readonly STORAGE=${APPLIANCE_STORAGE:-dir}
+STORAGE=${APPLIANCE_STORAGE:-auto}
 readonly STORAGE_SIZE=${APPLIANCE_STORAGE_SIZE:-30GiB}
 
 die() { printf 'setup.sh: %s\n' "$*" >&2; exit 1; }
@@ -36,7 +37,7 @@ ok() { printf '[ok] %s\n' "$*"; }      # already done
 skip() { printf '[-]  %s\n' "$*"; }    # skipped
 
 usage() {
-  sed -n '7,16p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '7,17p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 NO_INCUS=0
@@ -50,7 +51,7 @@ for arg in "$@"; do
   esac
 done
 
-case $STORAGE in dir | btrfs) ;; *) die "APPLIANCE_STORAGE must be dir or btrfs, got '$STORAGE'" ;; esac
+case $STORAGE in auto | dir | btrfs) ;; *) die "APPLIANCE_STORAGE must be auto, dir or btrfs, got '$STORAGE'" ;; esac
 [[ $STORAGE_SIZE =~ ^[0-9]+[KMGT]iB$ ]] || die "APPLIANCE_STORAGE_SIZE must be a size such as 30GiB, got '$STORAGE_SIZE'"
 
 # --- 1. host checks -----------------------------------------------------------------------------
@@ -383,6 +384,16 @@ if [ "$NO_INCUS" = 0 ]; then
   [[ $BRIDGE_SUBNET =~ ^([0-9]{1,3}\.){3}[0-9]{1,3}/[0-9]{1,2}$ ]] \
     || die "APPLIANCE_BRIDGE_SUBNET must be an explicit IPv4 address/prefix such as 10.87.13.1/24, got '$BRIDGE_SUBNET'"
   has_pool=0 has_net=0 has_root=0 has_eth0=0
+  incus storage show default >/dev/null 2>&1 && has_pool=1
+  if [ "$STORAGE" = auto ]; then
+    # Like `incus admin init`, prefer a copy-on-write pool: on dir every launch unpacks the
+    # image (~5 s for nginx on a slow disk), on btrfs it is a snapshot of the unpacked image.
+    # A loop file needs the btrfs module and a free loop device (not in every container).
+    if [ "$has_pool" = 1 ]; then STORAGE=$(incus query /1.0/storage-pools/default | jq -r .driver)
+    elif { grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null; } && losetup -f >/dev/null 2>&1; then STORAGE=btrfs
+    else STORAGE=dir; skip "no btrfs or no loop device here: pool default will be dir (each launch unpacks its image)"
+    fi
+  fi
   case $STORAGE in
     dir) ;;
     btrfs)
@@ -392,8 +403,8 @@ if [ "$NO_INCUS" = 0 ]; then
         logged apt-get install -y -q --no-install-recommends btrfs-progs
         done_ "installed btrfs-progs (APPLIANCE_STORAGE=btrfs)"
       fi ;;
+    *) ;;
   esac
-  incus storage show default >/dev/null 2>&1 && has_pool=1
   if [ "$has_pool" = 1 ] && [ "$STORAGE" != dir ]; then
     driver=$(incus query /1.0/storage-pools/default | jq -r .driver)
     [ "$driver" = "$STORAGE" ] || skip "pool default is $driver, left as it is (APPLIANCE_STORAGE=$STORAGE applies to a new pool only; for another: incus storage create fast $STORAGE size=$STORAGE_SIZE, then incus profile device set default root pool=fast)"

@@ -12,10 +12,10 @@ const SETUP = join(import.meta.dirname, '..', '..', 'lib', 'host', 'setup.sh');
 const run = (env: Record<string, string>) =>
   spawnSync('bash', [SETUP], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, encoding: 'utf8', timeout: 30_000 });
 
-test('APPLIANCE_STORAGE other than dir or btrfs is refused before any step', () => {
+test('APPLIANCE_STORAGE other than auto, dir or btrfs is refused before any step', () => {
   const r = run({ APPLIANCE_STORAGE: 'zfs' });
   assert.is(r.status, 1);
-  assert.is(r.stderr.trim(), "setup.sh: APPLIANCE_STORAGE must be dir or btrfs, got 'zfs'");
+  assert.is(r.stderr.trim(), "setup.sh: APPLIANCE_STORAGE must be auto, dir or btrfs, got 'zfs'");
   assert.is(r.stdout, '', 'no step ran');
 });
 
