@@ -1,27 +1,28 @@
 /**
  * Builders with the REAL distrobuilder (`npm run bench -- builder`; root, Incus, the host's
- * Debian mirror; ~10 min on 2 cores). In this project (its .cache/, so the shared base is built
- * once and reused), nginx:amd64's own layers (packages layer + image, `--force`) are built twice
- * in the same run, and every figure is a ratio against the first:
+ * Debian mirror; ~15 min on 2 cores). In this project (its .cache/, so the shared base is built
+ * once and reused), nginx:amd64's own layers (packages layer + image, `--force`) are built three
+ * times in the same run, every figure against the first:
  *
- * 1. on this host (the host's distrobuilder) — the baseline;
- * 2. in builder containers on this host's Incus (`--builder local`, `DISTROBUILDER=/bin/false`):
- *    the same distrobuilder in a privileged container, plus the launch, the tar streams in and
- *    out and the delete. The builder image is built and imported before, outside the timing.
+ * 1. **local**: on this host (the host's distrobuilder) — the baseline; nothing moves;
+ * 2. **builder, cold volume**: in builder containers on this host's Incus (`--builder local`,
+ *    `DISTROBUILDER=/bin/false`) with a tree cache volume created empty: the base's tarball is
+ *    pushed in and stored; the packages tree is left in the volume (not pulled); the pack reads
+ *    it there; the image comes back;
+ * 3. **builder, warm volume**: the same again, the base already in the volume: pushed nothing but
+ *    the definitions, pulled only the image.
  *
- * 3. the same in builder containers with the tree cache volume (docs/scale.md), twice: the first
- *    run stores the base (pushed once) and the packages tree; the second finds the base there
- *    ("after the base is on the remote"). Against 2 (no volume), it saves the pushes: the base's
- *    rootfs.tar into the packages layer, the packages tree into the pack. The volume
- *    (`APPLIANCE_BUILDER_VOLUME`, default bench-builder-trees) is created empty and deleted at the end.
+ * Bytes moved are read from the node logs (`# pushing the inputs: N moved`, tar's --totals, and
+ * `# pulling the outputs: N moved`), what stayed from the `not pushed` / `not pulled` lines.
+ * The builder image is built and imported before, outside the timing. The volume
+ * (`APPLIANCE_BUILDER_VOLUME`, default bench-builder-trees) is deleted at the end.
  *
- * `BENCH_BUILDER_VOLUME_ONLY=1` skips 1 (only the builder runs: none, cold, warm).
- *
- * Prints the load average too: on a shared machine both figures move with it.
+ * Prints the load average too: on a shared machine every figure moves with it.
  * Skipped with a message when distrobuilder or Incus is missing, or not root.
  */
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -47,9 +48,24 @@ function nodeSeconds(out: string, node: string): number {
   return t.endsWith(' ms') ? Number(t.slice(0, -3)) / 1000 : Number(t.replace(/ s$/, ''));
 }
 
-/** The tree cache volume's "not pushed" lines of a run, with their node. */
-function notPushed(out: string): string[] {
-  return [...out.matchAll(/^(\S+): tree cache volume: (\S+ \S+) not pushed/gm)].map((m) => `${m[1]} ${m[2]}`);
+/** Parses a size as formatBytes prints it (`207.3 MiB`). */
+function bytesOf(text: string): number {
+  const m = /^([\d.]+) (B|KiB|MiB|GiB)$/.exec(text.trim());
+  if (!m) throw new Error(`not a size: ${text}`);
+  return Number(m[1]) * 1024 ** ['B', 'KiB', 'MiB', 'GiB'].indexOf(m[2]);
+}
+
+/** What moved in one run of nginx's two nodes, from their logs: pushed, pulled, and what stayed where it was. */
+function moved(): { pushed: number; pulled: number; notPushed: number; notPulled: number } {
+  const out = { pushed: 0, pulled: 0, notPushed: 0, notPulled: 0 };
+  for (const f of ['nginx-amd64.packages.log', 'nginx-amd64.log']) {
+    const log = readFileSync(join(ROOT, '.cache', 'logs', f), 'utf8');
+    for (const m of log.matchAll(/^# pushing the inputs: .* moved \((\d+) bytes\)/gm)) out.pushed += Number(m[1]);
+    for (const m of log.matchAll(/^# pulling the outputs: .* moved \((\d+) bytes\)/gm)) out.pulled += Number(m[1]);
+    for (const m of log.matchAll(/^# tree cache volume: (\S+ \S+) not pushed/gm)) out.notPushed += bytesOf(m[1]);
+    for (const m of log.matchAll(/^# tree left on the builder \((\S+ \S+) not pulled/gm)) out.notPulled += bytesOf(m[1]);
+  }
+  return out;
 }
 
 /** The pool of the default profile's root disk (where the builder creates its volume). */
@@ -72,27 +88,23 @@ if (process.getuid?.() !== 0 || !have(['distrobuilder', '--version']) || !have([
   const dropVolume = () => spawnSync('incus', ['storage', 'volume', 'delete', `local:${pool()}`, volume], { stdio: 'ignore' });
   dropVolume();
   try {
-    const volumeOnly = process.env.BENCH_BUILDER_VOLUME_ONLY === '1';
-    const local = volumeOnly ? undefined : buildTs(['nginx:amd64', '--force']);
-    const noHost = { DISTROBUILDER: '/bin/false' };
-    const remote = buildTs(['nginx:amd64', '--force', '--builder', 'local'], { ...noHost, APPLIANCE_BUILDER_VOLUME: 'none' });
-    if (!/launching builder container/.test(remote.out)) throw new Error('the builder run did not use builder containers');
-    const cold = buildTs(['nginx:amd64', '--force', '--builder', 'local'], { ...noHost, APPLIANCE_BUILDER_VOLUME: volume });
-    const warm = buildTs(['nginx:amd64', '--force', '--builder', 'local'], { ...noHost, APPLIANCE_BUILDER_VOLUME: volume });
-    const row = (what: string, a: number, b: number) => console.log(`${what.padEnd(34)} ${a.toFixed(1).padStart(7)} s  ${b.toFixed(1).padStart(7)} s  ${(b / a).toFixed(2)}x`);
-    if (local) {
-      console.log(`${'nginx:amd64, --force'.padEnd(34)} ${'host'.padStart(9)}  ${'builder'.padStart(9)}  ratio`);
-      row('packages layer (build-dir)', nodeSeconds(local.out, 'nginx:amd64/packages'), nodeSeconds(remote.out, 'nginx:amd64/packages'));
-      row('image (pack-incus, xz)', nodeSeconds(local.out, 'nginx:amd64'), nodeSeconds(remote.out, 'nginx:amd64'));
-      // The builder run's whole command includes importing the builder image the first time.
-      row('whole command', local.s, remote.s);
+    const runs: Array<{ what: string; r: { s: number; out: string }; m: ReturnType<typeof moved>; load: string }> = [];
+    const run = (what: string, extra: NodeJS.ProcessEnv, builder: boolean) => {
+      const r = buildTs(['nginx:amd64', '--force', ...(builder ? ['--builder', 'local'] : [])], extra);
+      if (builder !== /launching builder container/.test(r.out)) throw new Error(`${what}: builder containers ${builder ? 'not ' : ''}used`);
+      runs.push({ what, r, m: builder ? moved() : { pushed: 0, pulled: 0, notPushed: 0, notPulled: 0 }, load: load() });
+    };
+    const onBuilder = { DISTROBUILDER: '/bin/false', APPLIANCE_BUILDER_VOLUME: volume };
+    run('local (this host)', {}, false);
+    run('builder, cold volume', onBuilder, true);
+    run('builder, warm volume', onBuilder, true);
+    const base = runs[0].r;
+    const mib = (n: number) => `${(n / 1024 ** 2).toFixed(1)} MiB`;
+    console.log(`\n| nginx:amd64 --force | packages layer | image | whole command | vs local | pushed | pulled | stayed put (not pushed / not pulled) | load after |`);
+    console.log('|---|---|---|---|---|---|---|---|---|');
+    for (const { what, r, m, load: l } of runs) {
+      console.log(`| ${what} | ${nodeSeconds(r.out, 'nginx:amd64/packages').toFixed(1)} s | ${nodeSeconds(r.out, 'nginx:amd64').toFixed(1)} s | ${r.s.toFixed(1)} s | ${(r.s / base.s).toFixed(2)}x | ${mib(m.pushed)} | ${mib(m.pulled)} | ${mib(m.notPushed)} / ${mib(m.notPulled)} | ${l} |`);
     }
-    console.log(`\n${'builder, tree cache volume'.padEnd(34)} ${'none'.padStart(9)}  ${'warm'.padStart(9)}  ratio   (first run, storing: see below)`);
-    row('packages layer (build-dir)', nodeSeconds(remote.out, 'nginx:amd64/packages'), nodeSeconds(warm.out, 'nginx:amd64/packages'));
-    row('image (pack-incus, xz)', nodeSeconds(remote.out, 'nginx:amd64'), nodeSeconds(warm.out, 'nginx:amd64'));
-    row('whole command', remote.s, warm.s);
-    console.log(`first run with the volume (stores the base and the packages tree): ${cold.s.toFixed(1)} s`);
-    for (const [what, r] of [['first', cold], ['warm', warm]] as const) console.log(`not pushed (${what}): ${notPushed(r.out).join('; ') || 'nothing'}`);
   } finally {
     dropVolume();
   }

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { execa } from 'execa';
-import { runDistrobuilder } from '../graph/distrobuilder.ts';
+import { runDistrobuilder, type NodeLog } from '../graph/distrobuilder.ts';
 import { TREE_LOST, type ExecJob, type Executor } from '../graph/executor.ts';
 import type { RemoteTree } from '../graph/record.ts';
 import { formatBytes } from '../format.ts';
@@ -186,13 +186,13 @@ export class IncusExecutor implements Executor {
       }
       if (!outputs.length) return r.signal.aborted ? 'interrupted' : undefined;
       stage('pulling the outputs');
-      const pulled = await this.pull(name, outputs, r.signal);
+      const pulled = await this.pull(name, outputs, r.signal, r.log);
       if (!pulled || r.signal.aborted) return pulled;
       // Once seen through a loaded https remote: the exec stream cut short ("Unexpected EOF"),
       // with the outputs intact in the container. The pull is idempotent: once more.
       r.log.note(`# ${pulled}; pulling again`);
       stage('pulling the outputs again');
-      return await this.pull(name, outputs, r.signal);
+      return await this.pull(name, outputs, r.signal, r.log);
     } finally {
       // Not under the run's signal: the container goes also when interrupted. Its own process
       // group, so a terminal's Ctrl-C does not cut the delete off.
@@ -333,22 +333,27 @@ export class IncusExecutor implements Executor {
     // Numeric owners and xattrs: a tree's owners and capabilities are part of the image.
     const script = `set -euo pipefail
 ${exec} mkdir -p ${dirs}
-tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${inputs.map((p) => q(rel(p))).join(' ')} | ${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -xf -`;
-    return this.shell(script, signal, 'pushing the inputs');
+tar -C / --numeric-owner --xattrs --xattrs-include='*' --totals -cf - ${inputs.map((p) => q(rel(p))).join(' ')} | ${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -xf -`;
+    return this.shell(script, signal, 'pushing the inputs', job.run.log);
   }
 
   /** Streams the output folders back to the same paths on this host. */
-  private async pull(name: string, outputs: string[], signal: AbortSignal): Promise<string | undefined> {
+  private async pull(name: string, outputs: string[], signal: AbortSignal, log: NodeLog): Promise<string | undefined> {
     const rel = outputs.map((p) => q(p.replace(/^\/+/, ''))).join(' ');
     const exec = [this.incus, ...this.args('exec', this.ref(name), '--')].map(q).join(' ');
     const script = `set -euo pipefail
-${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${rel} | tar -C / --numeric-owner --xattrs --xattrs-include='*' -xf -`;
-    return this.shell(script, signal, 'pulling the outputs');
+${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' --totals -cf - ${rel} | tar -C / --numeric-owner --xattrs --xattrs-include='*' -xf -`;
+    return this.shell(script, signal, 'pulling the outputs', log);
   }
 
-  private async shell(script: string, signal: AbortSignal, what: string): Promise<string | undefined> {
+  /** Runs a transfer script; why it failed, or undefined. `--totals` lines of its tar report the bytes moved. */
+  private async shell(script: string, signal: AbortSignal, what: string, log?: NodeLog): Promise<string | undefined> {
     const r = await execa('bash', ['-c', script], { reject: false, stdin: 'ignore', cancelSignal: signal });
-    if (r.exitCode === 0) return undefined;
+    if (r.exitCode === 0) {
+      const bytes = /Total bytes written: (\d+)/.exec(String(r.stderr))?.[1];
+      if (log && bytes) log.note(`# ${what}: ${formatBytes(Number(bytes))} moved (${bytes} bytes)`);
+      return undefined;
+    }
     if (signal.aborted) return 'interrupted';
     // tar's last line only says that it failed: keep the lines that say why (first three).
     const lines = String(r.stderr).trim().split('\n').filter((l) => l && !/Exiting with failure status/.test(l));
