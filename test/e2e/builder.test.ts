@@ -104,7 +104,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
 
   test('a second target on the same base: the base is neither pushed nor pulled, its own tree stays on the builder', async () => {
     const t0 = Date.now();
-    const r = await runBuildTs(['memcached:amd64', '--builder', 'local', '--plain', '--no-index'], { env: noHostDb });
+    const r = await runBuildTs(['memcached:amd64', '--builder', 'local', '--force', '--plain', '--no-index'], { env: noHostDb });
     assert.is(r.code, 0, r.all.slice(-3000));
     assert.not.match(r.stdout, /base\/debian-trixie:amd64: building/, 'the base was not built');
     assert.match(r.stdout, /memcached:amd64\/packages: tree cache volume: \S+ \S+ not pushed \([0-9a-f]+ verified\)/, 'the base came from the volume');
