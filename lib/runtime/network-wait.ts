@@ -40,6 +40,7 @@ export function parseUnitStarts(text: string): UnitStart[] {
   });
 }
 
+// Monotonic time in a container is the host's (no time namespace): only differences mean something.
 const sec = (us: number) => `${(us / 1e6).toFixed(2)} s`;
 
 /**
@@ -54,8 +55,8 @@ export function judgeNetworkWait(app: Pick<Appliance, 'waitForNetwork'>, waits: 
     const after = services.filter((s) => s.startedAt > 0 && ran.some((w) => w.activeAt > 0 && s.startedAt >= w.activeAt));
     return {
       name, pass: false,
-      output: `${ran.map((w) => `${w.id} ran (${w.state}, began at ${sec(w.startedAt)}${w.activeAt ? `, done at ${sec(w.activeAt)}` : ''})`).join('; ')}`
-        + `${after.length ? `; started after it: ${after.map((s) => `${s.id} at ${sec(s.startedAt)}`).join(', ')}` : ''}.`
+      output: `${ran.map((w) => `${w.id} ran (${w.state}${w.activeAt && w.startedAt ? `, for ${sec(w.activeAt - w.startedAt)}` : ''})`).join('; ')}`
+        + `${after.length ? `; started after it: ${after.map((s) => `${s.id} (${sec(s.startedAt - Math.max(...ran.map((w) => w.activeAt)))} after it ended)`).join(', ')}` : ''}.`
         + ' Every launch then waits for DHCP: mask the wait (the Debian base does unless waitForNetwork is set), or set waitForNetwork to say why a service needs the network to start.',
     };
   }
@@ -64,7 +65,7 @@ export function judgeNetworkWait(app: Pick<Appliance, 'waitForNetwork'>, waits: 
   if (!done) return { name, pass: false, output: `no *-wait-online unit became active (${waits.map((w) => `${w.id}: ${w.state}`).join(', ') || 'none loaded'})` };
   const early = services.filter((s) => s.startedAt < done);
   return early.length
-    ? { name, pass: false, output: `started before the wait ended at ${sec(done)}: ${early.map((s) => `${s.id} at ${sec(s.startedAt)}`).join(', ')} (is it ordered after network-online.target?)` }
+    ? { name, pass: false, output: `started before the wait ended: ${early.map((s) => `${s.id} (${sec(done - s.startedAt)} before)`).join(', ')} (is it ordered after network-online.target?)` }
     : { name, pass: true };
 }
 
