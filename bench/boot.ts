@@ -40,6 +40,7 @@ import { deleteInstance, execIn, incus, incusOk } from '../lib/incus/client.ts';
 import { testSettings, waitHealthy } from '../lib/runtime/appliance-test.ts';
 import { localImage, removeLocalImage, type LocalImage } from '../lib/runtime/boot.ts';
 import { unitName } from '../lib/runtime/network-wait.ts';
+import { defaultPool } from '../lib/incus/storage.ts';
 import type { Appliance } from '../lib/compile/model.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -100,14 +101,6 @@ async function once(app: Appliance, image: string, pool: string, chain?: string)
   }
 }
 
-/** The pool of the default profile's root disk. */
-async function defaultPool(): Promise<string> {
-  const profile = JSON.parse(await incusOk(['query', '/1.0/profiles/default'])) as { devices: Record<string, { type: string; path?: string; pool?: string }> };
-  const root = Object.values(profile.devices).find((d) => d.type === 'disk' && d.path === '/');
-  if (!root?.pool) throw new Error('the default profile has no root disk: cannot pick a pool (set BOOT_POOLS)');
-  return root.pool;
-}
-
 /** A pool's storage driver (`dir`, `btrfs`, ...). */
 async function driverOf(name: string): Promise<string> {
   return (JSON.parse(await incusOk(['query', `/1.0/storage-pools/${name}`])) as { driver: string }).driver;
@@ -120,7 +113,8 @@ async function driverOf(name: string): Promise<string> {
 async function pools(): Promise<{ name: string; driver: string }[]> {
   const names = (process.env.BOOT_POOLS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (!names.length) {
-    const first = await defaultPool();
+    const first = (await defaultPool())?.pool;
+    if (!first) throw new Error('the default profile has no root disk pool: cannot pick a pool (set BOOT_POOLS)');
     names.push(first);
     const btrfsOk = readFileSync('/proc/filesystems', 'utf8').includes('btrfs') && ['/usr/sbin/mkfs.btrfs', '/sbin/mkfs.btrfs', '/usr/bin/mkfs.btrfs'].some(existsSync);
     if ((await driverOf(first)) !== 'dir') {
