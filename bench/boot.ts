@@ -94,7 +94,8 @@ async function once(app: Appliance, image: string, pool: string, chain?: string)
     // Exit status is non-zero for "degraded": only the end of the boot matters here.
     await execIn(name, 'systemctl is-system-running --wait', 120_000);
     const r = await execIn(name, `systemd-analyze critical-chain --no-pager ${chain}`);
-    return { launch, chain: (r.stdout + r.stderr).trim() };
+    // Without systemd-analyze's two legend lines ("The time when unit became active...").
+    return { launch, chain: (r.stdout + r.stderr).split('\n').filter((l) => !/^The time /.test(l)).join('\n').trim() };
   } finally {
     await deleteInstance(name);
     live.delete(name);
