@@ -184,6 +184,9 @@ test('apply: configure gets valid values and the changed keys; secrets leave the
   }
 });
 
+// The text of `appliance status` on day two (what `build.ts status` prints too): each of its four
+// promises (secret masked, unknown key warned, rule named, exit 1) fails this test when broken
+// in lib/guest/appliance.sh (each was broken once and watched failing).
 test('apply fails closed: invalid value, configure failure; status names the setting and rule, masks secrets, reports unknown keys, exits 1', async () => {
   const g = guest({ app: 'pg', settings: PG, health: 'false' }, { password: 'Sup3r-secret', user: 'app', database: 'my db;x' }, { keys: ['user.pg.password', 'user.pg.user', 'user.pg.database', 'user.pg.max_connections', 'user.other.x'] });
   try {
