@@ -6,8 +6,10 @@
  * run removes that orphan (it carries our mark, its owner is gone) and builds nginx completely in
  * builder containers; no builder container is left; the image passes `test nginx`. The tree
  * cache volume (its own name here, deleted at the end): the run stores the base (pushed once)
- * and the packages tree, and the pack takes that tree from the volume instead of a push.
- * One full nginx build (packages layer and image on the shared base) keeps it to a few minutes.
+ * and leaves the packages tree there (not pulled), and the pack takes that tree from the volume.
+ * A second target on the same base (memcached) neither pushes nor pulls the base, and leaves its
+ * own tree there too; then a repack on this host pulls both trees from the volume (verified) and
+ * rebuilds neither. Builder objects take APPLIANCE_TEST_PREFIX.
  *
  * REQUIRED when CI=true; elsewhere it runs when APPLIANCE_REAL_BUILD=1 and Incus answers, and is
  * skipped with a message otherwise. It uses the project's own .cache/ and registry/.
