@@ -124,6 +124,10 @@ install -d -m 0755 /etc/mysql/mariadb.conf.d /etc/mysql/conf.d
         command: `mariadb --protocol=tcp -h 127.0.0.1 -u root -N -e 'SELECT 1' 2>&1 | grep -q 'Access denied'`,
       },
       {
+        name: 'the appliance state folder in the data directory is not a database (ignore-db-dirs)',
+        command: `[ -d /var/lib/mysql/.appliance ] && ! mariadb -N -B -e 'SHOW DATABASES' | grep -q appliance`,
+      },
+      {
         name: 'buffer_pool_size given at launch is applied',
         command: `mariadb -N -B -e 'SELECT @@innodb_buffer_pool_size' | grep -qx 67108864`,
       },
