@@ -86,8 +86,9 @@ chmod 0750 /etc/valkey /etc/valkey/appliance.d /var/lib/valkey
   },
   newerData: {
     name: 'a dump.rdb of RDB format 12 (Redis 7.4 and later)',
-    // Stopped first: valkey saves a snapshot of its own format when it stops.
-    change: `${cli} save | grep -qx OK && systemctl stop valkey-server && cp -p /var/lib/valkey/dump.rdb /var/lib/valkey/dump.rdb.kept && printf 'REDIS0012' | dd of=/var/lib/valkey/dump.rdb bs=9 count=1 conv=notrunc status=none`,
+    // Stopped first: valkey saves a snapshot of its own format when it stops (no password
+    // needed: the keptChanges changed it).
+    change: `systemctl stop valkey-server && [ -s /var/lib/valkey/dump.rdb ] && cp -p /var/lib/valkey/dump.rdb /var/lib/valkey/dump.rdb.kept && printf 'REDIS0012' | dd of=/var/lib/valkey/dump.rdb bs=9 count=1 conv=notrunc status=none`,
     refusal: "/var/lib/valkey/dump.rdb is RDB format 12; this image's valkey reads RDB formats up to 11",
     undo: 'mv /var/lib/valkey/dump.rdb.kept /var/lib/valkey/dump.rdb',
   },
