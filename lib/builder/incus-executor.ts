@@ -51,6 +51,8 @@ export interface IncusBuilder {
   members?: Member[];
   /** Builder images per architecture on the remote (a cluster with members of several); `image` otherwise. */
   images?: Partial<Record<Arch, string>>;
+  /** Configured `--target` (member or `@group`) per architecture, `all` for every one (lib/builder/placement.ts). */
+  targets?: Partial<Record<Arch | 'all', string>>;
 }
 
 /** The owner of a mark: host name, pid and the process start time (pids are reused). */
@@ -109,7 +111,7 @@ export class IncusExecutor implements Executor {
   constructor(private readonly b: IncusBuilder) {
     this.name = `builder ${b.remote}${b.project ? ` (project ${b.project})` : ''}`;
     this.incus = b.incus ?? 'incus';
-    this.placer = new Placer(b.members ?? [], b.images ?? {});
+    this.placer = new Placer(b.members ?? [], b.images ?? {}, b.targets ?? {});
     this.treeHome = b.volume ? treeHome(b.remote, b.project, b.volume) : undefined;
   }
 
@@ -135,7 +137,8 @@ export class IncusExecutor implements Executor {
     const name = instanceName(r.target);
     const stage = (s: string) => r.emit({ type: 'stage', target: r.target, stage: `${r.stagePrefix ?? ''}${s}` });
     const at = this.placer.place(job.arch, this.b.image);
-    r.log.note(`# builder: ${this.name}, container ${name}${at.target ? ` on member ${at.target}` : ''} (image ${at.image})`);
+    const where = at.target ? (at.target.startsWith('@') ? ` in cluster group ${at.target.slice(1)}` : ` on member ${at.target}`) : '';
+    r.log.note(`# builder: ${this.name}, container ${name}${where} (image ${at.image})`);
     if (at.emulated) {
       r.log.note(`# builder: ${at.emulated}`);
       stage(at.emulated);
