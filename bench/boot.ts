@@ -1,10 +1,12 @@
 /**
  * Boot to healthy (`npm run bench -- boot`; root, Incus, built images): for each appliance built
  * for the host architecture in `.cache/out/`, the median over BENCH_BOOT_RUNS (default 5) launches
- * of the time from `incus init` to the first passing health check, on each storage pool measured
- * in the same run, alternating the pools so that load from other processes hits them alike. The
- * ratio is the last pool's median over the first's (by default: a throw-away loop-backed btrfs
- * pool over the default profile's pool, usually `dir`).
+ * of the time from `incus init` to the first passing health check, on the default profile's
+ * pool, and for some appliances (BOOT_CONTRAST_APPS) also on a throw-away pool of the other kind
+ * for contrast, alternating the pools so that load from other processes hits them alike: a
+ * loop-backed btrfs pool when the default is `dir`, a `dir` pool when it is btrfs/zfs/lvm (what
+ * `lib/host/setup.sh` makes by default since it prefers btrfs). The ratio is the contrast pool's
+ * median over the default's. Each row states the load average when its runs began.
  *
  * A launch is timed as `incus init` (the image unpacked into a new container on a `dir` pool; a
  * snapshot clone of the pool's image volume on btrfs/zfs/lvm) plus `incus start` to the first
@@ -12,15 +14,19 @@
  * is counted). The first launch of an image on a pool is reported apart: on btrfs/zfs/lvm it also
  * creates the pool's image volume, once per image.
  *
- * Then, once per appliance, `systemd-analyze critical-chain` of its first service in a booted
+ * Then, once per appliance, `systemd-analyze critical-chain` of its main service (the last one listed) in a booted
  * container (what the start waited for). The output is Markdown, ready to paste into
  * docs/benchmarks.md, with the load average at the start and end.
  *
  * Environment:
  * - BOOT_APPS=nginx,redis: only these appliances (default: every one built here).
  * - BOOT_POOLS=default,fast: existing pools to measure, in that order (default: the default
- *   profile's pool, then a temporary btrfs pool `<prefix>btrfs` of 8 GiB, created and deleted
- *   here, when the kernel has btrfs and mkfs.btrfs is installed).
+ *   profile's pool, then a temporary pool created and deleted here: `<prefix>btrfs` of 8 GiB
+ *   when the default is `dir` and the kernel has btrfs and mkfs.btrfs is installed,
+ *   `<prefix>dir` when the default is not `dir`).
+ * - BOOT_CONTRAST_APPS=nginx,redis (the default): the appliances also measured on the pools
+ *   after the first; `all` for every one (a `dir` launch unpacks the whole image: ~5 s here);
+ *   empty: the default pool only, no temporary pool.
  * - BENCH_BOOT_RUNS=5, BENCH_PREFIX=boot-bench- (names of every container, image alias and pool
  *   created here; all deleted at the end; an image already stored is used and kept).
  */
@@ -34,6 +40,8 @@ import { projectPaths, outDir } from '../lib/graph/paths.ts';
 import { deleteInstance, execIn, incus, incusOk } from '../lib/incus/client.ts';
 import { testSettings, waitHealthy } from '../lib/runtime/appliance-test.ts';
 import { localImage, removeLocalImage, type LocalImage } from '../lib/runtime/boot.ts';
+import { unitName } from '../lib/runtime/network-wait.ts';
+import { defaultPool } from '../lib/incus/storage.ts';
 import type { Appliance } from '../lib/compile/model.ts';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -50,8 +58,11 @@ let tempPool: string | undefined;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const load = () => loadavg().map((x) => x.toFixed(1)).join(' ');
 const progress = (line: string) => process.stderr.write(`${line}\n`);
-/** A systemd unit name: `nginx` means `nginx.service`. */
-const unit = (s: string) => (s.includes('.') ? s : `${s}.service`);
+/**
+ * The unit whose critical chain is printed: the appliance's last service, the one doing the work
+ * where there are several (postgres: `postgresql@17-main`, the cluster; `postgresql` is a no-op).
+ */
+const mainUnit = (app: Appliance) => unitName(app.services?.at(-1) ?? 'multi-user.target');
 
 /** One launch's seconds: `incus init` (the container created from the image), then start to healthy. */
 interface Launch { init: number; boot: number }
@@ -84,28 +95,37 @@ async function once(app: Appliance, image: string, pool: string, chain?: string)
     // Exit status is non-zero for "degraded": only the end of the boot matters here.
     await execIn(name, 'systemctl is-system-running --wait', 120_000);
     const r = await execIn(name, `systemd-analyze critical-chain --no-pager ${chain}`);
-    return { launch, chain: (r.stdout + r.stderr).trim() };
+    // Without systemd-analyze's two legend lines ("The time when unit became active...").
+    return { launch, chain: (r.stdout + r.stderr).split('\n').filter((l) => !/^The time /.test(l)).join('\n').trim() };
   } finally {
     await deleteInstance(name);
     live.delete(name);
   }
 }
 
-/** The pool of the default profile's root disk. */
-async function defaultPool(): Promise<string> {
-  const profile = JSON.parse(await incusOk(['query', '/1.0/profiles/default'])) as { devices: Record<string, { type: string; path?: string; pool?: string }> };
-  const root = Object.values(profile.devices).find((d) => d.type === 'disk' && d.path === '/');
-  if (!root?.pool) throw new Error('the default profile has no root disk: cannot pick a pool (set BOOT_POOLS)');
-  return root.pool;
+/** A pool's storage driver (`dir`, `btrfs`, ...). */
+async function driverOf(name: string): Promise<string> {
+  return (JSON.parse(await incusOk(['query', `/1.0/storage-pools/${name}`])) as { driver: string }).driver;
 }
 
-/** The pools to measure, with their drivers; creates the temporary btrfs pool when it can. */
+/**
+ * The pools to measure, with their drivers: BOOT_POOLS, else the default profile's pool and a
+ * temporary one of the other kind (copy-on-write against `dir`), when it can be made here.
+ */
 async function pools(): Promise<{ name: string; driver: string }[]> {
   const names = (process.env.BOOT_POOLS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   if (!names.length) {
-    names.push(await defaultPool());
+    const first = (await defaultPool())?.pool;
+    if (!first) throw new Error('the default profile has no root disk pool: cannot pick a pool (set BOOT_POOLS)');
+    names.push(first);
     const btrfsOk = readFileSync('/proc/filesystems', 'utf8').includes('btrfs') && ['/usr/sbin/mkfs.btrfs', '/sbin/mkfs.btrfs', '/usr/bin/mkfs.btrfs'].some(existsSync);
-    if (btrfsOk) {
+    if (!process.env.BOOT_CONTRAST_APPS?.trim() && process.env.BOOT_CONTRAST_APPS !== undefined) {
+      progress('BOOT_CONTRAST_APPS is empty: measuring the default pool only');
+    } else if ((await driverOf(first)) !== 'dir') {
+      tempPool = `${PREFIX}dir`;
+      await incusOk(['storage', 'create', tempPool, 'dir'], { timeoutMs: 120_000 });
+      names.push(tempPool);
+    } else if (btrfsOk) {
       tempPool = `${PREFIX}btrfs`;
       await incusOk(['storage', 'create', tempPool, 'btrfs', 'size=8GiB'], { timeoutMs: 120_000 });
       names.push(tempPool);
@@ -114,11 +134,14 @@ async function pools(): Promise<{ name: string; driver: string }[]> {
     }
   }
   const out: { name: string; driver: string }[] = [];
-  for (const name of names) {
-    const p = JSON.parse(await incusOk(['query', `/1.0/storage-pools/${name}`])) as { driver: string };
-    out.push({ name, driver: p.driver });
-  }
+  for (const name of names) out.push({ name, driver: await driverOf(name) });
   return out;
+}
+
+/** BOOT_CONTRAST_APPS: which appliances are measured on the pools after the first. */
+function contrasted(app: Appliance): boolean {
+  const list = (process.env.BOOT_CONTRAST_APPS ?? 'nginx,redis').split(',').map((s) => s.trim()).filter(Boolean);
+  return list.includes('all') || list.includes(app.name);
 }
 
 async function cleanup(): Promise<void> {
@@ -151,10 +174,10 @@ try {
   const startLoad = load();
   const out: string[] = [];
   const chains: string[] = [];
-  out.push(`Launch to first passing health check, ${arch}, median of ${RUNS} per pool (total = \`incus init\` + start to healthy; the first launch on a pool apart); load average at start ${startLoad}.`);
+  out.push(`Launch to first passing health check, ${arch}, median of ${RUNS} per pool (total = \`incus init\` + start to healthy; the first launch on a pool apart); pools: ${ps.map((p) => `${p.name} (${p.driver})`).join(', ')}${ps.length > 1 ? `, the later ones for ${(process.env.BOOT_CONTRAST_APPS ?? 'nginx,redis')} only` : ''}; load average (1, 5, 15 min) at start ${startLoad}, and per row when its runs began.`);
   if (missing.length) out.push(`Not built here (skipped): ${missing.join(', ')} (\`npx tsx build.ts build <name>:${arch}\`).`);
   out.push('');
-  const head = ['appliance', 'image (rootfs)', ...ps.map((p) => `pool ${p.name} (${p.driver})`)];
+  const head = ['appliance', 'image (rootfs)', 'load at start', ...ps.map((p) => `pool ${p.name} (${p.driver})`)];
   if (ps.length > 1) head.push(`${ps.at(-1)!.name} / ${ps[0].name}`);
   head.push(...ps.map((p) => `first launch, ${p.name}`));
   out.push(`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`);
@@ -179,24 +202,27 @@ try {
     images.push(image);
     used.add(image.fingerprint);
     try {
-      const first: Launch[] = [];
+      const rowLoad = load();
+      // The default pool always; the others for the contrasted appliances only.
+      const mine = ps.map((_, j) => j).filter((j) => j === 0 || contrasted(app));
+      const first: (Launch | undefined)[] = ps.map(() => undefined);
       const runs: Launch[][] = ps.map(() => []);
-      for (const p of ps) first.push((await once(app, image.ref, p.name)).launch);
+      for (const j of mine) first[j] = (await once(app, image.ref, ps[j].name)).launch;
       let chain = '';
       for (let i = 0; i < RUNS; i++) {
-        const order = ps.map((_, j) => j);
+        const order = [...mine];
         if (i % 2 === 1) order.reverse();
         for (const j of order) {
           const last = i === RUNS - 1 && j === 0;
-          const r = await once(app, image.ref, ps[j].name, last ? (unit(app.services?.[0] ?? 'multi-user.target')) : undefined);
+          const r = await once(app, image.ref, ps[j].name, last ? mainUnit(app) : undefined);
           runs[j].push(r.launch);
           if (r.chain) chain = r.chain;
           progress(`${app.name} ${ps[j].name} run ${i + 1}: ${total(r.launch).toFixed(2)} s (init ${r.launch.init.toFixed(2)} + ${r.launch.boot.toFixed(2)})`);
         }
       }
-      const row = [app.name + (app.waitForNetwork ? ' (waits for the network)' : ''), imageInfo(join(dir, 'rootfs.squashfs')), ...runs.map(cell)];
-      if (ps.length > 1) row.push(`${(median(runs.at(-1)!.map(total)) / median(runs[0].map(total))).toFixed(2)}x`);
-      row.push(...first.map((l) => `${total(l).toFixed(2)} s`));
+      const row = [app.name + (app.waitForNetwork ? ' (waits for the network)' : ''), imageInfo(join(dir, 'rootfs.squashfs')), rowLoad, ...runs.map((r) => (r.length ? cell(r) : '-'))];
+      if (ps.length > 1) row.push(runs.at(-1)!.length ? `${(median(runs.at(-1)!.map(total)) / median(runs[0].map(total))).toFixed(2)}x` : '-');
+      row.push(...first.map((l) => (l ? `${total(l).toFixed(2)} s` : '-')));
       process.stdout.write(`| ${row.join(' | ')} |\n`);
       chains.push(`${app.name}:\n${chain}`);
     } finally {

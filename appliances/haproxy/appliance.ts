@@ -38,9 +38,8 @@ function haproxy(base: Base) {
     // procps: /bin/kill, which the packaged unit's ExecReload runs (minbase has none).
     packages: ['haproxy', 'procps'],
     services: ['haproxy'],
-    // Backends given by host name are resolved once, when haproxy starts (no resolvers section):
-    // started before DHCP, a named server would stay unresolved and down for good.
-    waitForNetwork: true,
+    // Started before DHCP, a named server would stay unresolved and down for good.
+    waitForNetwork: 'backends given by host name are resolved once, when haproxy starts (no resolvers section)',
     files: [
       { source: 'haproxy.cfg', path: '/etc/haproxy/haproxy.cfg' },
       { source: 'default', path: '/etc/default/haproxy' },

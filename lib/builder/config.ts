@@ -4,12 +4,17 @@
  * ```json
  * { "builder": { "remote": "local", "jobs": 2, "project": "builds", "image": "ci:appliance-builder", "distrobuilder": "3.2" } }
  * ```
- * Only `remote` is required; `local` is this host's Incus daemon.
+ * Only `remote` is required; `local` is this host's Incus daemon. On a cluster, `image` and
+ * `target` may be given per architecture:
+ * ```json
+ * { "builder": { "remote": "ci", "image": { "arm64": "ci:appliance-builder-arm64" }, "target": { "arm64": "@arm", "amd64": "@x86" } } }
+ * ```
  * @module
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../diagnostics.ts';
+import { ARCHES, type Arch } from '../arch.ts';
 
 /** The project config file, at the project root. */
 export const CONFIG_FILE = 'build.config.json';
@@ -27,6 +32,17 @@ export interface BuilderConfig {
    * `builder` appliance, built here if missing and imported into the remote
    */
   image?: string;
+  /**
+   * Builder images by architecture (`"image": { "arm64": "ci:appliance-builder-arm64" }`), e.g. a
+   * published arm64 builder on a cluster with arm64 members: used instead of building one here.
+   */
+  images?: Partial<Record<Arch, string>>;
+  /**
+   * Where on a cluster the containers go (`incus launch --target`): a member or a cluster group
+   * (`@group`), for every architecture (`"target": "@builders"`) or per architecture
+   * (`"target": { "arm64": "@arm" }`). @default a member of the node's architecture, in turn
+   */
+  targets?: Partial<Record<Arch | 'all', string>>;
   /** distrobuilder version in `image` (part of every key). @default the builder appliance's version */
   distrobuilder?: string;
   /**
@@ -43,7 +59,29 @@ export interface BuilderConfig {
 export const DEFAULT_VOLUME = 'appliance-registry-trees';
 
 const REMOTE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-const FIELDS = new Set(['remote', 'project', 'jobs', 'image', 'distrobuilder', 'volume']);
+const FIELDS = new Set(['remote', 'project', 'jobs', 'image', 'distrobuilder', 'volume', 'target']);
+/** A cluster member name, or `@` and a cluster group name. */
+const TARGET_RE = /^@?[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/**
+ * A field that is a string for every architecture, or an object by architecture; `all` holds the
+ * string form. Each value must pass `ok`; the message names the field (and architecture) at fault.
+ */
+function perArch(v: unknown, field: string, ok: (s: string) => boolean, what: string): Partial<Record<Arch | 'all', string>> | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v === 'string') {
+    if (!ok(v)) throw new UserError(`${field}: expected ${what}, got ${JSON.stringify(v)}`);
+    return { all: v };
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new UserError(`${field}: expected ${what}, or an object by architecture (${ARCHES.join(', ')})`);
+  const out: Partial<Record<Arch, string>> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (!(ARCHES as readonly string[]).includes(k)) throw new UserError(`${field}.${k}: unknown architecture (known: ${ARCHES.join(', ')})`);
+    if (typeof x !== 'string' || !ok(x)) throw new UserError(`${field}.${k}: expected ${what}, got ${JSON.stringify(x)}`);
+    out[k as Arch] = x;
+  }
+  return out;
+}
 
 /** Reads the `builder` section of `<root>/build.config.json`; undefined when there is none. */
 export function readConfigFile(root: string): BuilderConfig | undefined {
@@ -85,7 +123,14 @@ function checked(b: Record<string, unknown>, where: string): BuilderConfig {
   if (project !== undefined && !REMOTE_RE.test(project)) throw new UserError(`${where}.project: "${project}" is not an Incus project name`);
   const volume = b.volume;
   if (volume !== undefined && volume !== false && (typeof volume !== 'string' || !REMOTE_RE.test(volume))) throw new UserError(`${where}.volume: expected an Incus volume name, or false for none`);
-  return { remote, project, jobs: jobs as number | undefined, image: str('image'), distrobuilder: str('distrobuilder'), ...(volume !== undefined ? { volume: volume as string | false } : {}), origin: CONFIG_FILE };
+  const image = perArch(b.image, `${where}.image`, (x) => x.length > 0, 'a builder image (REMOTE:ALIAS or a fingerprint)');
+  const { all: oneImage, ...images } = image ?? {};
+  const targets = perArch(b.target, `${where}.target`, (x) => TARGET_RE.test(x), 'a cluster member or @group');
+  return {
+    remote, project, jobs: jobs as number | undefined, image: oneImage, distrobuilder: str('distrobuilder'),
+    ...(Object.keys(images).length ? { images } : {}), ...(targets ? { targets } : {}),
+    ...(volume !== undefined ? { volume: volume as string | false } : {}), origin: CONFIG_FILE,
+  };
 }
 
 /**

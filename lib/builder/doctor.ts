@@ -41,7 +41,10 @@ export async function checkBuilder(root: string, option: string | undefined): Pr
   const out: BuilderCheck[] = [{ what: `${name}: reachable`, status: `yes (from ${config.origin})` }];
   const members = info.members.length ? `; cluster members: ${info.members.map((m) => `${m.name} ${m.architecture}`).join(', ')}` : '';
   out.push({ what: `${name}: architecture`, status: `${info.architecture}${members}`, ...(info.arch ? {} : { fix: 'the registry builds amd64 and arm64 only' }) });
-  out.push(await imageCheck(root, name, config.remote, config.image, pj, info.arch));
+  out.push(await imageCheck(root, name, config.remote, config.images?.[info.arch!] ?? config.image, pj, info.arch));
+  for (const [a, image] of Object.entries(config.images ?? {})) if (a !== info.arch) out.push(await imageCheck(root, `${name} (${a})`, config.remote, image, pj, a));
+  const targets = Object.entries(config.targets ?? {}).map(([a, t]) => `${a === 'all' ? 'every architecture' : a} -> ${t}`);
+  if (targets.length) out.push({ what: `${name}: placement`, status: targets.join(', '), ...(info.members.length ? {} : { fix: 'builder.target needs a cluster remote' }) });
   const profile = await query<{ devices?: Record<string, { type?: string; path?: string; pool?: string }> }>([...pj, 'query', `${config.remote}:/1.0/profiles/default`]);
   const pool = Object.values(profile?.devices ?? {}).find((d) => d.type === 'disk' && d.path === '/')?.pool;
   const res = pool ? await query<{ space?: { total: number; used: number } }>([...pj, 'query', `${config.remote}:/1.0/storage-pools/${pool}/resources`]) : undefined;

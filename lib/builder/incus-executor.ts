@@ -15,16 +15,23 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { execa } from 'execa';
 import { runDistrobuilder } from '../graph/distrobuilder.ts';
-import type { ExecJob, Executor } from '../graph/executor.ts';
+import { TREE_LOST, type ExecJob, type Executor } from '../graph/executor.ts';
+import type { RemoteTree } from '../graph/record.ts';
 import { formatBytes } from '../format.ts';
 import type { Arch } from '../arch.ts';
 import { Placer, type Member } from './placement.ts';
-import { checkScript, DEVICE, ensureVolume, execScript, materializeScript, MOUNT, parseCheck, q, storeScript, type TreeInput, type TreeVolume } from './volume.ts';
+import { testPrefix } from '../runtime/appliance-test.ts';
+import { checkScript, DEVICE, ensureVolume, execScript, materializeScript, MOUNT, parseCheck, parseKept, q, storeScript, type TreeInput, type TreeVolume } from './volume.ts';
 
 /** The config key marking our builder containers, with their owner process. */
 export const MARK_KEY = 'user.appliance-registry.builder';
-/** Builder container names start with this. */
+/** Builder container names start with this, after `APPLIANCE_TEST_PREFIX` (see {@link builderPrefix}). */
 export const INSTANCE_PREFIX = 'bld-';
+
+/** The start of this user's builder container names: `APPLIANCE_TEST_PREFIX` (several users of one Incus host each see their own), then `bld-`. */
+export function builderPrefix(): string {
+  return `${testPrefix()}${INSTANCE_PREFIX}`;
+}
 
 /** How to reach the builder. */
 export interface IncusBuilder {
@@ -44,6 +51,8 @@ export interface IncusBuilder {
   members?: Member[];
   /** Builder images per architecture on the remote (a cluster with members of several); `image` otherwise. */
   images?: Partial<Record<Arch, string>>;
+  /** Configured `--target` (member or `@group`) per architecture, `all` for every one (lib/builder/placement.ts). */
+  targets?: Partial<Record<Arch | 'all', string>>;
 }
 
 /** The owner of a mark: host name, pid and the process start time (pids are reused). */
@@ -80,13 +89,19 @@ export function ownerGone(mark: string): boolean {
 /** A container name for a node: prefix, the node's name made valid, random suffix. */
 export function instanceName(target: string): string {
   const slug = target.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40);
-  return `${INSTANCE_PREFIX}${slug}-${randomBytes(3).toString('hex')}`;
+  return `${builderPrefix()}${slug}-${randomBytes(3).toString('hex')}`;
+}
+
+/** The tree home of a builder's volume (see {@link Executor.treeHome}). */
+export function treeHome(remote: string, project: string | undefined, volume: string): string {
+  return `${remote}/${project ?? ''}/${volume}`;
 }
 
 /** Runs nodes in containers of an Incus remote. */
 export class IncusExecutor implements Executor {
   readonly name: string;
   readonly local = false;
+  readonly treeHome?: string;
   private readonly incus: string;
   private readonly mark = ownMark();
   /** The tree cache volume, looked up (and created) once per run. */
@@ -96,7 +111,8 @@ export class IncusExecutor implements Executor {
   constructor(private readonly b: IncusBuilder) {
     this.name = `builder ${b.remote}${b.project ? ` (project ${b.project})` : ''}`;
     this.incus = b.incus ?? 'incus';
-    this.placer = new Placer(b.members ?? [], b.images ?? {});
+    this.placer = new Placer(b.members ?? [], b.images ?? {}, b.targets ?? {});
+    this.treeHome = b.volume ? treeHome(b.remote, b.project, b.volume) : undefined;
   }
 
   /** `incus` arguments with the project, when one is set. */
@@ -121,7 +137,8 @@ export class IncusExecutor implements Executor {
     const name = instanceName(r.target);
     const stage = (s: string) => r.emit({ type: 'stage', target: r.target, stage: `${r.stagePrefix ?? ''}${s}` });
     const at = this.placer.place(job.arch, this.b.image);
-    r.log.note(`# builder: ${this.name}, container ${name}${at.target ? ` on member ${at.target}` : ''} (image ${at.image})`);
+    const where = at.target ? (at.target.startsWith('@') ? ` in cluster group ${at.target.slice(1)}` : ` on member ${at.target}`) : '';
+    r.log.note(`# builder: ${this.name}, container ${name}${where} (image ${at.image})`);
     if (at.emulated) {
       r.log.note(`# builder: ${at.emulated}`);
       stage(at.emulated);
@@ -132,6 +149,9 @@ export class IncusExecutor implements Executor {
         '-c', 'security.privileged=true', '-c', 'security.nesting=true', '-c', `${MARK_KEY}=${this.mark}`], r.signal);
       if (launched) return launched;
       const vol = await this.attachVolume(name, job, r.signal);
+      // A tree recorded as left in the volume has no copy here to push instead.
+      const onlyThere = job.trees?.find((t) => t.sha256);
+      if (!vol && onlyThere) return `${TREE_LOST} ${onlyThere.key}: the tree cache volume is not usable`;
       // Always, offline packs included: the container's boot (systemd-tmpfiles-setup, which
       // empties /tmp) must be over before the inputs land, or it deletes them under tar.
       stage('waiting for the builder to boot');
@@ -142,22 +162,37 @@ export class IncusExecutor implements Executor {
         const net = await this.waitNetwork(name, r.signal);
         if (net) return net;
       }
-      const { push, pushedTrees } = vol ? await this.fromVolume(name, job, stage) : { push: job.inputs, pushedTrees: [] };
+      const from = vol ? await this.fromVolume(name, job, stage) : { push: job.inputs, pushedTrees: [] };
+      if ('lost' in from) return from.lost;
+      const { push, pushedTrees } = from;
       if (r.signal.aborted) return 'interrupted';
       stage('pushing the inputs');
       const pushed = await this.push(name, job, push, r.signal);
       if (pushed) return pushed;
+      if (vol) await this.toVolume(name, job, { pushed: pushedTrees }, stage);
       const failed = await runDistrobuilder({ ...r, exe: 'distrobuilder', wrap: [this.incus, ...this.args('exec', this.ref(name), '--cwd', r.tmp, '--')] });
       if (failed) return failed;
-      if (vol) await this.toVolume(name, job, pushedTrees, stage);
+      let outputs = job.outputs;
+      if (vol) {
+        const kept = await this.toVolume(name, job, { own: true }, stage);
+        if (kept && job.keep?.leave && !r.signal.aborted) {
+          // Left in the volume, verified: a later node here reads it there, this host pulls it only when it needs it.
+          job.kept = { ...kept, image: at.image };
+          outputs = outputs.filter((o) => o !== job.keep!.dir);
+          const line = `tree left on the builder (${formatBytes(kept.bytes)} not pulled, sha256 ${kept.sha256.slice(0, 12)})`;
+          r.log.note(`# ${line}`);
+          stage(line);
+        }
+      }
+      if (!outputs.length) return r.signal.aborted ? 'interrupted' : undefined;
       stage('pulling the outputs');
-      const pulled = await this.pull(name, job, r.signal);
+      const pulled = await this.pull(name, outputs, r.signal);
       if (!pulled || r.signal.aborted) return pulled;
       // Once seen through a loaded https remote: the exec stream cut short ("Unexpected EOF"),
       // with the outputs intact in the container. The pull is idempotent: once more.
       r.log.note(`# ${pulled}; pulling again`);
       stage('pulling the outputs again');
-      return await this.pull(name, job, r.signal);
+      return await this.pull(name, outputs, r.signal);
     } finally {
       // Not under the run's signal: the container goes also when interrupted. Its own process
       // group, so a terminal's Ctrl-C does not cut the delete off.
@@ -202,23 +237,28 @@ export class IncusExecutor implements Executor {
    * Puts the job's input trees that the volume holds (verified by their recorded sha256) where
    * the run reads them; returns the inputs still to push and the trees pushed (to store after).
    */
-  private async fromVolume(name: string, job: ExecJob, stage: (s: string) => void): Promise<{ push: string[]; pushedTrees: TreeInput[] }> {
+  private async fromVolume(name: string, job: ExecJob, stage: (s: string) => void): Promise<{ push: string[]; pushedTrees: TreeInput[] } | { lost: string }> {
     const trees = job.trees ?? [];
     if (!trees.length) return { push: job.inputs, pushedTrees: [] };
     const log = job.run.log;
     stage('looking up the tree cache volume');
     const exec = this.args('exec', this.ref(name));
     const checked = await execScript(exec, this.incus, checkScript(trees), job.run.signal);
+    const onlyThere = trees.find((t) => t.sha256);
     if (!checked.ok) {
+      if (onlyThere) return { lost: `${TREE_LOST} ${onlyThere.key}: the tree cache volume lookup failed (${checked.why})` };
       log.note(`# tree cache volume: lookup failed (${checked.why}); pushing every input`);
       return { push: job.inputs, pushedTrees: [] };
     }
     const { hits, misses } = parseCheck(checked.out);
+    const lost = trees.find((t) => t.sha256 && !hits.has(t.key));
+    if (lost) return { lost: `${TREE_LOST} ${lost.key}: ${misses.get(lost.key) ?? 'not in the tree cache volume'}` };
     for (const [key, why] of misses) log.note(`# tree cache volume: ${key}: ${why}; pushed`);
     const found = trees.filter((t) => hits.has(t.key));
     if (found.length) {
       const placed = await execScript(exec, this.incus, materializeScript(found), job.run.signal);
       if (!placed.ok) {
+        if (onlyThere) return { lost: `${TREE_LOST} ${onlyThere.key}: unpacking it from the tree cache volume failed (${placed.why})` };
         log.note(`# tree cache volume: unpacking failed (${placed.why}); pushing every input`);
         return { push: job.inputs, pushedTrees: [] };
       }
@@ -231,14 +271,29 @@ export class IncusExecutor implements Executor {
     return { push: job.inputs.filter((p) => !skip.has(p)), pushedTrees: trees.filter((t) => !hits.has(t.key)) };
   }
 
-  /** Stores the trees pushed in and the tree the run made into the volume; a failure is only logged (the build is fine). */
-  private async toVolume(name: string, job: ExecJob, pushed: TreeInput[], stage: (s: string) => void): Promise<void> {
-    const items = pushed.map((t) => ({ key: t.key, from: t.path, form: t.form }));
-    if (job.keep) items.push({ key: job.keep.key, from: `${job.keep.dir}/rootfs`, form: 'tree' });
-    if (!items.length) return;
+  /**
+   * Stores trees into the volume: the trees pushed in (`pushed`, right after the push, so a run
+   * that fails or is killed later has stored them all the same), or the tree the run made (`own`).
+   * A failure is only logged (the build is fine, its tree is pulled). Returns where the run's own
+   * tree now is.
+   */
+  private async toVolume(name: string, job: ExecJob, what: { pushed: TreeInput[] } | { own: true }, stage: (s: string) => void): Promise<Omit<RemoteTree, 'image'> | undefined> {
+    const items: Array<{ key: string; from: string; form: 'tar' | 'tree'; own?: boolean }> = 'pushed' in what
+      ? what.pushed.map((t) => ({ key: t.key, from: t.path, form: t.form }))
+      : job.keep ? [{ key: job.keep.key, from: `${job.keep.dir}/rootfs`, form: 'tree', own: true }] : [];
+    if (!items.length) return undefined;
     stage('storing trees in the tree cache volume');
     const r = await execScript(this.args('exec', this.ref(name)), this.incus, storeScript(name, items), job.run.signal);
-    job.run.log.note(r.ok ? `# tree cache volume: ${r.out.trim().split('\n').filter(Boolean).join(', ') || 'already held'}` : `# WARNING: tree cache volume: storing failed (${r.why}); the build is not affected`);
+    if (!r.ok) {
+      job.run.log.note(`# WARNING: tree cache volume: storing failed (${r.why}); the build is not affected`);
+      return undefined;
+    }
+    const stored = r.out.split('\n').filter((l) => l.startsWith('STORED '));
+    job.run.log.note(`# tree cache volume: ${stored.join(', ') || 'already held'}`);
+    const kept = job.keep && parseKept(r.out).get(job.keep.key);
+    const vol = await this.vol;
+    if (!kept || !vol || typeof vol === 'string') return undefined;
+    return { home: this.treeHome!, remote: this.b.remote, ...(this.b.project ? { project: this.b.project } : {}), pool: vol.pool, volume: vol.name, ...kept };
   }
 
   /** Waits until the container's systemd finished booting (running or degraded); why not, or undefined. */
@@ -283,8 +338,8 @@ tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${inputs.map((p) =>
   }
 
   /** Streams the output folders back to the same paths on this host. */
-  private async pull(name: string, job: ExecJob, signal: AbortSignal): Promise<string | undefined> {
-    const rel = job.outputs.map((p) => q(p.replace(/^\/+/, ''))).join(' ');
+  private async pull(name: string, outputs: string[], signal: AbortSignal): Promise<string | undefined> {
+    const rel = outputs.map((p) => q(p.replace(/^\/+/, ''))).join(' ');
     const exec = [this.incus, ...this.args('exec', this.ref(name), '--')].map(q).join(' ');
     const script = `set -euo pipefail
 ${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${rel} | tar -C / --numeric-owner --xattrs --xattrs-include='*' -xf -`;
@@ -313,7 +368,7 @@ ${exec} tar -C / --numeric-owner --xattrs --xattrs-include='*' -cf - ${rel} | ta
     const out: string[] = [];
     for (const i of list) {
       const mark = i.config?.[MARK_KEY];
-      if (!mark || !i.name.startsWith(INSTANCE_PREFIX) || !ownerGone(mark)) continue;
+      if (!mark || !i.name.startsWith(builderPrefix()) || !ownerGone(mark)) continue;
       const failed = await this.call(['delete', '--force', this.ref(i.name)], undefined, 120_000);
       out.push(failed ? `builder container ${i.name} on ${this.b.remote} left by a killed build: ${failed}` : `removed builder container ${i.name} on ${this.b.remote} (left by a killed build, pid ${parseMark(mark)!.pid})`);
     }

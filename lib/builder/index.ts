@@ -90,16 +90,20 @@ export async function prepareBuilder(o: PrepareOptions): Promise<PreparedBuilder
   // The key names the distrobuilder version, not where it runs: a builder's 3.2 builds what
   // this host's 3.2 builds, so switching builders rebuilds nothing.
   const toolchain: Toolchain = { exe: `distrobuilder on builder ${config.remote}`, path: 'distrobuilder', version };
-  const image = config.image ?? (o.dryRun ? '(dry run)' : await builderImage(o, config, info.arch, toolchain));
-  // A cluster: a builder image for each architecture its online members have, so every node
-  // of such an architecture builds natively on one of them (lib/builder/placement.ts).
+  // A configured image (per architecture, or the one for the remote's own) wins over building one here.
+  const imageFor = async (a: Arch) => config.images?.[a] ?? (a === info.arch ? config.image : undefined) ?? (o.dryRun ? '(dry run)' : await builderImage(o, config, a, toolchain));
+  const image = await imageFor(info.arch);
+  const targets = config.targets ?? {};
+  if (Object.keys(targets).length && !info.members.length) throw new UserError(`${config.origin}: builder.target: ${config.remote} is not a cluster (a member or @group needs one)`);
+  // A cluster: a builder image for each architecture its online members have, and for each one
+  // pinned to a member or group, so every node of such an architecture builds natively there
+  // (lib/builder/placement.ts).
   const images: Partial<Record<Arch, string>> = { [info.arch]: image };
-  for (const a of new Set(info.members.filter((m) => m.status === 'Online' && m.arch).map((m) => m.arch!))) {
-    if (!images[a]) images[a] = o.dryRun ? '(dry run)' : await builderImage(o, config, a, toolchain);
-  }
+  const archs = new Set([...info.members.filter((m) => m.status === 'Online' && m.arch).map((m) => m.arch!), ...Object.keys(targets).filter((a): a is Arch => a !== 'all')]);
+  for (const a of archs) images[a] ??= await imageFor(a);
   // Loaded only when a builder is configured: a no-op build must not load the build stage.
   const { IncusExecutor } = await import('./incus-executor.ts');
-  const executor = new IncusExecutor({ remote: config.remote, project: config.project, image, images, members: info.members, volume: volumeName(config, o.env) });
+  const executor = new IncusExecutor({ remote: config.remote, project: config.project, image, images, targets, members: info.members, volume: volumeName(config, o.env) });
   return { config, executor, toolchain, jobs: config.jobs, arch: info.arch };
 }
 

@@ -4,7 +4,9 @@
  * when the cluster has none, on a member of an architecture there is a builder image for, where
  * the node runs through qemu-user inside the builder (and the log says so). Members are taken
  * in turn, so the nodes of one run spread over the members of an architecture.
- * A remote that is not a cluster has no members: no `--target`, as before.
+ * A remote that is not a cluster has no members: no `--target`, as before. A configured target
+ * (`builder.target`: a member or `@group`, for every architecture or per architecture) pins the
+ * nodes of an architecture that has a builder image there instead; Incus picks the group's member.
  * @module
  */
 import { normalizeArch, type Arch } from '../arch.ts';
@@ -41,10 +43,12 @@ export class Placer {
    * @param members the cluster's members (empty: not a cluster)
    * @param images the builder image per architecture available on the remote
    */
-  constructor(private readonly members: Member[], private readonly images: Partial<Record<Arch, string>>) {}
+  constructor(private readonly members: Member[], private readonly images: Partial<Record<Arch, string>>, private readonly targets: Partial<Record<Arch | 'all', string>> = {}) {}
 
   /** Where a node of architecture `arch` runs. */
   place(arch: Arch | undefined, fallbackImage: string): Placement {
+    const pinned = arch ? this.targets[arch] ?? this.targets.all : undefined;
+    if (pinned && this.images[arch!]) return { target: pinned, image: this.images[arch!]! };
     const online = this.members.filter((m) => m.status === 'Online' && m.arch);
     if (!online.length) return { image: arch ? this.images[arch] ?? fallbackImage : fallbackImage };
     const native = arch ? online.filter((m) => m.arch === arch && this.images[arch]) : [];

@@ -25,8 +25,12 @@ export const DEVICE = 'appliance-trees';
 /** The config key that marks a volume as this project's tree cache. */
 export const VOLUME_MARK = 'user.appliance-registry.trees';
 
-/** A tree the run reads that the volume may hold: `path` (a host path the run reads) is the tree `key`'s tarball or folder. */
-export interface TreeInput { path: string; key: string; form: 'tar' | 'tree' }
+/**
+ * A tree the run reads that the volume may hold: `path` (a host path the run reads) is the tree
+ * `key`'s tarball or folder. `sha256`: the tree is recorded as left in the volume with this
+ * checksum (there is no copy on this host): an entry with another one is not used.
+ */
+export interface TreeInput { path: string; key: string; form: 'tar' | 'tree'; sha256?: string }
 
 /** The volume, once it is known to exist and be ours. */
 export interface TreeVolume { pool: string; name: string }
@@ -83,7 +87,8 @@ export function checkScript(inputs: TreeInput[]): string {
     const e = entry(i.key);
     return `if [ -f ${at(`${e}/sha256`)} ] && [ -f ${at(`${e}/rootfs.tar`)} ]; then
   got=$(sha256sum < ${at(`${e}/rootfs.tar`)} | cut -d' ' -f1)
-  if [ "$got" = "$(cat ${at(`${e}/sha256`)})" ]; then echo "HIT ${i.key} $(stat -c %s ${at(`${e}/rootfs.tar`)})"
+  if [ "$got" = "$(cat ${at(`${e}/sha256`)})" ]; then
+    ${i.sha256 ? `if [ "$got" = ${q(i.sha256)} ]; then echo "HIT ${i.key} $(stat -c %s ${at(`${e}/rootfs.tar`)})"; else echo "MISS ${i.key} not the recorded tree (sha256:$got, recorded ${i.sha256})"; fi` : `echo "HIT ${i.key} $(stat -c %s ${at(`${e}/rootfs.tar`)})"`}
   else mv -T ${at(e)} ${at(`${MOUNT}/trees/.bad-${i.key}-$$`)} 2>/dev/null; rm -rf ${at(`${MOUNT}/trees/.bad-${i.key}-$$`)}; echo "MISS ${i.key} checksum mismatch (sha256:$got), entry removed"; fi
 else echo "MISS ${i.key} absent"; fi`;
   })].join('\n');
@@ -110,24 +115,46 @@ export function materializeScript(inputs: TreeInput[]): string {
 
 /**
  * The script that stores trees into the volume under their keys: `from` is a tarball already in
- * the container (copied) or a tree folder (tarred). An existing entry is kept (same key, same
- * content); leftovers of killed runs older than a day are removed.
+ * the container (copied) or a tree folder (tarred). For a tree pushed in (`own` unset) an
+ * existing entry that verifies is kept (same key, same content) and one that does not is
+ * replaced. The run's own tree (`own`) always replaces the entry: it was built because the one
+ * recorded was missing or not the tree recorded, and what is recorded now must be what is there.
+ * Leftovers of killed runs older than a day are removed. For each item it prints
+ * `KEPT <key> <sha256> <bytes>` of the entry now there.
  */
-export function storeScript(container: string, items: Array<{ key: string; from: string; form: 'tar' | 'tree' }>): string {
+export function storeScript(container: string, items: Array<{ key: string; from: string; form: 'tar' | 'tree'; own?: boolean }>): string {
   const lines = [PRELUDE, 'set -euo pipefail', `mkdir -p ${at(`${MOUNT}/trees`)}`,
     `find ${at(`${MOUNT}/trees`)} -maxdepth 1 -name '.tmp-*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true`];
   for (const it of items) {
+    const e = entry(it.key);
     const tmp = `${MOUNT}/trees/.tmp-${container}-${it.key}`;
-    lines.push(`if [ ! -d ${at(entry(it.key))} ]; then
+    const old = `${MOUNT}/trees/.old-${container}-${it.key}`;
+    const keep = it.own ? 'false' : `[ "$(sha256sum < ${at(`${e}/rootfs.tar`)} 2>/dev/null | cut -d' ' -f1)" = "$(cat ${at(`${e}/sha256`)} 2>/dev/null)" ]`;
+    lines.push(`if [ ! -d ${at(e)} ] || ! ${keep}; then
   rm -rf ${at(tmp)}; mkdir -p ${at(tmp)}
   ${it.form === 'tar' ? `cp ${at(it.from)} ${at(`${tmp}/rootfs.tar`)}` : `${TAR} -C ${at(it.from)} -cf ${at(`${tmp}/rootfs.tar`)} .`}
   sha256sum < ${at(`${tmp}/rootfs.tar`)} | cut -d' ' -f1 > ${at(`${tmp}/sha256`)}
   sync -f ${at(`${tmp}/rootfs.tar`)} 2>/dev/null || true
-  mv -T ${at(tmp)} ${at(entry(it.key))} 2>/dev/null || rm -rf ${at(tmp)}
+  rm -rf ${at(old)}; mv -T ${at(e)} ${at(old)} 2>/dev/null || true
+  mv -T ${at(tmp)} ${at(e)} 2>/dev/null || rm -rf ${at(tmp)}
+  rm -rf ${at(old)}
   echo "STORED ${it.key}"
-fi`);
+fi
+echo "KEPT ${it.key} $(cat ${at(`${e}/sha256`)}) $(stat -c %s ${at(`${e}/rootfs.tar`)})"`);
   }
   return lines.join('\n');
+}
+
+/** Parses the `KEPT` lines of {@link storeScript}: checksum and size of each entry by key. */
+export function parseKept(out: string): Map<string, { sha256: string; bytes: number }> {
+  const kept = new Map<string, { sha256: string; bytes: number }>();
+  for (const m of out.matchAll(/^KEPT (\S+) ([0-9a-f]{64}) (\d+)$/gm)) kept.set(m[1], { sha256: m[2], bytes: Number(m[3]) });
+  return kept;
+}
+
+/** The script that writes entry `key`'s tarball to stdout (a pull to another host). */
+export function catScript(key: string): string {
+  return [PRELUDE, 'set -euo pipefail', `exec cat ${at(`${entry(key)}/rootfs.tar`)}`].join('\n');
 }
 
 function dirOf(p: string): string {

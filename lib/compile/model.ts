@@ -258,15 +258,15 @@ export interface ApplianceSpec<A extends Arch = Arch> {
   /** Services to enable at boot (systemd unit names or OpenRC service names). */
   services?: readonly string[];
   /**
-   * Let the boot wait for the network (DHCP address, routes, DNS servers) before services
-   * ordered after `network-online.target` start. Off by default, because that wait is about a
-   * second of DHCP on every launch and a service that binds every address does not need it:
-   * the base masks the wait (`systemd-networkd-wait-online.service` on Debian). Set it only
-   * when a service must reach the network to start, e.g. it resolves host names once at start
-   * and never again.
-   * @default false
+   * Why the boot must wait for the network (DHCP address, routes, DNS servers) before services
+   * ordered after `network-online.target` start: one sentence naming what the service needs
+   * from the network to start, e.g. "backends given by host name are resolved once, at start".
+   * Absent by default, because that wait is about a second of DHCP on every launch and a
+   * service that binds every address does not need it: the base masks the wait
+   * (`systemd-networkd-wait-online.service` on Debian), and the `test` verb fails an appliance
+   * whose boot waited anyway. Give a reason only when a service must reach the network to start.
    */
-  waitForNetwork?: boolean;
+  waitForNetwork?: string;
   /** Files copied from the appliance's `files/` folder into the image. */
   files?: readonly ApplianceFile[];
   /** Build-time scripts. */

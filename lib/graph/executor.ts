@@ -9,6 +9,7 @@
  */
 import type { Arch } from '../arch.ts';
 import type { DistrobuilderRun } from './distrobuilder.ts';
+import type { RemoteTree } from './record.ts';
 
 /** One distrobuilder run of one node, with what it reads and writes. */
 export interface ExecJob {
@@ -27,9 +28,28 @@ export interface ExecJob {
    * (a builder's tree cache volume) supplies them from there instead of copying them in.
    * `path` is one of `inputs`: the tree's `rootfs.tar` (form `tar`) or its `rootfs/` (form `tree`).
    */
-  trees?: Array<{ path: string; key: string; form: 'tar' | 'tree' }>;
-  /** The tree this run makes (`dir` holds `rootfs/`) and its key: kept on the executor's side when it can. */
-  keep?: { key: string; dir: string };
+  trees?: Array<{ path: string; key: string; form: 'tar' | 'tree'; sha256?: string }>;
+  /**
+   * The tree this run makes (`dir` holds `rootfs/`) and its key: kept on the executor's side when
+   * it can. With `leave`, it is not brought back when kept there (see {@link ExecJob.kept}).
+   */
+  keep?: { key: string; dir: string; leave?: boolean };
+  /**
+   * Set by the executor: the `keep` tree was left on its side, verified, and not brought back
+   * (`dir` stays empty on this host). Unset: the tree is in `dir`.
+   */
+  kept?: RemoteTree;
+}
+
+/**
+ * The start of an executor's answer when a tree input that only its side held (one with a
+ * `sha256`) is gone or no longer verifies: the graph restores that node and runs again.
+ */
+export const TREE_LOST = 'tree lost on the builder side:';
+
+/** The key of the tree an executor's answer says was lost ({@link TREE_LOST}), or undefined. */
+export function lostTree(message: string | undefined): string | undefined {
+  return message?.startsWith(TREE_LOST) ? message.slice(TREE_LOST.length).trim().split(/[\s:]/)[0] : undefined;
 }
 
 /** Runs node jobs somewhere. Implementations never throw for a build failure. */
@@ -38,6 +58,11 @@ export interface Executor {
   readonly name: string;
   /** Runs on this host: the host's distrobuilder and binfmt_misc must be there. */
   readonly local: boolean;
+  /**
+   * Where this executor keeps trees on its side (`remote/project/volume` of a builder's tree
+   * cache volume); undefined when it keeps none. A tree recorded there is used in place.
+   */
+  readonly treeHome?: string;
   /** Runs one job; undefined when it succeeded, else why it failed (`interrupted` when aborted). */
   run(job: ExecJob): Promise<string | undefined>;
   /**

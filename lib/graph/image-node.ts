@@ -16,7 +16,7 @@ import { IMAGE_LOGIC_VERSION } from './options.ts';
 import { logFile, outDir, targetSlug, treeDir, type ProjectPaths } from './paths.ts';
 import type { TargetPlan } from './plan.ts';
 import { RECORD_FORMAT, writeRecord, type NodeRecord, type NodeRef, type OutputStat, type TargetRecord } from './record.ts';
-import { runProblem, type RunContext } from './tree-node.ts';
+import { runProblem, treeInput, type RunContext } from './tree-node.ts';
 import type { Attestation } from '../trust/attest.ts';
 
 /** The outcome of one image build. */
@@ -78,7 +78,7 @@ async function pack(tp: TargetPlan, tree: NodeRecord, tmp: string, out: string, 
     inputs: [def, rootfs],
     outputs: [out],
     offline: true,
-    trees: [{ path: rootfs, key: tree.tree, form: 'tree' }],
+    trees: [treeInput(rootfs, tree, 'tree')],
   });
   if (failed) return failed;
   const names = readdirSync(out);

@@ -53,6 +53,8 @@ export interface NodePlanRequest {
   maxAgeMs?: number;
   maxAgeText?: string;
   nowMs: number;
+  /** The executor's tree home ({@link import('./executor.ts').Executor.treeHome}): trees recorded there count as present. */
+  treeHome?: string;
 }
 
 /** `base debian-trixie:amd64` or `packages layer`, for reasons. */
@@ -86,10 +88,16 @@ export function chainProblem(rec: TargetRecord, nodes: Map<string, NodeRecord>, 
   return undefined;
 }
 
-/** True when the recorded tree of `r` is on disk (with its tarball, for a base). */
-function treePresent(p: ProjectPaths, r: NodeRecord): boolean {
+/**
+ * Why the recorded tree of `r` cannot be used where this run builds, or undefined: it is on disk
+ * (with its tarball, for a base), or left on the builder this run uses (verified when read).
+ */
+function treeProblem(p: ProjectPaths, r: NodeRecord, home: string | undefined): string | undefined {
   const d = treeDir(p, r.tree);
-  return existsSync(join(d, 'rootfs')) && (r.kind !== 'base' || existsSync(join(d, 'rootfs.tar')));
+  if (existsSync(join(d, 'rootfs')) && (r.kind !== 'base' || existsSync(join(d, 'rootfs.tar')))) return undefined;
+  if (!r.remote) return 'tree missing (removed by clean): restoring it';
+  if (r.remote.home === home) return undefined;
+  return `tree left on builder ${r.remote.remote} (volume ${r.remote.volume}), needed ${home ? 'on another builder' : 'on this host'}: pulling it (or rebuilding it)`;
 }
 
 /** Why a node's key changed, from its record's key: toolchain, mirror, definition fields. */
@@ -146,7 +154,8 @@ async function evaluate(n: NodePlan, req: NodePlanRequest): Promise<void> {
 /** Marks `n`'s tree as needed: a fresh node whose tree is gone is restored, and so on upwards. */
 function need(n: NodePlan, req: NodePlanRequest, target: string): void {
   if (!n.dependants.includes(target)) n.dependants.push(target);
-  if (n.status === 'fresh' && n.record && !treePresent(req.paths, n.record)) Object.assign(n, { status: 'stale', refresh: false, reasons: ['tree missing (removed by clean): restoring it'] });
+  const missing = n.status === 'fresh' && n.record ? treeProblem(req.paths, n.record, req.treeHome) : undefined;
+  if (missing) Object.assign(n, { status: 'stale', refresh: false, reasons: [missing] });
   if (n.status === 'stale' && n.parent) need(n.parent, req, target);
 }
 

@@ -50,6 +50,8 @@ export interface PlanRequest {
   context?: ContextOptions;
   /** The distrobuilder that runs the nodes when it is not this host's (a builder's). */
   toolchain?: Toolchain;
+  /** Where the executor keeps trees on its side (lib/graph/executor.ts `treeHome`). */
+  treeHome?: string;
   /** Clock (ms), injectable for tests. */
   now?: () => number;
   /** Prints a warning. */
@@ -453,7 +455,7 @@ export async function plan(req: PlanRequest): Promise<Plan> {
   if (slow.length) await slowPath(s, slow);
   refuseBroken(results);
   const targets = [...results, ...errors].sort((a, b) => a.target.localeCompare(b.target));
-  const bases = await planNodes({ paths: s.p, targets, nodeRecords: s.nodeRecords, toolchain: s.tc, context: s.context, force: !!req.force, maxAgeMs: req.maxAgeMs, maxAgeText: req.maxAgeText, nowMs: s.nowMs });
+  const bases = await planNodes({ paths: s.p, targets, nodeRecords: s.nodeRecords, toolchain: s.tc, context: s.context, force: !!req.force, maxAgeMs: req.maxAgeMs, maxAgeText: req.maxAgeText, nowMs: s.nowMs, treeHome: req.treeHome });
   return {
     targets,
     bases,

@@ -144,6 +144,28 @@ export interface NodeRecord {
   parent?: NodeRef;
   /** ISO time the tree was fetched from the remote cache (absent: built here). */
   fetchedAt?: string;
+  /**
+   * The tree was left on a builder's side (its tree cache volume) instead of being brought to
+   * `.cache/trees/`: a run on the same builder reads it there, anything else pulls it (verified
+   * by `sha256`) or rebuilds it. Absent: the tree is in `.cache/trees/<tree>/`.
+   */
+  remote?: RemoteTree;
+}
+
+/** Where a builder keeps a node's tree, and the checksum that identifies it (docs/scale.md, "Trees left on the builder"). */
+export interface RemoteTree {
+  /** The executor's tree home (`remote/project/volume`): a run there uses the tree where it is. */
+  home: string;
+  remote: string;
+  /** Incus project of the builder (absent: the remote's current one). */
+  project?: string;
+  pool: string;
+  volume: string;
+  /** A builder image on that remote: a pull reads the volume through a container of it. */
+  image: string;
+  /** sha256 and size of the tree's tarball in the volume: content with another checksum is not this tree. */
+  sha256: string;
+  bytes: number;
 }
 
 /** Path of the record of a node. */

@@ -179,7 +179,9 @@ async function runPlan(run: Run, pl: Plan): Promise<TargetRecord[]> {
   const trees = new PQueue({ concurrency: jobs });
   const packs = new PQueue({ concurrency: jobs });
   const executor = run.req.executor ?? localExecutor;
-  const rc = { paths: p, toolchain: pl.toolchain, options: { ...run.options }, context: pl.context, env: run.env, emit: (e: RunEvent) => onNodeEvent(run, e), signal: run.signal, executor };
+  // A writable remote cache uploads every tree built: those need their bytes here.
+  const leaveTrees = !(run.req.cache && !run.req.cache.readOnly);
+  const rc = { paths: p, toolchain: pl.toolchain, options: { ...run.options }, context: pl.context, env: run.env, emit: (e: RunEvent) => onNodeEvent(run, e), signal: run.signal, executor, leaveTrees };
   const cache = await openCache(run, rc);
   const sched = new Scheduler(trees, packs, rc, !!run.req.failFast, cache);
   removeDead(p, pl.dead, run.emit);
@@ -285,7 +287,7 @@ export async function runGraph(req: RunRequest): Promise<RunReport> {
   const signal = req.signal ?? new AbortController().signal;
   const makePlan = () => plan({
     paths: p, specs: req.specs, allArch: req.allArch, force: req.force, maxAgeMs, maxAgeText: req.maxAge,
-    options, env, context: req.context, toolchain: req.toolchain, warn: (message) => emit({ type: 'warning', message }),
+    options, env, context: req.context, toolchain: req.toolchain, treeHome: req.executor?.treeHome, warn: (message) => emit({ type: 'warning', message }),
     debug: env.APPLIANCE_BUILD_DEBUG ? (message) => emit({ type: 'debug', message }) : undefined,
   });
   // Refuses a broken requested appliance (the gate) before the lock: nothing is written.

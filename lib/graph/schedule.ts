@@ -15,6 +15,7 @@ import type { NodeRecord, NodeRef } from './record.ts';
 import { runTreeNode, type NodeOutcome, type RunContext } from './tree-node.ts';
 import { packImage, type PackResult } from './image-node.ts';
 import type { RemoteCache } from '../cache/stage.ts';
+import { lostTree } from './executor.ts';
 
 /** A tree ready to build on, or why it is not. */
 type Ready = { ok: true; record: NodeRecord; chain: NodeRef[] } | { ok: false; message: string };
@@ -47,24 +48,43 @@ export class Scheduler {
     // Looked up before the parent: a fetched packages layer needs no base here at all.
     const hit = await this.fromCache(n);
     if (hit) return hit;
-    const parent = n.parent ? await this.tree(n.parent) : undefined;
+    let parent = n.parent ? await this.tree(n.parent) : undefined;
     if (parent && !parent.ok) return parent;
-    const chain = parent?.ok ? parent.chain : [];
-    const out = await this.trees.add(async (): Promise<NodeOutcome> => {
-      if (this.stopped || this.rc.signal.aborted) return { ok: false, message: this.rc.signal.aborted ? 'interrupted' : 'an earlier build failed and --fail-fast is set', log: '', tail: [], ms: 0 };
-      this.rc.emit({ type: 'start', target: n.node });
-      const r = await runTreeNode(n, parent?.ok ? parent.record : undefined, this.rc);
-      // Before the pool starts the next task: it must see the stop.
-      if (!r.ok && this.failFast) this.stopped = true;
-      return r;
-    });
+    let out = await this.buildTree(n, parent);
+    // The parent's tree, left on the builder, is gone or changed there: restored, then once more.
+    if (!out.ok && n.parent && parent?.ok && lostTree(out.message) === parent.record.tree) {
+      parent = await this.restore(n.parent, out.message);
+      if (!parent.ok) return parent;
+      out = await this.buildTree(n, parent);
+    }
     if (!out.ok) {
       if (out.log) this.rc.emit({ type: 'failed', target: n.node, ms: out.ms, message: out.message, log: out.log, tail: out.tail });
       return { ok: false, message: out.log ? `${n.node} failed: ${out.message} (log: ${out.log})` : out.message };
     }
     this.rc.emit({ type: 'built', target: n.node, ms: out.ms });
     this.cache?.storeTree(n, out.record);
+    const chain = parent?.ok ? parent.chain : [];
     return { ok: true, record: out.record, chain: [...chain, refOf(n, out.record)] };
+  }
+
+  /** Runs tree node `n` in the pool, on `parent`'s tree. */
+  private buildTree(n: NodePlan, parent: Ready | undefined): Promise<NodeOutcome> {
+    return this.trees.add(async (): Promise<NodeOutcome> => {
+      if (this.stopped || this.rc.signal.aborted) return { ok: false, message: this.rc.signal.aborted ? 'interrupted' : 'an earlier build failed and --fail-fast is set', log: '', tail: [], ms: 0 };
+      this.rc.emit({ type: 'start', target: n.node });
+      const r = await runTreeNode(n, parent?.ok ? parent.record : undefined, this.rc);
+      // Before the pool starts the next task: it must see the stop.
+      if (!r.ok && this.failFast && !lostTree(r.message)) this.stopped = true;
+      return r;
+    });
+  }
+
+  /** Runs node `n` again as a restore (its tree was lost where it was left); its children keep their chain. */
+  private restore(n: NodePlan, why: string): Promise<Ready> {
+    this.rc.emit({ type: 'info', message: `${n.node}: ${why}; restoring it` });
+    Object.assign(n, { status: 'stale', refresh: false, reasons: [`${why}: restoring it`] });
+    this.ready.delete(n.node);
+    return this.tree(n);
   }
 
   /** Tree node `n` installed from the remote cache, or undefined (no cache, a miss, a problem). */
@@ -88,16 +108,30 @@ export class Scheduler {
       const got = await this.packs.add(async () => (this.stopped || this.rc.signal.aborted ? undefined : cache.fetchImage(tp)));
       if (got) return { target: tp.target, ok: true, ms: got.ms, record: got.record, log: '', cached: got.bytes };
     }
-    const tree = await this.tree(tp.chain!.at(-1)!);
+    const own = tp.chain!.at(-1)!;
+    let tree = await this.tree(own);
     if (!tree.ok) return { target: tp.target, ok: false, ms: 0, message: tree.message, log: '', skipped: true };
+    let r = await this.pack(tp, tree);
+    // The tree, left on the builder, is gone or changed there: restored, then packed once more.
+    if (!r.ok && lostTree(r.message) === tree.record.tree) {
+      tree = await this.restore(own, r.message!);
+      if (!tree.ok) return { target: tp.target, ok: false, ms: 0, message: tree.message, log: '', skipped: true };
+      r = await this.pack(tp, tree);
+    }
+    if (r.ok && r.record) this.cache?.storeImage(r.record);
+    return r;
+  }
+
+  /** Packs `tp`'s image in the pool, on `tree`. */
+  private pack(tp: TargetPlan, tree: Extract<Ready, { ok: true }>): Promise<PackResult & { skipped?: boolean }> {
     return this.packs.add(async () => {
       if (this.stopped || this.rc.signal.aborted) {
         return { target: tp.target, ok: false, ms: 0, message: this.rc.signal.aborted ? 'interrupted' : 'an earlier build failed and --fail-fast is set', log: '', skipped: true };
       }
       this.rc.emit({ type: 'start', target: tp.target });
       const r = await packImage(tp, tree.record, tree.chain, this.rc);
-      if (!r.ok && this.failFast) this.stopped = true;
-      if (r.ok && r.record) this.cache?.storeImage(r.record);
+      // Before the pool starts the next task: it must see the stop (a lost tree is restored, not a failure).
+      if (!r.ok && this.failFast && !lostTree(r.message)) this.stopped = true;
       return r;
     });
   }

@@ -15,13 +15,13 @@ import { privilegePrefix } from '../validate/distrobuilder.ts';
 import { ALPINE_MIRROR_UNSET } from '../compile/context.ts';
 import { PARENT_URL } from '../compile/compile.ts';
 import { closeRun, NodeLog } from './distrobuilder.ts';
-import type { Executor } from './executor.ts';
+import type { ExecJob, Executor } from './executor.ts';
 import type { RunEvent } from './events.ts';
 import { safeRemove } from './fsutil.ts';
 import { foreignArchProblem } from './arch-check.ts';
 import type { NodePlan } from './node-plan.ts';
 import { nodeLogFile, nodeSlug, treeDir, type ProjectPaths } from './paths.ts';
-import { NODE_RECORD_FORMAT, readNodeRecords, writeNodeRecord, type NodeRecord } from './record.ts';
+import { NODE_RECORD_FORMAT, readNodeRecords, writeNodeRecord, type NodeRecord, type RemoteTree } from './record.ts';
 import type { Toolchain } from './toolchain.ts';
 
 /** What every node build of a run shares. */
@@ -36,6 +36,11 @@ export interface RunContext {
   signal: AbortSignal;
   /** Where distrobuilder runs (this host unless `--builder`). */
   executor: Executor;
+  /**
+   * Trees built on a builder with a tree cache volume stay there (recorded by checksum), not
+   * brought back: false when something here needs their bytes (uploads to the remote cache).
+   */
+  leaveTrees?: boolean;
 }
 
 /** The outcome of one node build: the record, or why it failed (and where its log is). */
@@ -60,6 +65,14 @@ async function tarTree(tree: string, signal: AbortSignal): Promise<string | unde
   return r.exitCode === 0 ? undefined : `tar of the tree failed: ${r.stderr.split('\n')[0] || `exit code ${r.exitCode}`}`;
 }
 
+/**
+ * A tree input of a job: a tree recorded as left on a builder and absent here carries its
+ * checksum (the executor takes it from there, verified, or says it is lost).
+ */
+export function treeInput(path: string, rec: NodeRecord, form: 'tar' | 'tree'): NonNullable<ExecJob['trees']>[number] {
+  return { path, key: rec.tree, form, ...(rec.remote && !existsSync(path) ? { sha256: rec.remote.sha256 } : {}) };
+}
+
 /** Builds one tree node on its parent's record (packages layers). Never throws for a build failure. */
 export async function runTreeNode(n: NodePlan, parent: NodeRecord | undefined, rc: RunContext): Promise<NodeOutcome> {
   const p = rc.paths;
@@ -74,6 +87,8 @@ export async function runTreeNode(n: NodePlan, parent: NodeRecord | undefined, r
   };
   log.note(`# ${n.node}: build started ${new Date(started).toISOString()}`);
   log.note(`# why: ${n.reasons.join('; ')}`);
+  const pulled = await pullLeftTree(n, tmp, log, rc);
+  if (pulled) return end(undefined, pulled);
   const problem = runProblem(n.yaml, n.arch, rc);
   if (problem) return end(problem);
   if (rc.signal.aborted) return end('interrupted');
@@ -81,7 +96,7 @@ export async function runTreeNode(n: NodePlan, parent: NodeRecord | undefined, r
   const parentTar = parent ? join(treeDir(p, parent.tree), 'rootfs.tar') : undefined;
   writeFileSync(def, parentTar ? n.yaml.replaceAll(PARENT_URL, `file://${parentTar}`) : n.yaml);
   const tree = join(tmp, 'tree');
-  const failed = await rc.executor.run({
+  const job: ExecJob = {
     run: {
       exe: rc.toolchain.path!, tmp, target: n.node, log, env: rc.env, signal: rc.signal, emit: rc.emit,
       args: ['build-dir', def, join(tree, 'rootfs'), '--sources-dir', p.sources, '-o', `image.architecture=${n.distroArch}`],
@@ -89,10 +104,16 @@ export async function runTreeNode(n: NodePlan, parent: NodeRecord | undefined, r
     arch: n.arch,
     inputs: [def, ...(parentTar ? [parentTar] : [])],
     outputs: [tree],
-    ...(parentTar && parent ? { trees: [{ path: parentTar, key: parent.tree, form: 'tar' as const }] } : {}),
-    keep: { key: n.hash, dir: tree },
-  });
+    ...(parentTar && parent ? { trees: [treeInput(parentTar, parent, 'tar')] } : {}),
+    keep: { key: n.hash, dir: tree, leave: !!rc.leaveTrees },
+  };
+  const failed = await rc.executor.run(job);
   if (failed) return end(failed);
+  if (job.kept) {
+    // Left on the builder (its volume's entry is the tarball): nothing of it on this host.
+    if (rc.signal.aborted) return end('interrupted');
+    return end(undefined, install(n, parent, tree, tmp, started, rc, job.kept));
+  }
   if (n.kind === 'base') {
     rc.emit({ type: 'stage', target: n.node, stage: 'tarball for the layers' });
     const tarFailed = await tarTree(tree, rc.signal);
@@ -100,6 +121,30 @@ export async function runTreeNode(n: NodePlan, parent: NodeRecord | undefined, r
   }
   if (rc.signal.aborted) return end('interrupted');
   return end(undefined, install(n, parent, tree, tmp, started, rc));
+}
+
+/**
+ * A restore of a tree that a builder left in its volume, needed where this run builds (this host,
+ * or another builder): pulled from there, verified, and placed like a build. Undefined when it
+ * is not such a restore or the pull failed (logged; the node is then built).
+ */
+async function pullLeftTree(n: NodePlan, tmp: string, log: NodeLog, rc: RunContext): Promise<NodeRecord | undefined> {
+  const rec = n.record;
+  if (!rec?.remote || n.refresh || rec.hash !== n.hash || rec.remote.home === rc.executor.treeHome) return undefined;
+  const { pullTree } = await import('../builder/pull.ts');
+  const tree = join(tmp, 'tree');
+  const stage = (s: string) => rc.emit({ type: 'stage', target: n.node, stage: s });
+  const failed = await pullTree({ from: rec.remote, key: rec.tree, dest: tree, keepTar: n.kind === 'base', tmp, signal: rc.signal, stage });
+  if (failed) {
+    log.note(`# pulling the tree from builder ${rec.remote.remote} failed: ${failed}; building it`);
+    if (!rc.signal.aborted) rc.emit({ type: 'info', message: `${n.node}: pulling the tree from builder ${rec.remote.remote} failed (${failed}); building it` });
+    return undefined;
+  }
+  const line = `tree pulled from builder ${rec.remote.remote} (volume ${rec.remote.volume}, sha256 ${rec.remote.sha256.slice(0, 12)} verified)`;
+  log.note(`# ${line}`);
+  stage(line);
+  placeTree(rc.paths, n, tree, tmp, rec);
+  return rec;
 }
 
 /**
@@ -118,7 +163,7 @@ export function moveTree(from: string, to: string): void {
 }
 
 /** Moves a finished tree into place and records it: the record is written last. */
-function install(n: NodePlan, parent: NodeRecord | undefined, tree: string, tmp: string, started: number, rc: RunContext): NodeRecord {
+function install(n: NodePlan, parent: NodeRecord | undefined, tree: string, tmp: string, started: number, rc: RunContext, remote?: RemoteTree): NodeRecord {
   const builtAt = new Date().toISOString();
   const record: NodeRecord = {
     format: NODE_RECORD_FORMAT,
@@ -134,6 +179,7 @@ function install(n: NodePlan, parent: NodeRecord | undefined, tree: string, tmp:
     durationMs: Date.now() - started,
     distrobuilder: rc.toolchain.version,
     ...(parent && n.parent ? { parent: { node: n.parent.node, hash: parent.hash, refreshedAt: parent.refreshedAt } } : {}),
+    ...(remote ? { remote } : {}),
   };
   placeTree(rc.paths, n, tree, tmp, record);
   return record;
@@ -141,14 +187,16 @@ function install(n: NodePlan, parent: NodeRecord | undefined, tree: string, tmp:
 
 /**
  * Moves a finished tree (`tree`, holding `rootfs/`) to `.cache/trees/<key hash>/`, then writes
- * its record, then drops the tree the node had before when nothing else uses it. Built or
- * fetched from the remote cache alike.
+ * its record, then drops the tree the node had before when nothing else uses it. Built, pulled
+ * or fetched from the remote cache alike; a tree left on a builder (`record.remote` and no
+ * `tree` here) only gets its record.
  */
 export function placeTree(p: ProjectPaths, n: NodePlan, tree: string, tmp: string, record: NodeRecord): void {
   const final = treeDir(p, n.hash);
   // A tree with the same key (a restore, or one left by a run killed before its record): aside.
+  // Also when the new one stays on a builder: one copy of a key, the one recorded.
   if (existsSync(final)) moveTree(final, join(tmp, 'previous'));
-  moveTree(tree, final);
+  if (!record.remote || existsSync(join(tree, 'rootfs'))) moveTree(tree, final);
   writeNodeRecord(p, record);
   // The tree this node had before (another key) is referenced by nothing now.
   if (n.record && n.record.tree !== record.tree) {

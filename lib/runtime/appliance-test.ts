@@ -1,6 +1,7 @@
 /**
  * One appliance's end-to-end test: launch it from a remote with every setting set to its
- * example, wait for its declared health check, run its declared tests, then day two on the same
+ * example, wait for its declared health check, check that the boot did not wait for the network
+ * unless the appliance says why (lib/runtime/network-wait.ts), run its declared tests, then day two on the same
  * container (bad values, changed values: lib/runtime/day2.ts), and always delete the container.
  * Used by the `test` verb.
  * @module
@@ -10,6 +11,7 @@ import type { Appliance, HealthCheck } from '../compile/model.ts';
 import { settingConfigKey } from '../compile/settings.ts';
 import { baseImageOf, deleteInstance, execIn, launch, showLog, type IncusResult } from '../incus/client.ts';
 import type { SbomPackage } from '../trust/sbom.ts';
+import { networkWaitCheck } from './network-wait.ts';
 
 /** Outcome of testing one appliance. */
 export interface ApplianceTestResult {
@@ -114,6 +116,12 @@ export async function testAppliance(app: Appliance, remote: string, log: (line: 
     }
     result.launchToHealthySeconds = (Date.now() - started) / 1000;
     log(`${app.name}: healthy after ${result.launchToHealthySeconds.toFixed(1)} s`);
+    // Read right away: what the boot waited for, before the tests and day two restart anything.
+    const wait = await networkWaitCheck(app, name);
+    if (wait) {
+      result.checks.push(wait);
+      log(`${app.name}: ${wait.pass ? 'ok  ' : 'FAIL'} ${wait.name}${wait.pass ? '' : `\n${wait.output}`}`);
+    }
     for (const t of app.tests ?? []) {
       const r = await execIn(name, t.command, 60_000);
       const pass = r.code === 0;

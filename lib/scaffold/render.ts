@@ -84,7 +84,7 @@ export default defineAppliance({
   packages: [${o.packages.map(ts).join(', ')}],
   // removePackages: [], // optional: packages to remove after installing (a smaller image)
   services: [${ts(s)}], // systemd units enabled at boot, started after the settings are applied
-  // waitForNetwork: true, // optional: only if ${s} must reach the network to start (the boot then waits ~1 s for DHCP)
+  // waitForNetwork: 'why', // optional: only if ${s} must reach the network to start, saying why (the boot then waits ~1 s for DHCP)
   files: [
     // ${s} reads the environment file configure.sh writes at first boot.
     { source: 'environment.conf', path: ${ts(`/etc/systemd/system/${s}.service.d/appliance.conf`)} },

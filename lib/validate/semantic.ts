@@ -253,7 +253,10 @@ export function checkAppliance(app: Appliance): FieldProblem[] {
     if (!hasSettings) warn('configure', 'configure: given but no settings are declared');
   }
 
-  if (app.waitForNetwork !== undefined && typeof app.waitForNetwork !== 'boolean') err('waitForNetwork', 'waitForNetwork: must be true or false');
+  // The reason is the point: an appliance that waits ~1 s for DHCP at every launch says why.
+  if (app.waitForNetwork !== undefined && (typeof app.waitForNetwork !== 'string' || !app.waitForNetwork.trim())) {
+    err('waitForNetwork', 'waitForNetwork: must be a sentence saying why a service needs the network to start (e.g. "backends given by host name are resolved once, at start"), or left out');
+  }
 
   // health
   if (!app.health || typeof app.health !== 'object') err('', 'health: missing health check (e.g. health: { command: "pg_isready -h 127.0.0.1" })');

@@ -1,5 +1,6 @@
 /**
- * `doctor`: which tools are present, their versions, and what is missing for which verb.
+ * `doctor`: which tools are present, their versions, and what is missing for which verb; the
+ * storage pool launches land on (a warning on `dir`, which unpacks every launch).
  * `setup`: runs lib/host/setup.sh (through sudo when not root).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -62,6 +63,15 @@ async function reportCache(ctx: VerbContext<typeof CACHE_OPTIONS>): Promise<void
   ctx.stdout(`\nRemote cache: ${r.url}${r.readOnly ? ' (read-only)' : ''}\n  reachable: ${r.reachable}\n  writable: ${r.writable}\n`);
 }
 
+/** The storage section: the default pool's driver; a warning (not a failure) on `dir`. */
+async function reportStorage(ctx: VerbContext<typeof CACHE_OPTIONS>): Promise<void> {
+  const { defaultPool, poolAdvice } = await import('../incus/storage.ts');
+  const p = await defaultPool();
+  if (!p) return void ctx.stdout('\nStorage: the default profile has no root disk pool (`incus admin init` or lib/host/setup.sh makes one)\n');
+  const a = poolAdvice(p);
+  ctx.stdout(`\nStorage: ${a.status}\n${a.warning ? `  warning: ${a.warning}\n` : ''}`);
+}
+
 export const doctorVerb = defineVerb({
   name: 'doctor',
   summary: 'show which tools are present, their versions, and what is missing for which verb',
@@ -72,9 +82,11 @@ export const doctorVerb = defineVerb({
   async run(ctx) {
     const rows = [['TOOL', 'STATUS', 'NEEDED BY']];
     const missing: string[] = [];
+    let incusd = false;
     for (const t of TOOLS) {
       let v = await probe(t.version);
       if (t.name.startsWith('incusd') && v) v = 'answering';
+      if (t.name.startsWith('incusd')) incusd = Boolean(v);
       rows.push([t.name, v ?? 'MISSING', t.neededBy.join(', ')]);
       if (!v) missing.push(`${t.name}: ${t.fix}`);
     }
@@ -84,6 +96,7 @@ export const doctorVerb = defineVerb({
     ctx.stdout(table(rows));
     if (missing.length) ctx.stdout(`\nMissing:\n${missing.map((m) => `  ${m}`).join('\n')}\n`);
     else ctx.stdout('\nEverything needed is present.\n');
+    if (incusd) await reportStorage(ctx);
     const { cacheUsage, unusedPaths } = await import('../graph/gc.ts');
     const { projectPaths } = await import('../graph/paths.ts');
     const { treeSize } = await import('../graph/fsutil.ts');

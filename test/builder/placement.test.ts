@@ -14,6 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Placer, parseMembers } from '../../lib/builder/placement.ts';
 import { IncusExecutor } from '../../lib/builder/incus-executor.ts';
+import { builderConfig } from '../../lib/builder/config.ts';
+import { UserError } from '../../lib/diagnostics.ts';
 import { NodeLog } from '../../lib/graph/distrobuilder.ts';
 import type { RunEvent } from '../../lib/graph/events.ts';
 import { ROOT } from '../helpers.ts';
@@ -107,6 +109,65 @@ test('build hello:arm64 --builder far on a cluster with arm64 members: the arm64
     assert.ok(launches.length >= 2, launches.join('\n'));
     for (const l of launches) assert.match(l, /--target m-arm-[12] /, l);
     assert.equal(readdirSync(join(s.remote, 'instances')), [], 'no builder container left');
+  } finally {
+    p.cleanup();
+    s.cleanup();
+  }
+});
+
+test('placement: a configured target (member or @group) pins the architectures it names that have an image; the others as before', () => {
+  const members = parseMembers(CLUSTER);
+  const p = new Placer(members, { amd64: 'far:amd-img', arm64: 'far:arm-pub' }, { arm64: '@arm' });
+  assert.equal(p.place('arm64', 'far:amd-img'), { target: '@arm', image: 'far:arm-pub' });
+  assert.equal(p.place('arm64', 'far:amd-img'), { target: '@arm', image: 'far:arm-pub' }, 'always the group: Incus picks its member');
+  assert.equal(p.place('amd64', 'far:amd-img'), { target: 'm-amd-1', image: 'far:amd-img' }, 'amd64 not pinned: a member in turn');
+  const all = new Placer(members, { amd64: 'far:amd-img' }, { all: '@builders' });
+  assert.equal(all.place('amd64', 'far:amd-img'), { target: '@builders', image: 'far:amd-img' });
+  assert.match(all.place('arm64', 'far:amd-img').emulated ?? '', /no online cluster member of architecture arm64|running through qemu-user/, 'no arm64 image: not pinned, qemu as before');
+});
+
+test('builder.image and builder.target by architecture in build.config.json; errors name the field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bld-target-'));
+  const conf = (b: unknown) => {
+    writeFileSync(join(dir, 'build.config.json'), JSON.stringify({ builder: b }));
+    try {
+      return builderConfig(dir, undefined);
+    } catch (e) {
+      assert.instance(e, UserError);
+      return (e as Error).message;
+    }
+  };
+  try {
+    assert.equal(conf({ remote: 'ci', image: { arm64: 'ci:builder-arm64' }, target: { arm64: '@arm', amd64: 'm1' } }),
+      { remote: 'ci', project: undefined, jobs: undefined, image: undefined, distrobuilder: undefined, images: { arm64: 'ci:builder-arm64' }, targets: { arm64: '@arm', amd64: 'm1' }, origin: 'build.config.json' });
+    assert.equal(conf({ remote: 'ci', image: 'ci:b', target: '@builders' }), { remote: 'ci', project: undefined, jobs: undefined, image: 'ci:b', distrobuilder: undefined, targets: { all: '@builders' }, origin: 'build.config.json' });
+    assert.is(conf({ remote: 'ci', target: { riscv64: '@r' } }), 'build.config.json: builder.target.riscv64: unknown architecture (known: amd64, arm64)');
+    assert.is(conf({ remote: 'ci', target: { arm64: '@ bad' } }), 'build.config.json: builder.target.arm64: expected a cluster member or @group, got "@ bad"');
+    assert.is(conf({ remote: 'ci', target: ['@a'] }), 'build.config.json: builder.target: expected a cluster member or @group, or an object by architecture (amd64, arm64)');
+    assert.is(conf({ remote: 'ci', image: { arm64: '' } }), 'build.config.json: builder.image.arm64: expected a builder image (REMOTE:ALIAS or a fingerprint), got ""');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('build hello:arm64 --builder far with a published arm64 builder image and arm64 pinned to a cluster group: no image built here, every node launched with --target @arm', async () => {
+  const s = setup();
+  const p = project();
+  try {
+    cpSync(join(ROOT, 'appliances', 'builder'), join(p.dir, 'appliances', 'builder'), { recursive: true });
+    writeFileSync(join(p.dir, 'build.config.json'), JSON.stringify({ builder: { remote: 'far', image: { amd64: 'far:builder-amd64', arm64: 'far:builder-arm64' }, target: { arm64: '@arm' }, distrobuilder: '3.2' } }));
+    const r = await p.run(['hello:arm64', '--json'], { DISTROBUILDER: FAKE, FAKE_INCUS_CLUSTER: CLUSTER, APPLIANCE_BUILDER_VOLUME: 'none' });
+    assert.is(r.code, 0, r.all);
+    assert.is(parseReport(r).targets.find((t) => t.target === 'hello:arm64')?.status, 'built');
+    assert.equal(s.calls().filter((c) => c.startsWith('image import ')), [], 'the configured images: none built or imported');
+    const launches = s.calls().filter((c) => c.startsWith('launch '));
+    assert.ok(launches.length >= 2, launches.join('\n'));
+    for (const l of launches) assert.match(l, /^launch far:builder-arm64 far:bld-\S+ --ephemeral --target @arm /, l);
+    // The same target on a remote that is not a cluster: a clear error naming the file and field.
+    const flat = await p.run(['hello:arm64', '--force'], { DISTROBUILDER: FAKE, FAKE_INCUS_CLUSTER: '', APPLIANCE_BUILDER_VOLUME: 'none' });
+    assert.is(flat.code, 1, flat.all);
+    assert.match(flat.stderr, /build\.config\.json: builder\.target: far is not a cluster \(a member or @group needs one\)/);
+    assert.not.match(flat.stderr, /\n\s+at /, 'no stack trace');
   } finally {
     p.cleanup();
     s.cleanup();

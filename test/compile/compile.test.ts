@@ -102,14 +102,14 @@ test('the boot does not wait for the network unless the appliance sets waitForNe
   const enable = masked.findIndex((s) => s.includes('systemctl enable systemd-networkd'));
   const maskAt = masked.findIndex((s) => s.includes(mask));
   assert.ok(maskAt > enable && enable >= 0, 'masked after enabling systemd-networkd (whose Also= enables the wait)');
-  assert.not.ok(scripts({ ...nginx, waitForNetwork: true }).some((s) => s.includes('wait-online')), 'waitForNetwork: true keeps the wait');
+  assert.not.ok(scripts({ ...nginx, waitForNetwork: 'it resolves names at start' }).some((s) => s.includes('wait-online')), 'a waitForNetwork reason keeps the wait');
   const [haproxy] = await loadAppliances(join(ROOT, 'appliances'), ['haproxy']);
   assert.ok(haproxy.waitForNetwork, 'haproxy resolves backend names once, at start');
   assert.not.ok(scripts(haproxy).some((s) => s.includes('wait-online')));
   const onAlpine = { ...nginx, base: alpine(), packages: ['nginx'], settings: {}, configure: undefined };
   assert.not.ok(scripts(onAlpine).some((s) => s.includes('wait-online')), 'OpenRC has no such wait');
   // The base layer (shared by every appliance) is the same either way: only the image differs.
-  assert.equal(compile(nginx, 'amd64', ctx).layers.base, compile({ ...nginx, waitForNetwork: true }, 'amd64', ctx).layers.base);
+  assert.equal(compile(nginx, 'amd64', ctx).layers.base, compile({ ...nginx, waitForNetwork: 'it resolves names at start' }, 'amd64', ctx).layers.base);
 });
 
 test.run();

@@ -15,17 +15,22 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execa } from 'execa';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { incus, incusAvailable } from '../../lib/incus/client.ts';
 import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
 import { ROOT, runBuildTs } from '../helpers.ts';
+import { builderPrefix } from '../../lib/builder/incus-executor.ts';
 
 const CI = process.env.CI === 'true';
 const wanted = CI || process.env.APPLIANCE_REAL_BUILD === '1';
 const incusState = await incusAvailable();
 const dbVersion = await distrobuilderVersion();
 const env = { ...process.env, NO_COLOR: '1' };
+/** Names of this suite's Incus objects start with this (APPLIANCE_TEST_PREFIX, then bld-). */
+const BLD = builderPrefix();
 /** The tree cache volume of this suite (deleted at the end). */
-const VOLUME = 'bld-e2e-trees';
+const VOLUME = `${BLD}e2e-trees`;
 /** The host's distrobuilder made unavailable: every node must run in a builder. */
 const noHostDb = { ...env, DISTROBUILDER: '/bin/false', APPLIANCE_BUILDER_VOLUME: VOLUME };
 
@@ -40,7 +45,27 @@ async function dropVolume(): Promise<void> {
 /** Our builder containers for nginx (names this suite owns). */
 async function nginxBuilders(): Promise<string[]> {
   const r = await incus(['list', '--format', 'csv', '-c', 'n']);
-  return r.stdout.split('\n').filter((n) => n.startsWith('bld-nginx-amd64'));
+  return r.stdout.split('\n').filter((n) => n.startsWith(`${BLD}nginx-amd64`));
+}
+
+/** Moves the outputs and records of `slugs` aside; `restore` puts them back as they were. */
+function keepAside(slugs: string[]): { restore(): void } {
+  const cache = join(ROOT, '.cache');
+  const aside = mkdtempSync(join(cache, 'aside-'));
+  const files = slugs.flatMap((s) => [join('out', s), join('records', `${s}.json`), join('records', `${s}.key.json`)]).filter((f) => existsSync(join(cache, f)));
+  for (const f of files) {
+    mkdirSync(dirname(join(aside, f)), { recursive: true });
+    cpSync(join(cache, f), join(aside, f), { recursive: true });
+  }
+  return {
+    restore() {
+      for (const f of files) {
+        rmSync(join(cache, f), { recursive: true, force: true });
+        renameSync(join(aside, f), join(cache, f));
+      }
+      rmSync(aside, { recursive: true, force: true });
+    },
+  };
 }
 
 if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
@@ -59,7 +84,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     let out = '';
     child.all!.on('data', (d: Buffer) => (out += d.toString()));
     for (let i = 0; i < 600 && !/nginx:amd64\/packages: Managing packages/.test(out); i++) await new Promise((r) => setTimeout(r, 500));
-    assert.match(out, /nginx:amd64\/packages: launching builder container bld-nginx-amd64-packages-/, out);
+    assert.match(out, new RegExp(`nginx:amd64/packages: launching builder container ${BLD}nginx-amd64-packages-`), out);
     child.kill('SIGKILL');
     await child;
     assert.is((await nginxBuilders()).length, 1, 'the killed run\'s container is still there');
@@ -68,12 +93,25 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
   test('the next run removes the orphan, builds nginx in builder containers, and leaves none', async () => {
     const r = await runBuildTs(['nginx:amd64', '--builder', 'local', '--force', '--plain'], { env: noHostDb });
     assert.is(r.code, 0, r.all.slice(-3000));
-    assert.match(r.stdout, /removed builder container bld-nginx-amd64-packages-[0-9a-f]{6} on local \(left by a killed build, pid \d+\)/);
+    assert.match(r.stdout, new RegExp(`removed builder container ${BLD}nginx-amd64-packages-[0-9a-f]{6} on local \\(left by a killed build, pid \\d+\\)`));
     assert.match(r.stdout, /nginx:amd64\/packages: launching builder container/);
     assert.match(r.stdout, /nginx:amd64: launching builder container/);
     assert.match(r.stdout, /nginx:amd64: built in/);
+    assert.match(r.stdout, /nginx:amd64\/packages: tree left on the builder \(\S+ \S+ not pulled/, 'the packages tree stayed in the volume');
     assert.match(r.stdout, /nginx:amd64: tree cache volume: \S+ \S+ not pushed \([0-9a-f]+ verified\)/, 'the pack took the packages tree from the volume');
     assert.equal(await nginxBuilders(), [], 'no builder container left');
+  });
+
+  test('a second target on the same base: the base is neither pushed nor pulled, its own tree stays on the builder', async () => {
+    const t0 = Date.now();
+    const r = await runBuildTs(['memcached:amd64', '--builder', 'local', '--force', '--plain', '--no-index'], { env: noHostDb });
+    assert.is(r.code, 0, r.all.slice(-3000));
+    assert.not.match(r.stdout, /base\/debian-trixie:amd64: building/, 'the base was not built');
+    assert.match(r.stdout, /memcached:amd64\/packages: tree cache volume: \S+ \S+ not pushed \([0-9a-f]+ verified\)/, 'the base came from the volume');
+    assert.match(r.stdout, /memcached:amd64\/packages: tree left on the builder \(\S+ \S+ not pulled/);
+    assert.not.match(r.stdout, /memcached:amd64\/packages: pulling the outputs/, 'nothing of the tree node came back');
+    assert.match(r.stdout, /memcached:amd64: tree cache volume: \S+ \S+ not pushed/, 'the pack read the packages tree in the volume');
+    console.log(`memcached:amd64 on the builder with the base in the volume: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   });
 
   test('the nginx image built in builder containers passes test nginx', async () => {
@@ -82,6 +120,23 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.match(r.stdout, /nginx:amd64: fresh/, 'built by the run before, not rebuilt');
     assert.match(r.stdout, /nginx\s+PASS/);
     assert.equal(await nginxBuilders(), []);
+  });
+
+  test('this host needs the trees (a repack here): pulled from the volume, verified, not rebuilt', async () => {
+    // The suites after this one expect the xz images of nginx and memcached as built: kept aside, put back.
+    const kept = keepAside(['nginx-amd64', 'memcached-amd64']);
+    try {
+      const t0 = Date.now();
+      const r = await runBuildTs(['nginx:amd64', 'memcached:amd64', '--compression', 'zstd-3', '--plain', '--no-index'], { env });
+      assert.is(r.code, 0, r.all.slice(-3000));
+      for (const n of ['nginx', 'memcached']) {
+        assert.match(r.stdout, new RegExp(`${n}:amd64/packages: tree pulled from builder local \\(volume ${VOLUME}, sha256 [0-9a-f]{12} verified\\)`));
+        assert.not.match(r.stdout, new RegExp(`${n}:amd64/packages: Managing packages`), 'not rebuilt');
+      }
+      console.log(`nginx and memcached trees pulled and repacked here: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    } finally {
+      kept.restore();
+    }
   });
 
   test('cleanup: the suite\'s tree cache volume', async () => {

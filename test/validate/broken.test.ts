@@ -1,5 +1,5 @@
 /**
- * Twenty-three broken appliance files: each gives a located, readable error (`path:line:col
+ * Twenty-five broken appliance files: each gives a located, readable error (`path:line:col
  * message`) and exit 1, with no stack trace. One scratch project holds them all, so the
  * type checker runs once.
  */
@@ -59,6 +59,9 @@ const cases: Case[] = [
   { dir: 'no-arch', source: ok('no-arch').replace(`['amd64']`, `[]`), line: 8, message: /architectures: required non-empty list/ },
   { dir: 'throws', source: `${head}throw new Error('boom at import');\n`, line: 3, message: /cannot load module: boom at import/ },
   { dir: 'bad-package', source: ok('bad-package', `  packages: ['Nginx Light'],\n`), line: 10, message: /"Nginx Light" is not a valid apt package name/ },
+  // The wait for the network costs every launch ~1 s of DHCP: it takes a reason, not a flag.
+  { dir: 'network-flag', source: ok('network-flag', `  waitForNetwork: true,\n`), line: 10, message: /TS2322: Type 'boolean' is not assignable to type 'string'/ },
+  { dir: 'network-no-reason', source: ok('network-no-reason', `  waitForNetwork: ' ',\n`), line: 10, message: /waitForNetwork: must be a sentence saying why a service needs the network to start/ },
   { dir: 'bad-timeout', source: ok('bad-timeout').replace(`{ command: 'true' }`, `{ command: 'true', timeout: -5 }`), line: 9, message: /health\.timeout: must be a positive number/ },
 ];
 

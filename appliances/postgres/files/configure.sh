@@ -60,8 +60,11 @@ fresh=0
 if [ ! -s "$data/PG_VERSION" ]; then
   fresh=1
   install -d -o postgres -g postgres -m 0700 "$data"
+  # --sync-method=syncfs: one syncfs of the file system at the end instead of an fsync per file
+  # (~1000 files): initdb took 3.9-4.9 s instead of 9.2-12.7 s in a launched container (btrfs
+  # pool, load ~14), the largest part of the first boot. Just as durable.
   as_postgres "$bin/initdb" -D "$data" --encoding=UTF8 --locale=C.UTF-8 --data-checksums \
-    --auth-local=peer --auth-host=scram-sha-256 >/dev/null
+    --auth-local=peer --auth-host=scram-sha-256 --sync-method=syncfs >/dev/null
   if [ "$conf" = "$data" ]; then
     # Alpine keeps the configuration in the data folder: add the appliance settings.
     echo "include = '/etc/postgresql/appliance.conf'" >> "$data/postgresql.conf"
@@ -72,8 +75,14 @@ if [ ! -s "$data/PG_VERSION" ]; then
 fi
 
 # 2. TLS (Debian): a self-signed certificate made here, so no two instances share a key.
+# An ECDSA P-256 key: 14 ms, where make-ssl-cert's RSA 2048 key took 1.2 s of the first boot.
 if [ "$conf" != "$data" ] && [ ! -s /etc/ssl/private/ssl-cert-snakeoil.key ]; then
-  make-ssl-cert generate-default-snakeoil --force-overwrite
+  key=/etc/ssl/private/ssl-cert-snakeoil.key
+  (umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/CN=$(hostname)" -keyout "$key.new" -out /etc/ssl/certs/ssl-cert-snakeoil.pem 2>/dev/null)
+  # As make-ssl-cert leaves it: readable by the ssl-cert group, which postgres is in.
+  chown root:ssl-cert "$key.new" && chmod 0640 "$key.new" && mv "$key.new" "$key"
+  chmod 0644 /etc/ssl/certs/ssl-cert-snakeoil.pem
 fi
 
 # 3. Roles and databases, through a temporary server that listens on a private socket only.
