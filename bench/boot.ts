@@ -25,7 +25,8 @@
  *   when the default is `dir` and the kernel has btrfs and mkfs.btrfs is installed,
  *   `<prefix>dir` when the default is not `dir`).
  * - BOOT_CONTRAST_APPS=nginx,redis (the default): the appliances also measured on the pools
- *   after the first; `all` for every one (a `dir` launch unpacks the whole image: ~5 s here).
+ *   after the first; `all` for every one (a `dir` launch unpacks the whole image: ~5 s here);
+ *   empty: the default pool only, no temporary pool.
  * - BENCH_BOOT_RUNS=5, BENCH_PREFIX=boot-bench- (names of every container, image alias and pool
  *   created here; all deleted at the end; an image already stored is used and kept).
  */
@@ -118,7 +119,9 @@ async function pools(): Promise<{ name: string; driver: string }[]> {
     if (!first) throw new Error('the default profile has no root disk pool: cannot pick a pool (set BOOT_POOLS)');
     names.push(first);
     const btrfsOk = readFileSync('/proc/filesystems', 'utf8').includes('btrfs') && ['/usr/sbin/mkfs.btrfs', '/sbin/mkfs.btrfs', '/usr/bin/mkfs.btrfs'].some(existsSync);
-    if ((await driverOf(first)) !== 'dir') {
+    if (!process.env.BOOT_CONTRAST_APPS?.trim() && process.env.BOOT_CONTRAST_APPS !== undefined) {
+      progress('BOOT_CONTRAST_APPS is empty: measuring the default pool only');
+    } else if ((await driverOf(first)) !== 'dir') {
       tempPool = `${PREFIX}dir`;
       await incusOk(['storage', 'create', tempPool, 'dir'], { timeoutMs: 120_000 });
       names.push(tempPool);

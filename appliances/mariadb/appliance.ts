@@ -4,7 +4,9 @@ import { debian } from '../_base/debian.ts';
 /** Values of the launch-time settings used by the `test` verb (and the README examples). */
 const EXAMPLE = { user: 'app', password: 'Example-Passw0rd', database: 'appdb', bufferPool: '64M' };
 /** The second values of day two (`test`: config set + restart). */
-const CHANGED = { password: 'Changed-Passw0rd', database: 'appdb2', bufferPool: '32M' };
+const CHANGED = { password: 'Changed-Passw0rd', database: 'appdb2', bufferPool: '32M', inside: 'Inside-Passw0rd' };
+/** The version file of the data directory (written by mariadb-upgrade, read by configure.sh). */
+const UPGRADE_INFO = '/var/lib/mysql/mariadb_upgrade_info';
 
 /**
  * dpkg exclusions (about 11 MB installed): two offline tools nothing here runs (`resolveip`, which
@@ -83,6 +85,23 @@ install -d -m 0755 /etc/mysql/mariadb.conf.d /etc/mysql/conf.d
     },
     configure: 'configure.sh',
     health: { command: "mariadb -N -B -e 'SELECT 1' | grep -qx 1", timeout: 120 },
+    keptChanges: [{
+      name: 'a password changed inside with ALTER USER',
+      change: `mariadb -e "ALTER USER '${EXAMPLE.user}'@'%' IDENTIFIED BY '${CHANGED.inside}'" && ${asUser(CHANGED.inside, 'SELECT 1')} | grep -qx 1`,
+      check: `${asUser(CHANGED.inside, 'SELECT 1')} | grep -qx 1`,
+    }],
+    keptData: {
+      name: 'a row in the database given at launch',
+      change: `${asUser(EXAMPLE.password, `CREATE TABLE ${EXAMPLE.database}.kept (x INT); INSERT INTO ${EXAMPLE.database}.kept VALUES (7); SELECT x FROM ${EXAMPLE.database}.kept`)} | grep -qx 7`,
+      check: `mariadb -N -B -e 'SELECT x FROM ${EXAMPLE.database}.kept' | grep -qx 7`,
+    },
+    newerData: {
+      name: 'a data directory last upgraded by MariaDB 99.1',
+      change: `systemctl stop mariadb && [ -s ${UPGRADE_INFO} ] && printf '99.1.0-MariaDB' > ${UPGRADE_INFO}`,
+      refusal: 'was last upgraded by MariaDB 99.1 (mariadb_upgrade_info); this image runs MariaDB 11.8, which does not support downgrades',
+      // An older version instead of the original: the next start runs mariadb-upgrade for real.
+      undo: `printf '10.11.6-MariaDB' > ${UPGRADE_INFO}`,
+    },
     tests: [
       {
         name: 'the user given at launch logs in over TCP with the password given at launch',
@@ -103,6 +122,10 @@ install -d -m 0755 /etc/mysql/mariadb.conf.d /etc/mysql/conf.d
       {
         name: 'root has no login over TCP',
         command: `mariadb --protocol=tcp -h 127.0.0.1 -u root -N -e 'SELECT 1' 2>&1 | grep -q 'Access denied'`,
+      },
+      {
+        name: 'the appliance state folder in the data directory is not a database (ignore-db-dirs)',
+        command: `[ -d /var/lib/mysql/.appliance ] && ! mariadb -N -B -e 'SHOW DATABASES' | grep -q appliance`,
       },
       {
         name: 'buffer_pool_size given at launch is applied',

@@ -10,8 +10,12 @@ const publishAs = (user: string, password: string) => `mosquitto_pub -h 127.0.0.
 
 /** mosquitto_pub/_sub options of a client on 127.0.0.1:1883 with the example account. */
 const AUTH = `-h 127.0.0.1 -p 1883 -u ${EXAMPLE.username} -P '${EXAMPLE.password}'`;
+/** The password file: with the data (a custom volume), so an account changed inside survives a rebuild. */
+const PASSWD = '/var/lib/mosquitto/passwd';
 /** The local unix socket listener (anonymous, $SYS read-only), used by the health check. */
 const SOCKET = '/run/mosquitto/mosquitto.sock';
+/** The persistence file; its format version is 4 bytes at offset 19 (DB_MAX in files/configure.sh). */
+const DB = '/var/lib/mosquitto/mosquitto.db';
 
 /**
  * Publishes `message` to `topic` every half second (at most 30 times) while a subscriber waits
@@ -47,8 +51,6 @@ function mosquitto(base: Base) {
       trigger: 'post-files',
       script: `#!/bin/sh
 set -eu
-# Replaced at first boot from the launch-time settings; until then nobody can log in on 1883.
-install -m 0600 -o mosquitto -g mosquitto /dev/null /etc/mosquitto/passwd
 chown mosquitto:mosquitto /etc/mosquitto/local.acl
 chmod 0600 /etc/mosquitto/local.acl
 # The packaged examples and the unused log folder (logs go to the journal).
@@ -65,10 +67,10 @@ install -d -o mosquitto -g mosquitto -m 0750 /var/lib/mosquitto
         default: 'mqtt',
         example: EXAMPLE.username,
         type: kinds.pattern('[A-Za-z0-9._@-]{1,64}', 'letters, digits and . _ @ - (at most 64)'),
-        change: { value: CHANGED.username, check: `grep -q '^${CHANGED.username}:' /etc/mosquitto/passwd && ${publishAs(CHANGED.username, CHANGED.password)}` },
+        change: { value: CHANGED.username, check: `grep -q '^${CHANGED.username}:' ${PASSWD} && ${publishAs(CHANGED.username, CHANGED.password)}` },
       },
       password: {
-        description: 'Password of `username`, stored only as a salted PBKDF2-SHA512 hash in /etc/mosquitto/passwd. Without it nobody can log in on port 1883.',
+        description: 'Password of `username`, stored only as a salted PBKDF2-SHA512 hash in /var/lib/mosquitto/passwd (with the data). Without it nobody can log in on port 1883.',
         secret: true,
         example: EXAMPLE.password,
         type: kinds.string({ maxLength: 512 }),
@@ -77,9 +79,22 @@ install -d -o mosquitto -g mosquitto -m 0750 /var/lib/mosquitto
     },
     keptChanges: [{
       name: 'a password changed inside with mosquitto_passwd',
-      change: `mosquitto_passwd -b /etc/mosquitto/passwd ${EXAMPLE.username} '${CHANGED.inside}' && chown mosquitto:mosquitto /etc/mosquitto/passwd && systemctl reload mosquitto && sleep 1 && ${publishAs(EXAMPLE.username, CHANGED.inside)}`,
+      change: `mosquitto_passwd -b ${PASSWD} ${EXAMPLE.username} '${CHANGED.inside}' && chown mosquitto:mosquitto ${PASSWD} && systemctl reload mosquitto && sleep 1 && ${publishAs(EXAMPLE.username, CHANGED.inside)}`,
       check: publishAs(EXAMPLE.username, CHANGED.inside),
     }],
+    keptData: {
+      name: 'a retained message in the persistence file',
+      change: `mosquitto_pub ${AUTH} -t appliance/upgrade -m kept-across-rebuild -r -q 1`,
+      // After keptChanges: the password changed inside.
+      check: `out=$(mosquitto_sub -h 127.0.0.1 -p 1883 -u ${EXAMPLE.username} -P '${CHANGED.inside}' -t appliance/upgrade -C 1 -W 10) && [ "$out" = kept-across-rebuild ]`,
+    },
+    newerData: {
+      name: 'a mosquitto.db of persistence format 99',
+      // Stopped first: mosquitto writes its own format when it stops.
+      change: `systemctl stop mosquitto && cp -p ${DB} ${DB}.kept && printf '\\143' | dd of=${DB} bs=1 seek=22 count=1 conv=notrunc status=none`,
+      refusal: "mosquitto.db is persistence format 99; this image's mosquitto reads formats up to 6",
+      undo: `mv ${DB}.kept ${DB}`,
+    },
     configure: 'configure.sh',
     health: { command: `mosquitto_sub --unix ${SOCKET} -t '$SYS/broker/version' -C 1 -W 5 | grep -q mosquitto`, timeout: 60 },
     tests: [
@@ -97,7 +112,7 @@ install -d -o mosquitto -g mosquitto -m 0750 /var/lib/mosquitto
       },
       {
         name: 'the password is stored as a PBKDF2-SHA512 hash only',
-        command: `grep -q '^${EXAMPLE.username}:\\$7\\$' /etc/mosquitto/passwd && [ ! -e /etc/appliance/settings.d/password ] && ! grep -rqF '${EXAMPLE.password}' /etc/mosquitto /etc/appliance /var/lib/mosquitto`,
+        command: `grep -q '^${EXAMPLE.username}:\\$7\\$' ${PASSWD} && [ ! -e /etc/appliance/settings.d/password ] && ! grep -rqF '${EXAMPLE.password}' /etc/mosquitto /etc/appliance /var/lib/mosquitto`,
       },
       {
         name: 'systemctl reload mosquitto works (the packaged unit runs /bin/kill)',
@@ -106,7 +121,11 @@ install -d -o mosquitto -g mosquitto -m 0750 /var/lib/mosquitto
       {
         name: 'a retained message survives a broker restart (persistence)',
         command: `mosquitto_pub ${AUTH} -t appliance/retained -m kept-across-restart -r -q 1 && systemctl restart mosquitto && `
-          + `i=0; until out=$(mosquitto_sub ${AUTH} -t appliance/retained -C 1 -W 3 2>/dev/null); do i=$((i + 1)); [ $i -lt 20 ] || break; sleep 0.5; done; [ "$out" = kept-across-restart ] && [ -s /var/lib/mosquitto/mosquitto.db ]`,
+          + `i=0; until out=$(mosquitto_sub ${AUTH} -t appliance/retained -C 1 -W 3 2>/dev/null); do i=$((i + 1)); [ $i -lt 20 ] || break; sleep 0.5; done; [ "$out" = kept-across-restart ] && [ -s ${DB} ]`,
+      },
+      {
+        name: 'the persistence file is format 6, the newest configure.sh lets mosquitto open (DB_MAX)',
+        command: `[ "$(od -An -tu1 -j19 -N4 ${DB} | tr -s ' ')" = ' 0 0 0 6' ]`,
       },
     ],
   });

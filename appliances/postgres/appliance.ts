@@ -123,6 +123,10 @@ chown -R postgres:postgres /etc/postgresql/17/main
         command: `${psql(`-tAc "select pg_get_userbyid(datdba) from pg_database where datname = current_database()"`)} | grep -qx ${EXAMPLE.user}`,
       },
       {
+        name: 'a login with sslmode=require is encrypted (the certificate and key made at first boot)',
+        command: `PGPASSWORD='${EXAMPLE.password}' psql -X "host=127.0.0.1 user=${EXAMPLE.user} dbname=${EXAMPLE.database} sslmode=require" -tAc 'select ssl from pg_stat_ssl where pid = pg_backend_pid()' | grep -qx t`,
+      },
+      {
         name: 'a wrong password is refused',
         command: `! PGPASSWORD=wrong-password psql -X -h 127.0.0.1 -U ${EXAMPLE.user} -d ${EXAMPLE.database} -c 'select 1' 2>/dev/null`,
       },

@@ -20,6 +20,14 @@ path-exclude=/usr/share/nodejs/*.map
 
 /** An HTTP API call on 127.0.0.1:9090 (the body only). */
 const api = (path: string) => `${HTTP_CLIENT} -p 9090 ${path} | tail -n +2`;
+/** The query `up{job="prometheus"}`, URL-encoded; `at` appends `&time=` (a shell word). */
+const upQuery = (at = '') => api(`'/api/v1/query?query=up%7Bjob%3D%22prometheus%22%7D${at ? `&time='${at}` : "'"}`);
+/** A sample of 1 in a query answer. */
+const ONE = `grep -q '"value":\\[[0-9.]*,"1"\\]'`;
+/** Where the upgrade test notes the time of a sample it must find again (on the volume). */
+const KEPT_TIME = '/var/lib/prometheus/appliance-kept-time';
+/** A database block of a block format this Prometheus does not read. */
+const NEWER_BLOCK = '/var/lib/prometheus/metrics2/01JF0000000000000000NEWER0';
 
 /**
  * Prometheus 2.53 (Debian's `prometheus`, no promtool): scrapes itself and the extra targets given
@@ -79,6 +87,17 @@ export default defineAppliance({
   },
   configure: 'configure.sh',
   health: { command: `${HTTP_CLIENT} -p 9090 /-/ready`, timeout: 60 },
+  keptData: {
+    name: 'a sample scraped before the rebuild (queried at its time)',
+    change: `for i in $(seq 1 60); do t=$(date +%s); ${upQuery('$t')} | ${ONE} && echo $t > ${KEPT_TIME} && exit 0; sleep 1; done; exit 1`,
+    check: `t=$(cat ${KEPT_TIME}) && ${upQuery('$t')} | ${ONE}`,
+  },
+  newerData: {
+    name: 'a database block of block format 2',
+    change: `systemctl stop prometheus && mkdir -p ${NEWER_BLOCK} && printf '{\\n\\t"ulid": "%s",\\n\\t"minTime": 0,\\n\\t"maxTime": 1,\\n\\t"version": 2\\n}\\n' ${NEWER_BLOCK.split('/').pop()} > ${NEWER_BLOCK}/meta.json`,
+    refusal: "has block format version 2 (meta.json); this image's Prometheus reads format 1 only",
+    undo: `rm -rf ${NEWER_BLOCK}`,
+  },
   tests: [
     {
       name: 'the retention time given at launch is applied (status/flags API)',

@@ -76,6 +76,10 @@ chmod 0750 /etc/redis /etc/redis/appliance.d /var/lib/redis
         command: `${cli} config get maxmemory | tail -n 1 | grep -qx 67108864`,
       },
       {
+        name: 'a save writes RDB format 12, the newest configure.sh lets redis load (RDB_MAX)',
+        command: `${cli} save | grep -qx OK && [ "$(head -c 9 /var/lib/redis/dump.rdb)" = REDIS0012 ]`,
+      },
+      {
         name: 'protected mode stays on',
         command: `${cli} config get protected-mode | tail -n 1 | grep -qx yes`,
       },

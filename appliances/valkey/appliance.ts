@@ -14,6 +14,10 @@ export const POLICIES = [
 ] as const;
 
 const cli = `valkey-cli --no-auth-warning -a '${EXAMPLE.password}'`;
+/** After `keptChanges`: the password changed inside. */
+const insideCli = `valkey-cli --no-auth-warning -a '${CHANGED.inside}'`;
+/** The RDB format valkey 8.1 writes, the newest it reads (RDB_MAX in files/configure.sh). */
+const RDB_FORMAT = 'REDIS0011';
 
 /**
  * Valkey 8.1 (the BSD-licensed Redis fork, Debian's `valkey-server`): binds every address with
@@ -30,7 +34,6 @@ export default defineAppliance({
   services: ['valkey-server'],
   files: [
     { source: 'valkey.conf', path: '/etc/valkey/valkey.conf' },
-    { source: 'users.acl', path: '/etc/valkey/users.acl', mode: '0640' },
     { source: 'systemd-override.conf', path: '/etc/systemd/system/valkey-server.service.d/appliance.conf' },
   ],
   actions: [{
@@ -49,7 +52,7 @@ chmod 0750 /etc/valkey /etc/valkey/appliance.d /var/lib/valkey
   volumes: [{ path: '/var/lib/valkey', description: 'RDB snapshots (dump.rdb) and the append-only files when enabled' }],
   settings: {
     password: {
-      description: 'Password of the `default` user (stored as a SHA-256 hash in /etc/valkey/users.acl). Without it, protected mode accepts loopback clients only.',
+      description: 'Password of the `default` user (stored as a SHA-256 hash in /var/lib/valkey/users.acl, with the data). Without it, protected mode accepts loopback clients only.',
       secret: true,
       example: EXAMPLE.password,
       type: kinds.string({ maxLength: 1000 }),
@@ -76,6 +79,19 @@ chmod 0750 /etc/valkey /etc/valkey/appliance.d /var/lib/valkey
     change: `${cli} ACL SETUSER default resetpass '>${CHANGED.inside}' && valkey-cli --no-auth-warning -a '${CHANGED.inside}' ACL SAVE | grep -qx OK`,
     check: `valkey-cli --no-auth-warning -a '${CHANGED.inside}' ping | grep -qx PONG`,
   }],
+  keptData: {
+    name: 'a key saved to /var/lib/valkey/dump.rdb',
+    change: `${cli} set upgrade-kept yes | grep -qx OK && ${cli} save | grep -qx OK`,
+    check: `${insideCli} get upgrade-kept | grep -qx yes`,
+  },
+  newerData: {
+    name: 'a dump.rdb of RDB format 12 (Redis 7.4 and later)',
+    // Stopped first: valkey saves a snapshot of its own format when it stops (no password
+    // needed: the keptChanges changed it).
+    change: `systemctl stop valkey-server && [ -s /var/lib/valkey/dump.rdb ] && cp -p /var/lib/valkey/dump.rdb /var/lib/valkey/dump.rdb.kept && printf 'REDIS0012' | dd of=/var/lib/valkey/dump.rdb bs=9 count=1 conv=notrunc status=none`,
+    refusal: "/var/lib/valkey/dump.rdb is RDB format 12; this image's valkey reads RDB formats up to 11",
+    undo: 'mv /var/lib/valkey/dump.rdb.kept /var/lib/valkey/dump.rdb',
+  },
   tests: [
     {
       name: 'the password given at launch is accepted',
@@ -108,6 +124,10 @@ chmod 0750 /etc/valkey /etc/valkey/appliance.d /var/lib/valkey
     {
       name: 'data written is saved to /var/lib/valkey',
       command: `${cli} set appliance-test ok | grep -qx OK && ${cli} save | grep -qx OK && [ -s /var/lib/valkey/dump.rdb ]`,
+    },
+    {
+      name: `a save writes RDB format ${RDB_FORMAT.slice(5)}, the newest configure.sh lets valkey load (RDB_MAX)`,
+      command: `${cli} save | grep -qx OK && [ "$(head -c 9 /var/lib/valkey/dump.rdb)" = ${RDB_FORMAT} ]`,
     },
     {
       name: 'the password is no longer on disk in clear text',

@@ -308,6 +308,22 @@ export interface ApplianceSpec<A extends Arch = Arch> {
    * `change` values are applied after this check.
    */
   keptChanges?: readonly KeptChange[];
+  /**
+   * Data written into the data volume (the first of `volumes`) that the documented upgrade,
+   * `incus rebuild <remote>:<app> <instance>`, must keep: `change` writes it in the healthy
+   * instance (before the `keptChanges` are made), `check` exits 0 when the rebuilt instance
+   * serves it (after them: use the credentials they changed). Exercised for each stateful
+   * appliance by test/e2e/settings-lifecycle.test.ts, with `keptChanges` (their `check` must
+   * pass after the rebuild too: an unchanged setting is not applied again).
+   */
+  keptData?: KeptChange;
+  /**
+   * Data of a server version this image must refuse (a newer format), fabricated on the data
+   * volume by `change` in the healthy instance; after a restart the services must stay stopped
+   * and `appliance status` must show `refusal`, the upgrade path; `undo` restores the data (the
+   * next restart is healthy again). Exercised by test/e2e/settings-lifecycle.test.ts.
+   */
+  newerData?: NewerData;
   /** Escape hatch: raw distrobuilder sections the model does not cover. */
   raw?: RawDefinition;
 }
@@ -320,6 +336,21 @@ export interface KeptChange {
   change: string;
   /** Shell command run after them; exit 0 when the change is still there. */
   check: string;
+}
+
+/** Data of another server version the appliance refuses (see `newerData`). */
+export interface NewerData {
+  /** What is fabricated, e.g. "a data directory last upgraded by MariaDB 99.1". */
+  name: string;
+  /**
+   * Shell command run inside the healthy container: stops the services (a server may write its
+   * own format when it stops), then fabricates the data; exit 0.
+   */
+  change: string;
+  /** Text `appliance status` must contain once the restarted instance refused the data. */
+  refusal: string;
+  /** Shell command run inside the container (services stopped): restores the data; exit 0. */
+  undo: string;
 }
 
 /** A loaded appliance: the spec plus where it came from. */

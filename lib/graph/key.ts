@@ -22,7 +22,7 @@ export { IMAGE_LOGIC_VERSION, DEFAULT_OPTIONS, type ImageOptions } from './optio
  * Spec fields that do not change the image (documentation and host-side checks only). The
  * health command and the first volume do: the in-image `appliance health|status` reads them.
  */
-const NON_IMAGE_FIELDS = new Set(['ports', 'tests', 'keptChanges']);
+const NON_IMAGE_FIELDS = new Set(['ports', 'tests', 'keptChanges', 'keptData', 'newerData']);
 
 /** Strings longer than this are replaced by their hash in the key's definition. */
 const LONG = 160;

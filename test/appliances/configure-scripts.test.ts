@@ -1,5 +1,5 @@
 /**
- * The configure scripts of mariadb, haproxy, mosquitto and unbound, run for real on the host
+ * The configure scripts of mariadb, haproxy, mosquitto, unbound, valkey and prometheus, run for real on the host
  * (POSIX sh) with their system paths moved into a scratch folder and the service tools replaced
  * by stubs that record what they receive: good values produce the expected configuration,
  * hostile values are refused with a message naming the `user.<app>.<key>`, exit non-zero, write
@@ -22,7 +22,7 @@ const STUBS: Record<string, string> = {
   'unbound-checkconf': 'echo "unbound-checkconf $*" >> "$LOG/calls"',
   'mosquitto_passwd': 'echo "mosquitto_passwd $*" >> "$LOG/calls"; cat > "$LOG/passwd-stdin"; echo "user:\\$7\\$101\\$stub" > "$2"',
   'mariadb-install-db': 'echo "mariadb-install-db $*" >> "$LOG/calls"',
-  mariadbd: 'echo "mariadbd $*" >> "$LOG/calls"; exec sleep 5',
+  mariadbd: 'case "$1" in --version) echo "mariadbd  Ver 11.8.3-MariaDB-0+deb13u1 for debian-linux-gnu on x86_64 (Debian 13)"; exit 0 ;; esac; echo "mariadbd $*" >> "$LOG/calls"; exec sleep 5',
   mariadb: 'echo "mariadb $*" >> "$LOG/calls"; case " $* " in *" -e "*) echo 1 ;; *) cat >> "$LOG/sql" ;; esac',
   'mariadb-upgrade': 'echo "mariadb-upgrade $*" >> "$LOG/calls"',
 };
@@ -47,7 +47,7 @@ async function configure(app: string, env: Record<string, string>, check: (r: Ru
     const script = readFileSync(join(ROOT, 'appliances', app, 'files', 'configure.sh'), 'utf8')
       .replace(/(^|[\s="'(])\/(etc|var|run)\//gm, `$1${root}/$2/`);
     writeFileSync(join(work, 'configure.sh'), script);
-    for (const d of ['etc/haproxy', 'etc/mosquitto', 'etc/unbound', 'etc/mysql/mariadb.conf.d', 'var/lib', 'run']) mkdirSync(join(root, d), { recursive: true });
+    for (const d of ['etc/haproxy', 'etc/mosquitto', 'etc/unbound', 'etc/mysql/mariadb.conf.d', 'etc/valkey', 'etc/redis', 'etc/prometheus', 'etc/default', 'var/lib', 'run']) mkdirSync(join(root, d), { recursive: true });
     setup?.(root);
     // The settings file as lib/compile/settings.ts writes it: KEY='value' lines.
     writeFileSync(join(work, 'env'), Object.entries(env).map(([k, v]) => `${k}='${v.replace(/'/g, `'\\''`)}'\n`).join(''));
@@ -143,17 +143,31 @@ test('mosquitto: the password reaches mosquitto_passwd on stdin only', async () 
     assert.is(r.code, 0, r.stderr);
     assert.not.ok(r.pwned);
     const calls = read(join(r.log, 'calls'));
-    assert.match(calls, /^mosquitto_passwd -c \S+\/etc\/mosquitto\/passwd\.new sensors$/m);
+    assert.match(calls, /^mosquitto_passwd -c \S+\/var\/lib\/mosquitto\/passwd\.new sensors$/m);
     assert.not.ok(calls.includes('s3cret'), 'not on a command line');
     assert.is(read(join(r.log, 'passwd-stdin')), `${password}\n${password}\n`);
-    assert.match(read(join(r.root, 'etc/mosquitto/passwd')), /^user:\$7\$/);
+    assert.match(read(join(r.root, 'var/lib/mosquitto/passwd')), /^user:\$7\$/);
   });
+});
+
+test('mosquitto: a persistence file of a newer format is refused with the upgrade path; format 6 starts', async () => {
+  const db = (version: number) => (r: string) => {
+    mkdirSync(join(r, 'var/lib/mosquitto'), { recursive: true });
+    writeFileSync(join(r, 'var/lib/mosquitto/mosquitto.db'), Buffer.concat([Buffer.from('\0\xb5\0mosquitto db', 'latin1'), Buffer.from([0, 0, 0, 0, 0, 0, 0, version, 0])]));
+  };
+  await configure('mosquitto', { USERNAME: 'mqtt' }, (r) => {
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /mosquitto\.db is persistence format 99; this image's mosquitto reads formats up to 6 and does not start on it/);
+    assert.match(r.stderr, /Upgrade path: /);
+    assert.not.ok(existsSync(join(r.root, 'var/lib/mosquitto/passwd')), 'nothing written');
+  }, db(99));
+  await configure('mosquitto', { USERNAME: 'mqtt' }, (r) => assert.is(r.code, 0, r.stderr), db(6));
 });
 
 test('mosquitto: without a password the password file is empty (nobody logs in)', async () => {
   await configure('mosquitto', { USERNAME: 'mqtt' }, (r) => {
     assert.is(r.code, 0, r.stderr);
-    assert.is(read(join(r.root, 'etc/mosquitto/passwd')), '');
+    assert.is(read(join(r.root, 'var/lib/mosquitto/passwd')), '');
     assert.not.match(read(join(r.log, 'calls')), /mosquitto_passwd/);
   });
 });
@@ -164,7 +178,7 @@ for (const [key, env] of [
   ['mosquitto.password', { USERNAME: 'sensors', PASSWORD: 'one\ntwo' }],
 ] as const) {
   test(`mosquitto: refuses ${key}=${JSON.stringify(Object.values(env).join(' / '))}`, async () => {
-    await configure('mosquitto', env as Record<string, string>, (r) => refused(r, key, 'etc/mosquitto/passwd'));
+    await configure('mosquitto', env as Record<string, string>, (r) => refused(r, key, 'var/lib/mosquitto/passwd'));
   });
 }
 
@@ -208,6 +222,84 @@ for (const [key, env] of [
     await configure('mariadb', env as Record<string, string>, (r) => refused(r, key, 'etc/mysql/mariadb.conf.d/60-settings.cnf'));
   });
 }
+
+test('mariadb: a data directory of a newer MariaDB is refused with the upgrade path before any server starts; an older one is upgraded', async () => {
+  const info = (version: string, file = 'mariadb_upgrade_info') => (r: string) => {
+    mkdirSync(join(r, 'var/lib/mysql/mysql'), { recursive: true });
+    writeFileSync(join(r, 'var/lib/mysql', file), version);
+  };
+  for (const [version, file] of [['12.0.1-MariaDB', 'mariadb_upgrade_info'], ['11.9.0-MariaDB', 'mariadb_upgrade_info'], ['99.1.0-MariaDB', 'mysql_upgrade_info']]) {
+    await configure('mariadb', { APPLIANCE_CHANGED: '' }, (r) => {
+      assert.is(r.code, 1, `${version}: ${r.stderr}`);
+      assert.match(r.stderr, new RegExp(`last upgraded by MariaDB ${version.replace(/\.\d+-MariaDB$/, '').replace('.', '\\.')} \\(${file}\\); this image runs MariaDB 11\\.8, which does not support downgrades`));
+      assert.match(r.stderr, /Upgrade path: rebuild onto a mariadb image of .* mariadb-dump/);
+      assert.not.match(read(join(r.log, 'calls')), /mariadbd|mariadb-install-db/, 'no server was started');
+    }, info(version, file));
+  }
+  for (const version of ['11.8.9-MariaDB', '10.11.6-MariaDB', '11.4.2-MariaDB-log']) {
+    await configure('mariadb', { APPLIANCE_CHANGED: '' }, (r) => {
+      assert.is(r.code, 0, `${version}: ${r.stderr}`);
+      assert.match(read(join(r.log, 'calls')), /^mariadb-upgrade /m);
+    }, info(version));
+  }
+});
+
+// --- valkey ----------------------------------------------------------------------------------
+test('valkey: a snapshot of a newer RDB format (or not an RDB) is refused with the upgrade path; the ACL is written only when missing or changed', async () => {
+  const rdb = (head: string) => (r: string) => {
+    mkdirSync(join(r, 'var/lib/valkey'), { recursive: true });
+    writeFileSync(join(r, 'var/lib/valkey/dump.rdb'), Buffer.concat([Buffer.from(head), Buffer.from([0xfa, 0, 1, 2])]));
+  };
+  for (const [head, what] of [['REDIS0012', 'is RDB format 12;'], ['VALKEY080', 'is not an RDB file this server knows']]) {
+    await configure('valkey', { PASSWORD: 'pw' }, (r) => {
+      assert.is(r.code, 1, r.stderr);
+      assert.ok(r.stderr.includes(what), r.stderr);
+      assert.match(r.stderr, /reads RDB formats up to 11 and does not start on it/);
+      assert.match(r.stderr, /Upgrade path: rebuild onto the valkey image that wrote it/);
+      assert.not.ok(existsSync(join(r.root, 'var/lib/valkey/users.acl')), 'nothing written');
+    }, rdb(head));
+  }
+  await configure('valkey', { PASSWORD: 'pw', APPLIANCE_CHANGED: '' }, (r) => {
+    assert.is(r.code, 0, r.stderr);
+    assert.match(read(join(r.root, 'var/lib/valkey/users.acl')), /^user default on #[0-9a-f]{64} /m, 'missing: written');
+  }, rdb('REDIS0011'));
+  const kept = (r: string) => { rdb('REDIS0011')(r); writeFileSync(join(r, 'var/lib/valkey/users.acl'), 'user default on #changed-inside\n'); };
+  await configure('valkey', { PASSWORD: 'pw', APPLIANCE_CHANGED: 'maxmemory' }, (r) => {
+    assert.is(read(join(r.root, 'var/lib/valkey/users.acl')), 'user default on #changed-inside\n', 'an ACL saved inside is kept');
+  }, kept);
+  await configure('valkey', { PASSWORD: 'pw', APPLIANCE_CHANGED: 'password' }, (r) => {
+    assert.match(read(join(r.root, 'var/lib/valkey/users.acl')), /^user default on #[0-9a-f]{64} /m, 'a changed password is written');
+  }, kept);
+});
+
+test('redis: a snapshot of RDB format 13 is refused with the upgrade path; format 12 (what redis 8.0 writes) starts', async () => {
+  const rdb = (head: string) => (r: string) => {
+    mkdirSync(join(r, 'var/lib/redis'), { recursive: true });
+    writeFileSync(join(r, 'var/lib/redis/dump.rdb'), `${head}\xfa`);
+  };
+  await configure('redis', { PASSWORD: 'pw' }, (r) => {
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /dump\.rdb is RDB format 13; this image's redis reads RDB formats up to 12 and does not start on it/);
+    assert.match(r.stderr, /Upgrade path: /);
+  }, rdb('REDIS0013'));
+  await configure('redis', { PASSWORD: 'pw' }, (r) => assert.is(r.code, 0, r.stderr), rdb('REDIS0012'));
+});
+
+// --- prometheus ------------------------------------------------------------------------------
+test('prometheus: a database block of another format version is refused with the upgrade path; version 1 starts', async () => {
+  const block = (version: number) => (r: string) => {
+    const dir = join(r, 'var/lib/prometheus/metrics2/01JF0000000000000000000000');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'meta.json'), `{\n\t"ulid": "01JF0000000000000000000000",\n\t"minTime": 1,\n\t"maxTime": 2,\n\t"stats": {},\n\t"compaction": {\n\t\t"level": 1\n\t},\n\t"version": ${version}\n}\n`);
+  };
+  await configure('prometheus', {}, (r) => {
+    assert.is(r.code, 1, r.stderr);
+    assert.match(r.stderr, /01JF0000000000000000000000 has block format version 2 \(meta\.json\); this image's Prometheus reads format 1 only/);
+    assert.match(r.stderr, /Upgrade path: rebuild onto the prometheus image that wrote it/);
+    assert.not.ok(existsSync(join(r.root, 'etc/prometheus/prometheus.yml')), 'nothing written');
+  }, block(2));
+  await configure('prometheus', {}, (r) => assert.is(r.code, 0, r.stderr), block(1));
+});
 
 // --- postgres --------------------------------------------------------------------------------
 test('postgres: a data folder of another major version is refused with the upgrade path, before anything runs', async () => {

@@ -35,7 +35,8 @@ test('mosquitto: no anonymous client on 1883; the local socket may only read $SY
   assert.match(yaml, /listener 1883\n\s+protocol mqtt\n\s+allow_anonymous false\n/);
   assert.match(yaml, /per_listener_settings true/);
   assert.match(yaml, /topic read \$SYS\/#/);
-  assert.match(yaml, /install -m 0600 -o mosquitto -g mosquitto \/dev\/null \/etc\/mosquitto\/passwd/, 'an empty password file until first boot');
+  assert.match(yaml, /password_file \/var\/lib\/mosquitto\/passwd/, 'the password file lives with the data (kept by incus rebuild)');
+  assert.match(yaml, /\[ -e "\$file" \] \|\| write=1/, 'written by configure when missing (first boot, a new volume): nobody logs in before');
 });
 
 test('haproxy: health answered by haproxy itself; no stats page without a password', () => {

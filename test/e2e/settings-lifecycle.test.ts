@@ -9,14 +9,17 @@
  * - a password changed in SQL survives a restart and an `incus rebuild` (config unchanged);
  * - `incus copy` with the data volume: the copy does not start its service and says why, the
  *   original keeps running with every row; the same for mariadb, valkey, mosquitto and
- *   prometheus (one generic loop over their declarations);
+ *   prometheus (one generic loop over their declarations), whose original then gets the
+ *   upgrade: `incus rebuild` keeps its `keptData` and `keptChanges`, and fabricated `newerData`
+ *   (another server version's data) is refused with the upgrade path;
  * - redis `incus export` + `incus import` under a new name: refused; the documented
  *   `user.redis.adopt-volume=<owner>` takes the volume over with its data, and the previous
  *   owner is refused from then on.
  *
  * Gated like the other end-to-end suites: REQUIRED when CI=true; elsewhere it runs when
  * APPLIANCE_REAL_BUILD=1 and Incus answers, and is reported as skipped otherwise. Everything it
- * creates in Incus is named `d2-e-*` and deleted at the end.
+ * creates in Incus is named `d2-e-*` (after `APPLIANCE_TEST_PREFIX`, as for `test`, on shared hosts)
+ * and deleted at the end.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -28,6 +31,7 @@ import { incus, incusAvailable, incusOk } from '../../lib/incus/client.ts';
 import { distrobuilderVersion } from '../../lib/validate/distrobuilder.ts';
 import { ROOT, runBuildTs } from '../helpers.ts';
 import { loadAppliances } from '../../lib/compile/load.ts';
+import type { Appliance } from '../../lib/compile/model.ts';
 import { testSettings } from '../../lib/runtime/appliance-test.ts';
 
 const CI = process.env.CI === 'true';
@@ -36,6 +40,8 @@ const incusState = await incusAvailable();
 const dbVersion = await distrobuilderVersion();
 const env = { ...process.env, NO_COLOR: '1' };
 const id = randomBytes(2).toString('hex');
+/** Prefix of every Incus object the suite creates. */
+const P = `${process.env.APPLIANCE_TEST_PREFIX ?? ''}d2-e-`;
 const made = { instances: [] as string[], volumes: [] as string[], aliases: [] as string[], images: [] as string[] };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,7 +58,7 @@ async function cachedFingerprints(): Promise<string[]> {
 
 /** Imports the built image under a d2-e- alias (or aliases the same image already there). */
 async function importImage(app: string): Promise<string> {
-  const alias = `d2-e-${app}-${id}`;
+  const alias = `${P}${app}-${id}`;
   const fp = fingerprint(app);
   const out = join(ROOT, '.cache', 'out', `${app}-amd64`);
   const r = await incus(['image', 'import', join(out, 'incus.tar.xz'), join(out, 'rootfs.squashfs'), '--alias', alias], { timeoutMs: 300_000 });
@@ -120,8 +126,8 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     for (const app of ['postgres', 'redis']) assert.not.ok(cached.includes(fingerprint(app)), `${app}'s image is no longer cached`);
   });
 
-  const pg = `d2-e-pg-${id}`;
-  const pgCopy = `d2-e-pgcopy-${id}`;
+  const pg = `${P}pg-${id}`;
+  const pgCopy = `${P}pgcopy-${id}`;
   const psql = (pw: string, sql: string) => `PGPASSWORD='${pw}' psql -X -q -h 127.0.0.1 -U app -d appdb -tAc "${sql}"`;
 
   test('postgres with a data volume: healthy, unknown key reported, build.ts status exits 0', async () => {
@@ -166,7 +172,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.is((await sh(pg, psql('Changed-In-Sql', 'select 1'))).out, '1', 'after restart');
     assert.is.not((await sh(pg, psql('First-Passw0rd', 'select 1'))).code, 0);
     await incusOk(['stop', pg], { timeoutMs: 120_000 });
-    await incusOk(['rebuild', `d2-e-postgres-${id}`, pg], { timeoutMs: 300_000 });
+    await incusOk(['rebuild', `${P}postgres-${id}`, pg], { timeoutMs: 300_000 });
     await incusOk(['start', pg]);
     assert.is(await healthy(pg), '');
     assert.is((await sh(pg, psql('Changed-In-Sql', 'select x from t'))).out, '42', 'after rebuild: same owner, data and password kept');
@@ -188,8 +194,8 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     made.instances = made.instances.filter((n) => n !== pgCopy);
   });
 
-  const rd = `d2-e-redis-${id}`;
-  const rdCopy = `d2-e-rdcopy-${id}`;
+  const rd = `${P}redis-${id}`;
+  const rdCopy = `${P}rdcopy-${id}`;
   test('redis: a non-numeric size keeps it stopped; config set + restart applies the new value; a copy with the volume refuses', async () => {
     const alias = await importImage('redis');
     await launchWithVolume(alias, rd, '/var/lib/redis', { 'user.redis.password': 'Redis-Passw0rd', 'user.redis.maxmemory': 'abc' });
@@ -222,7 +228,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     const cli = "redis-cli --no-auth-warning -a 'Redis-Passw0rd'";
     assert.match((await sh(rd, `${cli} set kept yes && ${cli} save`)).out, /OK/);
     await incusOk(['stop', rd], { timeoutMs: 120_000 });
-    await incusOk(['rebuild', `d2-e-redis-${id}`, rd], { timeoutMs: 300_000 });
+    await incusOk(['rebuild', `${P}redis-${id}`, rd], { timeoutMs: 300_000 });
     await incusOk(['start', rd]);
     assert.is(await healthy(rd), '');
     assert.is((await sh(rd, `${cli} get kept`)).out, 'yes');
@@ -230,9 +236,9 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.match((await settled(rd)).out, /data volume: \/var\/lib\/redis, owned by this instance/);
   });
 
-  const rdImp = `d2-e-rdimp-${id}`;
+  const rdImp = `${P}rdimp-${id}`;
   test('redis: export + import under a new name refuses the volume; adopt-volume=<owner> takes it over with the data; the old owner is then refused', async () => {
-    const file = join(tmpdir(), `d2-e-redis-${id}.tar.gz`);
+    const file = join(tmpdir(), `${P}redis-${id}.tar.gz`);
     try {
       await incusOk(['export', rd, file, '--instance-only'], { timeoutMs: 300_000 });
       await incusOk(['import', file, rdImp], { timeoutMs: 300_000 });
@@ -263,18 +269,62 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     assert.match(old.out, new RegExp(`belongs to instance "${rdImp}"`), 'the previous owner is refused now');
   });
 
-  // The other stateful appliances, the same way for each: launched with a new custom volume at
-  // their first volume's path and their example settings, copied with the volume, the copy
-  // started: it must refuse. One instance each, deleted right after.
+  /**
+   * The documented upgrade of `app` on instance `name` (healthy, data volume attached), from its
+   * declarations: `keptData` and `keptChanges` made, `incus rebuild` to `alias`, started: the
+   * owner is recognised, the services run, every check still passes (an unchanged setting was
+   * not applied again). Then `newerData` fabricated: refused with the upgrade path, services
+   * stopped; undone: healthy again.
+   */
+  async function upgradeAndRefusal(app: Appliance, name: string, alias: string): Promise<void> {
+    const started = Date.now();
+    const changes = [...(app.keptData ? [app.keptData] : []), ...(app.keptChanges ?? [])];
+    for (const k of changes) { const r = await sh(name, k.change); assert.is(r.code, 0, `${app.name}: ${k.name}: ${r.out}`); }
+    await incusOk(['stop', name], { timeoutMs: 120_000 });
+    await incusOk(['rebuild', alias, name], { timeoutMs: 300_000 });
+    await incusOk(['start', name]);
+    assert.is(await healthy(name), '', `${app.name} is healthy after incus rebuild`);
+    const s = await settled(name);
+    assert.is(s.code, 0, s.out);
+    assert.match(s.out, new RegExp(`data volume: ${app.volumes![0].path}, owned by this instance`), s.out);
+    for (const svc of app.services ?? []) assert.is((await sh(name, `systemctl is-active ${svc}`)).out, 'active', `${app.name}: ${svc} after the rebuild`);
+    for (const k of [...(app.keptChanges ?? []), ...(app.keptData ? [app.keptData] : [])]) {
+      const r = await sh(name, k.check);
+      assert.is(r.code, 0, `${app.name}: ${k.name}: kept across incus rebuild\n${r.out}\n${s.out}`);
+    }
+    const upgraded = Date.now();
+    const n = app.newerData;
+    if (n) {
+      const c = await sh(name, n.change);
+      assert.is(c.code, 0, `${app.name}: ${n.name}: ${c.out}`);
+      await restart(name);
+      const r = await settled(name);
+      assert.is(r.code, 1, r.out);
+      assert.ok(r.out.includes(n.refusal), `${app.name}: ${n.name}: refused with "${n.refusal}"\n${r.out}`);
+      assert.match(r.out, /Upgrade path: /, r.out);
+      for (const svc of app.services ?? []) assert.is.not((await sh(name, `systemctl is-active ${svc}`)).out, 'active', `${app.name}: ${svc} is not started on ${n.name}`);
+      const u = await sh(name, n.undo);
+      assert.is(u.code, 0, u.out);
+      await restart(name);
+      assert.is(await healthy(name), '', `${app.name}: healthy again once ${n.name} is undone`);
+    }
+    console.log(`${app.name}: upgrade ${((upgraded - started) / 1000).toFixed(1)} s, newer data refused and undone ${((Date.now() - upgraded) / 1000).toFixed(1)} s`);
+  }
+
+  // The other stateful appliances, the same way for each, one instance each: launched with a
+  // new custom volume at their first volume's path and their example settings; copied with the
+  // volume, the copy started: it must refuse (the copy is deleted); then the upgrade and the
+  // refusal of newer data on the original, from the declarations (upgradeAndRefusal).
   const STATEFUL = ['mariadb', 'valkey', 'mosquitto', 'prometheus'];
-  test(`${STATEFUL.join(', ')}: incus copy with the data volume refuses to start the service in the copy and explains`, async () => {
+  test(`${STATEFUL.join(', ')}: incus copy with the data volume refuses to start the service in the copy and explains; incus rebuild keeps data and changes; newer data is refused`, async () => {
     const b = await runBuildTs(['build', ...STATEFUL.map((a) => `${a}:amd64`), '--plain'], { env });
     assert.is(b.code, 0, b.all.slice(-3000));
     for (const app of await loadAppliances(join(ROOT, 'appliances'), STATEFUL)) {
-      const name = `d2-e-${app.name}-${id}`;
-      const copy = `d2-e-${app.name}-cp-${id}`;
+      const name = `${P}${app.name}-${id}`;
+      const copy = `${P}${app.name}-cp-${id}`;
       const path = app.volumes![0].path;
-      await launchWithVolume(await importImage(app.name), name, path, testSettings(app));
+      const alias = await importImage(app.name);
+      await launchWithVolume(alias, name, path, testSettings(app));
       assert.is(await healthy(name), '', `${app.name} is healthy on a new volume`);
       await incusOk(['copy', name, copy], { timeoutMs: 300_000 });
       made.instances.push(copy);
@@ -285,10 +335,11 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
       assert.match(c.out, /incus storage volume copy default\/\S+ /);
       for (const svc of app.services ?? []) assert.is.not((await sh(copy, `systemctl is-active ${svc}`)).out, 'active', `${app.name}: ${svc} is not started in the copy`);
       assert.is(await healthy(name), '', `${app.name}: the original keeps running`);
-      for (const n of [copy, name]) {
-        await incusOk(['delete', '--force', n], { timeoutMs: 120_000 });
-        made.instances = made.instances.filter((x) => x !== n);
-      }
+      await incusOk(['delete', '--force', copy], { timeoutMs: 120_000 });
+      made.instances = made.instances.filter((x) => x !== copy);
+      await upgradeAndRefusal(app, name, alias);
+      await incusOk(['delete', '--force', name], { timeoutMs: 120_000 });
+      made.instances = made.instances.filter((x) => x !== name);
     }
   });
 
@@ -298,7 +349,7 @@ if (!wanted || (!CI && (!incusState.ok || !dbVersion))) {
     for (const a of made.aliases) await incus(['image', 'alias', 'delete', a]);
     for (const f of made.images) await incus(['image', 'delete', f], { timeoutMs: 60_000 });
     const left = await incusOk(['list', '--format', 'csv', '-c', 'n']);
-    assert.not.match(left, new RegExp(`d2-e-\\w+-${id}`));
+    assert.not.match(left, new RegExp(`${P}\\w+-${id}`));
   });
 }
 

@@ -47,6 +47,23 @@ chown mysql:mysql "$data"
 chmod 0644 "$conf.new"
 mv "$conf.new" "$conf"
 
+# 0. A data directory of a newer MariaDB is never started by this server: MariaDB does not
+# support downgrades (system tables, InnoDB redo log and undo formats may be newer). The version
+# that last upgraded the directory is in mariadb_upgrade_info (mysql_upgrade_info before 11.x).
+# An older one is what step 3 (mariadb-upgrade) handles.
+server=$(mariadbd --version | sed -n 's/.* Ver \([0-9][0-9]*\.[0-9][0-9]*\)\..*/\1/p')
+for info in "$data/mariadb_upgrade_info" "$data/mysql_upgrade_info"; do
+  [ -s "$info" ] && [ -n "$server" ] || continue
+  found=$(sed -n '1s/^\([0-9][0-9]*\.[0-9][0-9]*\)\..*/\1/p' "$info")
+  [ -n "$found" ] || break
+  if [ "${found%.*}" -gt "${server%.*}" ] || { [ "${found%.*}" -eq "${server%.*}" ] && [ "${found#*.}" -gt "${server#*.}" ]; }; then
+    echo "the data directory $data was last upgraded by MariaDB $found ($(basename "$info")); this image runs MariaDB $server, which does not support downgrades, and does not start on it." >&2
+    echo "  Upgrade path: rebuild onto a mariadb image of $found or newer (incus rebuild <remote>:mariadb <instance>); to move the data to $server, mariadb-dump it on a $found server and load the dump on a new volume." >&2
+    exit 1
+  fi
+  break
+done
+
 # 1. The system tables: made when the data directory is empty (first boot, or a new volume).
 # --skip-name-resolve: grants by address, never by host name; --force: skip the host name
 # lookup through resolveip (left out of the image: nothing here resolves names).
@@ -84,7 +101,8 @@ until mariadb --protocol=socket -S "$sock" -N -e 'SELECT 1' >/dev/null 2>&1; do
   sleep 0.5
 done
 
-# 3. System tables of an older version (a volume from an older image): upgraded in place.
+# 3. System tables of an older version (a volume from an older image, as step 0 allows):
+# upgraded in place; mariadb-upgrade then records this version in mariadb_upgrade_info.
 mariadb-upgrade --protocol=socket -S "$sock" --silent >/dev/null
 
 # 4. The account and its database. NO_BACKSLASH_ESCAPES: in a string literal only ' is special,

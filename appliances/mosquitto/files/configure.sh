@@ -2,9 +2,10 @@
 # Applies mosquitto's settings at every start (run by `appliance apply`, before mosquitto starts;
 # mosquitto does not start when this fails).
 # $1 is an env file of shell-quoted KEY='value' lines: USERNAME, PASSWORD and APPLIANCE_CHANGED
-# (the settings changed since last applied). The password file is written only when the user
-# name or the password changed, or the image's one is still there (first boot, rebuild): an
-# account changed inside the instance (mosquitto_passwd) survives restarts.
+# (the settings changed since last applied). The password file lives with the data
+# (/var/lib/mosquitto/passwd, a custom volume when attached) and is written only when the user
+# name or the password changed, or it is missing (first boot, a new volume): an account changed
+# inside the instance (mosquitto_passwd) survives restarts and `incus rebuild`.
 # The password is written only as a salted PBKDF2-SHA512 hash (mosquitto_passwd); it reaches
 # mosquitto_passwd on stdin, never on a command line.
 set -eu
@@ -13,14 +14,30 @@ username=${USERNAME:-}
 password=${PASSWORD:-}
 changed=${APPLIANCE_CHANGED-username password}
 unset USERNAME PASSWORD APPLIANCE_CHANGED
-file=/etc/mosquitto/passwd
-applied=/etc/mosquitto/.passwd-applied
+file=/var/lib/mosquitto/passwd
 
 install -d -m 0750 /var/lib/mosquitto
 chown mosquitto:mosquitto /var/lib/mosquitto
 
-case " $changed " in *" username "* | *" password "*) rm -f "$applied" ;; esac
-[ ! -e "$applied" ] || exit 0
+# A persistence file of a newer format is never opened: mosquitto would exit at every start
+# ("Unsupported persistent database format version"). Its header: 15 bytes of magic
+# ("\0\265\0mosquitto db"), a CRC (4 bytes), then the format version (big-endian, 4 bytes).
+# DB_MAX is the format mosquitto 2.0 writes (the image test "a save writes format ..." keeps it honest).
+DB_MAX=6
+db=/var/lib/mosquitto/mosquitto.db
+if [ -s "$db" ]; then
+  version=$(od -An -tu1 -j19 -N4 "$db" | awk '{ v = 0; for (i = 1; i <= NF; i++) v = v * 256 + $i; print v }')
+  if [ "$(od -An -c -j3 -N12 "$db" | tr -d ' ')" != 'mosquittodb' ] || [ "${version:-0}" -gt "$DB_MAX" ]; then
+    echo "$db is persistence format ${version:-unknown}; this image's mosquitto reads formats up to $DB_MAX and does not start on it." >&2
+    echo "  Upgrade path: rebuild onto the mosquitto image that wrote it, or a newer one (incus rebuild <remote>:mosquitto <instance>); or move mosquitto.db aside to start without its retained messages and sessions." >&2
+    exit 1
+  fi
+fi
+
+write=0
+case " $changed " in *" username "* | *" password "*) write=1 ;; esac
+[ -e "$file" ] || write=1
+[ "$write" = 1 ] || exit 0
 
 if [ -n "$password" ]; then
   [ -n "$username" ] || { echo "user.mosquitto.password: given without user.mosquitto.username" >&2; exit 1; }
@@ -45,4 +62,3 @@ fi
 chown mosquitto:mosquitto "$file.new"
 chmod 0600 "$file.new"
 mv "$file.new" "$file"
-touch "$applied"

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Applies prometheus's launch-time settings at first boot (and after `incus rebuild`).
+# Applies prometheus's launch-time settings at every start, before prometheus starts (it does
+# not start when this fails).
 # $1 is an env file of shell-quoted KEY='value' lines: RETENTION, RETENTION_SIZE,
 # SCRAPE_INTERVAL, TARGETS. Every value is checked before anything is written; none is ever run
 # or expanded by the shell (systemd splits ARGS into words itself, without a shell).
@@ -32,6 +33,18 @@ if [ -n "$size" ]; then
   esac
   case "$num" in *[!0-9]*) fail "user.prometheus.retention_size: \"$size\" is not a size such as 512MB or 10GB" ;; esac
 fi
+# A database of a newer format is never opened: Prometheus would exit at start ("unexpected meta
+# file version") and be restarted in a loop. Every block's meta.json has "version": 1, the only
+# block format this Prometheus reads (it refuses any other); the write-ahead log has no version.
+for meta in /var/lib/prometheus/metrics2/*/meta.json; do
+  [ -f "$meta" ] || continue
+  v=$(sed -n 's/^[[:space:]]*"version":[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$meta" | head -n 1)
+  [ "$v" = 1 ] && continue
+  echo "the database block $(dirname "$meta") has block format version ${v:-unknown} (meta.json); this image's Prometheus reads format 1 only and does not start on it." >&2
+  echo "  Upgrade path: rebuild onto the prometheus image that wrote it, or a newer one (incus rebuild <remote>:prometheus <instance>); or move the block out of /var/lib/prometheus/metrics2 to start without it." >&2
+  exit 1
+done
+
 # host:port, split on spaces and commas without globbing; hosts are names or IPv4 addresses, or
 # IPv6 addresses in brackets.
 set -f

@@ -20,6 +20,26 @@ install -d -m 0750 /etc/redis/appliance.d /var/lib/redis
 chown "$owner" /etc/redis /etc/redis/appliance.d /var/lib/redis
 chmod 0750 /var/lib/redis
 
+# A snapshot of a newer RDB format than this server reads is never loaded: redis would exit at
+# start ("Can't handle RDB format version") and be restarted in a loop. RDB_MAX is the format
+# redis 8.0 writes (the image test "a save writes RDB format ..." keeps it honest).
+RDB_MAX=12
+rdb=/var/lib/redis/dump.rdb
+if [ -s "$rdb" ]; then
+  magic=$(head -c 9 "$rdb" | tr -c 'A-Za-z0-9' '?')
+  case $magic in
+    REDIS[0-9][0-9][0-9][0-9]) version=$(printf '%s' "${magic#REDIS}" | sed 's/^0*//') ;;
+    *) version='' ;;
+  esac
+  if [ -z "$version" ] || [ "$version" -gt "$RDB_MAX" ]; then
+    what="RDB format $version"
+    [ -n "$version" ] || what="not an RDB file this server knows (it starts with \"$magic\")"
+    echo "$rdb is $what; this image's redis reads RDB formats up to $RDB_MAX and does not start on it." >&2
+    echo "  Upgrade path: rebuild onto the redis image that wrote it, or a newer one (incus rebuild <remote>:redis <instance>); to move the data to this version, copy the keys from a server that reads it (MIGRATE, or DUMP and RESTORE)." >&2
+    exit 1
+  fi
+fi
+
 acl=/etc/redis/users.acl
 applied=/etc/redis/.acl-applied
 case " $changed " in *" password "*) rm -f "$applied" ;; esac
