@@ -56,6 +56,7 @@ function caddy(base: Base) {
         description: 'Site address(es) of the default site, e.g. example.com or "example.com www.example.com"; :80 serves every host name over plain HTTP.',
         default: ':80',
         example: EXAMPLE.site,
+        type: kinds.pattern('[A-Za-z0-9.:/*_-]+([ ,]+[A-Za-z0-9.:/*_-]+)*', 'site addresses such as example.com, :80 or http://localhost:8080, separated by spaces or commas'),
         change: { value: CHANGED.site, check: `${httpsGet(CHANGED.site)} | grep -q 'It works'` },
       },
       tls: {
@@ -67,6 +68,7 @@ function caddy(base: Base) {
       email: {
         description: 'E-mail address for the ACME account (certificate expiry notices).',
         example: EXAMPLE.email,
+        type: kinds.email(),
       },
     },
     configure: 'configure.sh',

@@ -64,6 +64,7 @@ rm -f /etc/rsyslog.d/49-haproxy.conf /etc/logrotate.d/haproxy
       backends: {
         description: 'Backend servers as HOST:PORT separated by spaces or commas (IPv6 as [ADDR]:PORT), each health-checked over TCP; empty: every request gets 503.',
         example: EXAMPLE.backends,
+        type: kinds.hostports(),
       },
       balance: {
         description: 'Balancing algorithm: roundrobin, static-rr, leastconn, first, source (a client IP sticks to a server) or random.',
@@ -76,11 +77,13 @@ rm -f /etc/rsyslog.d/49-haproxy.conf /etc/logrotate.d/haproxy
         description: 'User name of the stats page on port 8404 (letters, digits and . _ -).',
         default: 'admin',
         example: EXAMPLE.statsUser,
+        type: kinds.pattern('[A-Za-z0-9._-]{1,64}', 'letters, digits and . _ - (at most 64)'),
       },
       stats_password: {
         description: 'Password of the stats page, stored as a SHA-512 crypt hash; without it there is no stats page.',
         secret: true,
         example: EXAMPLE.statsPassword,
+        type: kinds.string({ maxLength: 1000 }),
       },
     },
     configure: 'configure.sh',

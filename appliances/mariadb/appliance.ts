@@ -64,16 +64,19 @@ install -d -m 0755 /etc/mysql/mariadb.conf.d /etc/mysql/conf.d
       user: {
         description: 'Account to create (if missing) with the password below, allowed from any address; letters, digits and _. Without it only root exists, and root logs in through the unix socket only.',
         example: EXAMPLE.user,
+        type: kinds.pattern('[A-Za-z0-9_]{1,80}', 'letters, digits and _ (at most 80)'),
       },
       password: {
         description: 'Password of `user`, set when new or changed (a password changed in SQL stays across restarts and rebuilds); stored by MariaDB as a hash.',
         secret: true,
         example: EXAMPLE.password,
+        type: kinds.string({ maxLength: 1000 }),
         change: { value: CHANGED.password, check: `${asUser(CHANGED.password, 'SELECT 1')} | grep -qx 1` },
       },
       database: {
         description: 'Database to create (if missing) on which `user` gets all privileges; letters, digits and _.',
         example: EXAMPLE.database,
+        type: kinds.pattern('[A-Za-z0-9_]{1,64}', 'letters, digits and _ (at most 64)'),
         change: { value: CHANGED.database, check: `${asUser(CHANGED.password, `CREATE TABLE ${CHANGED.database}.t (x INT); SELECT COUNT(*) FROM ${CHANGED.database}.t`)} | grep -qx 0` },
       },
       buffer_pool_size: {

@@ -57,6 +57,7 @@ export default defineAppliance({
       description: 'Addresses to listen on, separated by commas (memcached -l), e.g. 0.0.0.0 for every IPv4 address. Set a password before listening beyond 127.0.0.1.',
       default: '127.0.0.1',
       example: EXAMPLE.listen,
+      type: kinds.pattern('[0-9A-Fa-f.:]+(,[0-9A-Fa-f.:]+)*', 'IP addresses separated by commas, such as 127.0.0.1 or 0.0.0.0,::'),
     },
     user: {
       description: 'User name for the text-protocol authentication (with password).',

@@ -83,6 +83,7 @@ export default defineAppliance({
     targets: {
       description: 'Extra targets to scrape, host:port separated by spaces or commas (job "targets", path /metrics), e.g. node exporters. More jobs: /etc/prometheus/conf.d/*.yml.',
       example: EXAMPLE.targets,
+      type: kinds.hostports(),
     },
   },
   configure: 'configure.sh',

@@ -63,6 +63,7 @@ export default defineAppliance({
       description: 'Client networks allowed to use the proxy: addresses or CIDR ranges, separated by spaces or commas. Incus proxy devices connect from 127.0.0.1: add 127.0.0.1/32 only when the host port is not public.',
       default: PRIVATE_RANGES,
       example: EXAMPLE.allowed_networks,
+      type: kinds.cidrs(),
     },
     cache_size: {
       description: 'Size of the disk cache in /var/spool/squid, in MB; 0: memory only.',

@@ -1,4 +1,4 @@
-import { defineAppliance, type Base } from '../../lib/compile/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/compile/model.ts';
 import { alpine } from '../_base/alpine.ts';
 import { debian } from '../_base/debian.ts';
 import { HTTP_CLIENT, httpClientFile } from '../_shared/http.ts';
@@ -88,6 +88,7 @@ function traefik(base: Base) {
       email: {
         description: "E-mail address of the ACME account of the `letsencrypt` certificate resolver (routers opt in with tls.certResolver: letsencrypt).",
         example: EXAMPLE.email,
+        type: kinds.email(),
       },
     },
     configure: 'configure.sh',

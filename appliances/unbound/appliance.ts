@@ -1,4 +1,4 @@
-import { defineAppliance, type Base } from '../../lib/compile/model.ts';
+import { defineAppliance, kinds, type Base } from '../../lib/compile/model.ts';
 import { debian } from '../_base/debian.ts';
 
 /**
@@ -70,14 +70,17 @@ printf '# Written at first boot from the launch-time settings.\\n' > /etc/unboun
         description: 'Client networks allowed to query, in CIDR notation, separated by spaces or commas; 127.0.0.1 and ::1 are always allowed, everyone else is refused.',
         default: '10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7 fe80::/10',
         example: EXAMPLE.access,
+        type: kinds.cidrs(),
       },
       forward: {
         description: 'Upstream resolvers (IP[@PORT], separated by spaces or commas) to forward every query to; empty: full recursion from the root servers.',
         example: EXAMPLE.forward,
+        type: kinds.pattern('[0-9A-Fa-f:][0-9A-Fa-f.:]*(@[0-9]{1,5})?(#[A-Za-z0-9.-]+)?([ ,]+[0-9A-Fa-f:][0-9A-Fa-f.:]*(@[0-9]{1,5})?(#[A-Za-z0-9.-]+)?)*', 'IP addresses, each with an optional @PORT, separated by spaces or commas, such as 192.0.2.53 2001:db8::53@5353'),
       },
       local_data: {
         description: 'Local records "NAME TYPE DATA" separated by ";" (types A, AAAA, CNAME, PTR, MX, SRV), answered by unbound itself.',
         example: EXAMPLE.localData,
+        type: kinds.pattern('[A-Za-z0-9._: ;-]+', 'records NAME TYPE DATA separated by ";": letters, digits, spaces and . _ : -'),
         change: { value: 'nas.home.arpa. A 192.168.1.20', check: `drill @127.0.0.1 nas.home.arpa. A | grep -q '192\\.168\\.1\\.20$' && ! drill @127.0.0.1 printer.home.arpa. A | grep -q '192\\.168\\.1\\.11$'` },
       },
     },

@@ -62,24 +62,60 @@ export interface HostnamesKind {
   kind: 'hostnames';
 }
 
+/**
+ * IP addresses or CIDR ranges separated by spaces or commas, e.g. `192.168.0.0/16 fc00::/7`
+ * (allow lists). The form only: the service has the last word on the numbers (`10.0.0.300`).
+ */
+export interface CidrsKind {
+  kind: 'cidrs';
+}
+/**
+ * `host:port` pairs separated by spaces or commas, IPv6 in brackets, e.g.
+ * `10.0.0.5:8080 [2001:db8::5]:8080 db.example.net:9100` (backends, scrape targets).
+ */
+export interface HostPortsKind {
+  kind: 'hostports';
+}
+/** One e-mail address, e.g. `admin@example.net` (ACME accounts). */
+export interface EmailKind {
+  kind: 'email';
+}
+
 /** What a setting's value may be (see each kind). */
 export type SettingKind =
-  | StringKind | IntegerKind | BooleanKind | EnumKind | PatternKind | SizeKind | DurationKind | PemKind | HostnamesKind;
+  | StringKind | IntegerKind | BooleanKind | EnumKind | PatternKind | SizeKind | DurationKind | PemKind | HostnamesKind
+  | CidrsKind | HostPortsKind | EmailKind;
 
 /** Every kind's name. */
-export const KIND_NAMES = ['string', 'integer', 'boolean', 'enum', 'pattern', 'size', 'duration', 'pem', 'hostnames'] as const;
+export const KIND_NAMES = ['string', 'integer', 'boolean', 'enum', 'pattern', 'size', 'duration', 'pem', 'hostnames', 'cidrs', 'hostports', 'email'] as const;
 
 const SIZE_RE = /^[0-9]+([bB]|[kKmMgGtT][bB]?)?$/;
 const DURATION_RE = /^[0-9]+(ms|s|m|h|d|w|y)$/;
 const LABEL = '[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?';
 const HOSTNAME_RE = new RegExp(`^${LABEL}(\\.${LABEL})*$`);
 
-/** The ERE the guest uses for sizes, durations and host names (same as the JS ones above). */
+const IPV4 = '([0-9]{1,3}\\.){3}[0-9]{1,3}';
+const IPV6 = '[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}';
+
+/**
+ * The ERE the guest uses for sizes, durations, host names and the items of the list kinds (the
+ * JS checks are built from the same text, so both sides agree).
+ */
 export const GUEST_PATTERNS = {
   size: '[0-9]+([bB]|[kKmMgGtT][bB]?)?',
   duration: '[0-9]+(ms|s|m|h|d|w|y)',
   hostname: `${LABEL}(\\.${LABEL})*`,
+  cidr: `${IPV4}(/[0-9]{1,2})?|${IPV6}(/[0-9]{1,3})?`,
+  hostport: `(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?):[0-9]{1,5}`,
+  email: `[A-Za-z0-9._%+-]+@${LABEL}(\\.${LABEL})+`,
 } as const;
+
+const whole = (ere: string) => new RegExp(`^(${ere})$`);
+const CIDR_RE = whole(GUEST_PATTERNS.cidr);
+const HOSTPORT_RE = whole(GUEST_PATTERNS.hostport);
+const EMAIL_RE = whole(GUEST_PATTERNS.email);
+/** The items of a list separated by spaces or commas (none: not a list). */
+const items = (v: string) => v.split(/[ ,]+/).filter(Boolean);
 
 /** The rule of a kind, in words (what `appliance status` and `validate` print). */
 export function describeKind(k: SettingKind): string {
@@ -97,6 +133,9 @@ export function describeKind(k: SettingKind): string {
     case 'duration': return 'a duration such as 30s, 15m, 2h or 7d';
     case 'pem': return 'PEM text (-----BEGIN ...----- to -----END ...-----)';
     case 'hostnames': return 'comma-separated host names such as db.example.net,localhost';
+    case 'cidrs': return 'IP addresses or CIDR ranges separated by spaces or commas, such as 192.168.0.0/16 fc00::/7';
+    case 'hostports': return 'host:port pairs separated by spaces or commas (IPv6 as [address]:port), such as 10.0.0.5:8080';
+    case 'email': return 'an e-mail address such as admin@example.net';
   }
 }
 
@@ -122,6 +161,9 @@ export function checkValue(kind: SettingKind, value: string, required = false): 
     case 'duration': return DURATION_RE.test(value) ? undefined : rule;
     case 'pem': return /^-----BEGIN [A-Z0-9 ]+-----$/m.test(value) && /^-----END [A-Z0-9 ]+-----$/m.test(value) ? undefined : rule;
     case 'hostnames': return value.split(',').every((h) => HOSTNAME_RE.test(h)) ? undefined : rule;
+    case 'cidrs': return items(value).length && items(value).every((x) => CIDR_RE.test(x)) ? undefined : rule;
+    case 'hostports': return items(value).length && items(value).every((x) => HOSTPORT_RE.test(x)) ? undefined : rule;
+    case 'email': return EMAIL_RE.test(value) ? undefined : rule;
   }
 }
 
@@ -144,6 +186,9 @@ export function badValue(kind: SettingKind, injection: string): string {
       case 'duration': return `soon${payload}`;
       case 'pem': return `not PEM ${payload}`;
       case 'hostnames': return `bad_host;${payload}`;
+      case 'cidrs': return `10.0.0.0/8;${payload}`;
+      case 'hostports': return `no-port;${payload}`;
+      case 'email': return `nobody;${payload}`;
       case 'pattern': return `bad;${payload}`;
     }
   })();
@@ -175,6 +220,9 @@ export function kindProblems(k: SettingKind | undefined): string[] {
     }
     if (/[\t\n]|\\[dwsDWSbB]|\(\?/.test(k.pattern)) out.push('pattern must be a POSIX ERE (no \\d, \\w, \\s, \\b, (?...) or tabs): the guest checks it with grep -E');
     if (!k.hint) out.push('hint is required (what the rule means, shown to users)');
+    // grep -E expands a bounded repetition into as many states: {1,4000} took seconds per check
+    // in the guest (unbound's health timed out while the settings were being checked).
+    if (/\{[0-9]*,?[0-9]{4,}\}/.test(k.pattern)) out.push('pattern has a repetition bound of 1000 or more, slow in grep -E: use + (and kinds.string({ maxLength }) for a length)');
   }
   if (k.kind === 'string' && k.maxLength !== undefined && !(Number.isSafeInteger(k.maxLength) && k.maxLength > 0)) out.push('maxLength must be a positive integer');
   return out;
@@ -193,6 +241,9 @@ export function kindShellVars(k: SettingKind): Record<string, string> {
   if (k.kind === 'size') vars.pattern = GUEST_PATTERNS.size;
   if (k.kind === 'duration') vars.pattern = GUEST_PATTERNS.duration;
   if (k.kind === 'hostnames') vars.pattern = GUEST_PATTERNS.hostname;
+  if (k.kind === 'cidrs') vars.pattern = GUEST_PATTERNS.cidr;
+  if (k.kind === 'hostports') vars.pattern = GUEST_PATTERNS.hostport;
+  if (k.kind === 'email') vars.pattern = GUEST_PATTERNS.email;
   return vars;
 }
 
@@ -216,6 +267,12 @@ export const kinds = {
   pem: (): PemKind => ({ kind: 'pem' }),
   /** Comma-separated host names. */
   hostnames: (): HostnamesKind => ({ kind: 'hostnames' }),
+  /** IP addresses or CIDR ranges separated by spaces or commas (allow lists). */
+  cidrs: (): CidrsKind => ({ kind: 'cidrs' }),
+  /** host:port pairs separated by spaces or commas, IPv6 as [address]:port. */
+  hostports: (): HostPortsKind => ({ kind: 'hostports' }),
+  /** One e-mail address. */
+  email: (): EmailKind => ({ kind: 'email' }),
 } as const;
 
 /** `NAME='value'` for the generated shell data file (values quoted by the one helper). */

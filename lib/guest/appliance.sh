@@ -61,8 +61,12 @@ check_value() {
     enum)
       for w in $(rule_var "$e" values); do [ "$v" = "$w" ] && return 0; done
       echo "$rule"; return 1 ;;
-    pattern | size | duration)
+    pattern | size | duration | email)
       printf '%s\n' "$v" | grep -Eqx -- "($(rule_var "$e" pattern))" || { echo "$rule"; return 1; } ;;
+    cidrs | hostports)
+      # Items separated by spaces or commas, at least one, each matching the pattern.
+      list=$(printf '%s\n' "$v" | tr ', ' '\n\n' | grep -v '^$')
+      [ -n "$list" ] && ! printf '%s\n' "$list" | grep -Evxq -- "($(rule_var "$e" pattern))" || { echo "$rule"; return 1; } ;;
     hostnames)
       ! printf '%s\n' "$v" | tr ',' '\n' | grep -Evxq -- "($(rule_var "$e" pattern))" || { echo "$rule"; return 1; } ;;
     pem)

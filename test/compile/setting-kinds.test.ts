@@ -28,6 +28,11 @@ const CASES: Array<[SettingKind, string[], string[]]> = [
   [kinds.duration(), ['30s', '15d', '100ms', '1y'], ['30', '15 d', 'd', '1.5h', '10S']],
   [kinds.pem(), ['-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----'], ['MIIB', '-----BEGIN CERTIFICATE-----']],
   [kinds.hostnames(), ['db.example.net', 'localhost,db-1.example', 'a'], ['a,,b', 'a,', '-bad', 'x_y', 'a b', 'a.' + 'b'.repeat(64)]],
+  [kinds.cidrs(), ['192.168.0.0/16 127.0.0.1/32', '10.0.0.0/8,fc00::/7', 'fe80::/10', '::1', '10.1.2.3', ' 10.0.0.0/8 , 172.16.0.0/12 '],
+    [' , ', '10.0.0.0/8;x', '10.0.0/8', 'example.net', '10.0.0.0/8 /8', '10.0.0.0/123', 'fc00::/7\n10.0.0.0/8', 'g::1']],
+  [kinds.hostports(), ['127.0.0.1:8081 127.0.0.1:8082', 'db.example.net:9100,[2001:db8::5]:8080', 'node_1:9100'],
+    [',', '127.0.0.1', 'host:', ':80', 'a:b', '2001:db8::5:8080x', 'a b:1', 'x:123456', '[::1]']],
+  [kinds.email(), ['admin@example.test', 'first.last+tag@mail.example.net'], ['admin', 'admin@localhost', '@example.net', 'a@b@example.net', 'a b@example.net', 'a@-x.example']],
 ];
 
 test('the reference check: every case gets the expected verdict', () => {
@@ -43,6 +48,8 @@ test('kind declarations are checked', () => {
   assert.ok(kindProblems(kinds.enum([])).length);
   assert.ok(kindProblems(kinds.pattern('\\d+', 'digits')).some((p) => /POSIX ERE/.test(p)));
   assert.ok(kindProblems(kinds.pattern('(', 'x')).some((p) => /not a regular expression/.test(p)));
+  assert.ok(kindProblems(kinds.pattern('[a-z]{1,4000}', 'x')).some((p) => /repetition bound of 1000 or more/.test(p)));
+  assert.equal(kindProblems(kinds.pattern('[a-z]{1,999}', 'x')), []);
   assert.ok(kindProblems({ kind: 'float' } as unknown as SettingKind).length);
   assert.equal(kindProblems(kinds.size()), []);
 });
