@@ -297,7 +297,11 @@ export async function runGraph(req: RunRequest): Promise<RunReport> {
     return { targets, dead: pl.dead, exitCode: targets.some((t) => t.status === 'error') ? 1 : 0, ms: Date.now() - started };
   }
   const index = req.index !== false;
-  const unindexed = (t: TargetPlan) => index && t.status === 'fresh' && !!t.record && !t.record.indexed;
+  // A record marked indexed whose image the registry no longer holds (registry/ deleted or
+  // swapped) is indexed again: the record alone would leave `test`/`serve` an empty registry.
+  const present = index ? await (await import('../registry/index.ts')).indexedFingerprints(req.registryDir ?? p.registry) : undefined;
+  const missing = (r: TargetRecord) => !!present && !!r.attestation && !present.has(r.attestation.fingerprint);
+  const unindexed = (t: TargetPlan) => index && t.status === 'fresh' && !!t.record && (!t.record.indexed || missing(t.record));
   const leftovers = existsSync(p.tmp) && readdirSync(p.tmp).length > 0;
   const needsLock = leftovers || pl.dead.length > 0 || pl.targets.some((t) => t.status === 'stale' || t.refresh || unindexed(t));
   const run: Run = { req, p, options, env, emit, signal, reports: new Map() };

@@ -46,6 +46,19 @@ test('a record not yet indexed (run killed before the registry stage) is indexed
   assert.equal(p.nodes(), [], 'indexing a fresh record builds nothing');
 });
 
+test('a record marked indexed whose image is gone from registry/ (deleted by hand) is indexed again', async () => {
+  p.nodes();
+  execFileSync('rm', ['-rf', join(p.dir, 'registry')]);
+  const r = await p.run(['nginx:amd64']);
+  assert.is(r.code, 0, r.all);
+  assert.match(r.stdout, /nginx:amd64: fresh/);
+  assert.match(r.stdout, /registry: 1 version\(s\) added/);
+  assert.match(p.read('registry/streams/v1/images.json'), /nginx/);
+  assert.equal(p.nodes(), [], 'indexing a fresh record builds nothing');
+  const again = await p.run(['nginx:amd64']);
+  assert.not.match(again.stdout, /registry:/, 'once the image is back, a run leaves the registry alone');
+});
+
 test('a dead target takes its packages layer; clean --unused removes the base no target uses any more', async () => {
   const b = await p.run(['tiny:amd64', '--no-index']);
   assert.is(b.code, 0, b.all);
