@@ -28,6 +28,7 @@ import { plan, type DeadTarget, type Plan, type TargetPlan } from './plan.ts';
 import { readRecords, removeRecord, type TargetRecord } from './record.ts';
 import { UserError } from '../diagnostics.ts';
 import { targetNodePaths } from './gc.ts';
+import { indexedFingerprints } from '../registry/fingerprints.ts';
 import type { CacheSettings } from '../cache/stage.ts';
 
 /** What to build. */
@@ -299,7 +300,7 @@ export async function runGraph(req: RunRequest): Promise<RunReport> {
   const index = req.index !== false;
   // A record marked indexed whose image the registry no longer holds (registry/ deleted or
   // swapped) is indexed again: the record alone would leave `test`/`serve` an empty registry.
-  const present = index ? await (await import('../registry/index.ts')).indexedFingerprints(req.registryDir ?? p.registry) : undefined;
+  const present = index ? await indexedFingerprints(req.registryDir ?? p.registry) : undefined;
   const missing = (r: TargetRecord) => !!present && !!r.attestation && !present.has(r.attestation.fingerprint);
   const unindexed = (t: TargetPlan) => index && t.status === 'fresh' && !!t.record && (!t.record.indexed || missing(t.record));
   const leftovers = existsSync(p.tmp) && readdirSync(p.tmp).length > 0;

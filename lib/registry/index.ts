@@ -56,27 +56,6 @@ const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
 const SQUASHFS_MAGIC = Buffer.from('hsqs', 'latin1');
 const JSON_MAGIC = Buffer.from('{');
 
-/**
- * Fingerprints (combined sha256) of every image version the registry indexes, so a run can
- * tell a record marked indexed whose image is no longer there (registry/ deleted or replaced)
- * and index it again. Undefined when images.json cannot be read: the registry stage reports that.
- */
-export async function indexedFingerprints(registryDir: string): Promise<Set<string> | undefined> {
-  let images: ImagesJson;
-  try {
-    images = await readImages(registryDir);
-  } catch {
-    return undefined;
-  }
-  const out = new Set<string>();
-  for (const product of Object.values(images.products ?? {})) {
-    for (const version of Object.values(product.versions ?? {})) {
-      for (const item of Object.values(version.items ?? {})) if (item.combined_squashfs_sha256) out.add(item.combined_squashfs_sha256);
-    }
-  }
-  return out;
-}
-
 /** Reads images.json; an absent file is an empty catalogue, a malformed one an error. */
 export async function readImages(registryDir: string): Promise<ImagesJson> {
   let text: string;
